@@ -1,0 +1,50 @@
+"""Creating vector environments and knowing how they reset.
+
+minipg steps E copies of an environment at once through gymnasium's vector API:
+
+- `vector`: the environment's own batched implementation (its registered
+  `vector_entry_point`, e.g. gymnasium's CartPoleVectorEnv or minipg's swing-up twin),
+  one set of array operations per step for all E copies;
+- `sync`: gymnasium's SyncVectorEnv, E single environments stepped one by one in Python;
+- `async`: gymnasium's AsyncVectorEnv, single environments in worker subprocesses;
+- `auto`: `vector` when the environment has a batched implementation, else `sync`.
+
+Autoreset: a vector env restarts finished episodes by itself, and the *when* matters to
+the rollout loop (`reinforce`).  gymnasium declares it in `env.metadata["autoreset_mode"]`:
+
+- NEXT_STEP (gymnasium's default): the step *after* an episode ends ignores the action, resets
+  that copy and returns reward 0, not done.  That step is not a transition and is masked out.
+- SAME_STEP: the step that ends an episode already returns the first observation of the
+  next one; every step is a transition.
+"""
+
+import warnings
+
+import gymnasium
+from gymnasium.vector import AutoresetMode
+
+VECTORIZATION_MODES = ("auto", "vector", "sync", "async")
+_GYMNASIUM_MODE = {"auto": None, "vector": "vector_entry_point", "sync": "sync", "async": "async"}
+
+
+def make_env(env_id, num_envs, vectorization="auto"):
+    """A gymnasium VectorEnv of `num_envs` copies of `env_id` (see the module docstring)."""
+    if vectorization not in VECTORIZATION_MODES:
+        raise ValueError(f"vectorization must be one of {VECTORIZATION_MODES}, got {vectorization!r}")
+    if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+        raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+    try:
+        spec = gymnasium.spec(env_id)
+    except gymnasium.error.Error as error:
+        raise ValueError(f"unknown environment id {env_id!r}: {error}") from None
+    if vectorization == "vector" and spec.vector_entry_point is None:
+        raise ValueError(f"{env_id} has no batched (vector) implementation; use sync or async")
+    with warnings.catch_warnings():
+        # CartPole-v0 is the post's environment on purpose; gymnasium's "out of date" notice is noise here.
+        warnings.filterwarnings("ignore", message=".*is out of date.*")
+        return gymnasium.make_vec(env_id, num_envs=num_envs, vectorization_mode=_GYMNASIUM_MODE[vectorization])
+
+
+def autoreset_mode(env):
+    """The vector env's AutoresetMode (gymnasium's default, NEXT_STEP, when it declares none)."""
+    return env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)

@@ -1,0 +1,239 @@
+"""Stochastic policies π_θ(a|s) and the REINFORCE loss with its hand-written gradient.
+
+The policy-gradient theorem, estimated from N sampled (s, a, G) triples:
+
+    ∇_θ J(θ) ≈ (1/N) Σ_n ∇_θ log π_θ(a_n|s_n) · G_n
+
+so gradient *descent* on the surrogate loss
+
+    L(θ) = −(1/N) Σ_n log π_θ(a_n|s_n) · G_n
+
+ascends J.  G_n is held constant (it came from the environment, not from θ).  With a batch of
+shape (T, E) the sum runs over every valid (t, e) pair and N is their count (= T·E unless some
+steps are masked out as autoreset steps, see `reinforce`).
+
+The backward pass is the chain rule through the distribution and the network:
+
+    ∂L/∂(dist. input) = −(G_n / N) · ∂ log π(a_n|s_n) / ∂(dist. input)     (distributions.py)
+    ∂L/∂θ_network      = MLP.backward(∂L/∂(dist. input))                    (layers.py)
+"""
+
+import numpy as np
+
+from .distributions import Categorical, DiagGaussian
+from .layers import MLP
+from .optim import Adam
+
+# Samples per chunk of the learn step: bounds the memory of the (chunk, hidden) activations.
+# The gradient is a sum over samples, so chunking changes nothing but rounding.
+DEFAULT_CHUNK_SIZE = 32_768
+
+
+class NonFiniteError(FloatingPointError):
+    """The loss, a gradient or a parameter became NaN or infinite."""
+
+
+def single_spaces(env):
+    """(observation space, action space) of ONE environment, from a gymnasium Env or VectorEnv."""
+    observation_space = getattr(env, "single_observation_space", None) or env.observation_space
+    action_space = getattr(env, "single_action_space", None) or env.action_space
+    return observation_space, action_space
+
+
+def _check_observation_space(space):
+    from gymnasium import spaces
+
+    if not isinstance(space, spaces.Box) or len(space.shape) != 1:
+        raise TypeError(
+            f"minipg policies need a flat Box observation space of shape (obs_dim,), got {space!r}"
+        )
+    return space.shape[0]
+
+
+def _check_hidden(hidden):
+    hidden = tuple(hidden)
+    for size in hidden:
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0:
+            raise ValueError(f"hidden sizes must be positive integers, got hidden={hidden}")
+    return hidden
+
+
+class Policy:
+    """Base class: a network maps states to the inputs of an action distribution.
+
+    Subclasses set self.net (an MLP), self.N (obs_dim), self.M (action dim or count) and
+    implement `pi` and `_chunk_loss_and_grads`.
+    """
+
+    def __init__(self, net, lr, rng, chunk_size=None):
+        self.net = net
+        self.rng = rng
+        self.chunk_size = DEFAULT_CHUNK_SIZE if chunk_size is None else int(chunk_size)
+        if self.chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}")
+        self.opt = Adam(self.parameters(), lr=lr)
+
+    def parameters(self):
+        """[W1, b1, W2, b2, ...] (+ [log_std] for the Gaussian): the arrays Adam updates in place."""
+        return list(self.net.params)
+
+    def pi(self, states):
+        """The action distribution π(·|s) for states: (..., obs_dim)."""
+        raise NotImplementedError
+
+    def act(self, states):
+        """Sample one action per state: a ~ π(·|s).  states: (E, obs_dim) → actions: (E, ...)."""
+        return self.pi(states).sample(self.rng)
+
+    def act_deterministic(self, states):
+        """The distribution's mode (argmax or mean), for evaluation without exploration noise."""
+        return self.pi(states).mode()
+
+    def loss_and_grads(self, states, actions, returns, mask=None):
+        """L = −(1/N) Σ log π(a|s)·G over the valid samples, and ∂L/∂θ for every parameter.
+
+        states: (T, E, obs_dim); actions: (T, E) discrete or (T, E, M) continuous;
+        returns: (T, E); mask: optional (T, E) bools, False for samples that are not
+        transitions (they get weight 0 and do not count in N).
+        Returns (loss: float, grads: list in the order of `parameters()`).
+        """
+        loss, grads, _ = self._loss_grads_entropy(states, actions, returns, mask)
+        return loss, grads
+
+    def update(self, states, actions, returns, mask=None):
+        """One REINFORCE step: gradients of L, then one Adam step.
+
+        Returns {'loss', 'entropy' (mean over valid states), 'grad_norm'} measured before the step.
+        Raises NonFiniteError (and leaves the parameters untouched) if the loss or a gradient
+        is NaN or infinite.
+        """
+        loss, grads, entropy = self._loss_grads_entropy(states, actions, returns, mask)
+        grad_norm = float(np.sqrt(sum(float((g * g).sum()) for g in grads)))
+        if not (np.isfinite(loss) and np.isfinite(grad_norm)):
+            raise NonFiniteError(
+                f"non-finite {'loss' if not np.isfinite(loss) else 'gradient'} "
+                f"(loss={loss}, gradient norm={grad_norm}); the parameters were not updated"
+            )
+        self.opt.step(grads)
+        if not all(np.isfinite(p).all() for p in self.parameters()):
+            raise NonFiniteError("a parameter became non-finite after the Adam step (learning rate too large?)")
+        return {"loss": loss, "entropy": entropy, "grad_norm": grad_norm}
+
+    def learn(self, states, actions, returns, mask=None):
+        """The original's learn: one Adam step on L.  Returns the loss."""
+        return self.update(states, actions, returns, mask)["loss"]
+
+    def _loss_grads_entropy(self, states, actions, returns, mask):
+        """Sum the loss, gradients and entropy over chunks of the flattened (T·E) samples."""
+        obs_dim = states.shape[-1]
+        flat_states = states.reshape(-1, obs_dim)
+        n_samples = flat_states.shape[0]
+        flat_actions = actions.reshape((n_samples,) + actions.shape[returns.ndim:])
+        flat_returns = returns.reshape(n_samples)
+        if mask is None:
+            flat_mask = np.ones(n_samples, dtype=bool)
+        else:
+            flat_mask = mask.reshape(n_samples).astype(bool)
+        n_valid = int(flat_mask.sum())
+        if n_valid == 0:
+            raise ValueError("no valid samples to learn from (the mask is all False)")
+        # weight_n = −G_n/N on valid samples, 0 on masked ones: L = Σ_n weight_n log π(a_n|s_n)
+        weights = np.where(flat_mask, -flat_returns / n_valid, 0.0)
+
+        loss = 0.0
+        entropy_sum = 0.0
+        grads = None
+        for start in range(0, n_samples, self.chunk_size):
+            rows = slice(start, start + self.chunk_size)
+            chunk_loss, chunk_grads, chunk_entropy = self._chunk_loss_and_grads(
+                flat_states[rows], flat_actions[rows], weights[rows], flat_mask[rows]
+            )
+            loss += chunk_loss
+            entropy_sum += chunk_entropy
+            if grads is None:
+                grads = chunk_grads
+            else:
+                for total, g in zip(grads, chunk_grads):
+                    total += g
+        return float(loss), grads, float(entropy_sum / n_valid)
+
+    def _chunk_loss_and_grads(self, states, actions, weights, mask):
+        """(Σ weight·log π, its gradients, Σ over valid samples of entropy) for one chunk of rows."""
+        raise NotImplementedError
+
+
+class CategoricalPolicy(Policy):
+    """π(a|s) = softmax(f_θ(s))_a for a Discrete action space.
+
+    f_θ is linear by default (the post's CartPole policy: logits = s @ W + b); pass
+    hidden=(64, 64) for a ReLU MLP.
+    """
+
+    def __init__(self, env, lr=1e-2, hidden=(), seed=None, chunk_size=None):
+        from gymnasium import spaces
+
+        observation_space, action_space = single_spaces(env)
+        if not isinstance(action_space, spaces.Discrete):
+            raise TypeError(f"CategoricalPolicy needs a Discrete action space, got {action_space!r}")
+        self.N = _check_observation_space(observation_space)
+        if int(action_space.start) != 0:
+            raise ValueError(f"CategoricalPolicy needs actions numbered from 0, got {action_space!r}")
+        self.M = int(action_space.n)
+        self.hidden = _check_hidden(hidden)
+        rng = np.random.default_rng(seed)
+        net = MLP((self.N, *self.hidden, self.M), rng)
+        super().__init__(net, lr, rng, chunk_size)
+
+    def pi(self, states):
+        """Categorical(logits = f_θ(s)).  states: (..., obs_dim) → logits: (..., n_actions)."""
+        return Categorical(self.net.forward(states))
+
+    def _chunk_loss_and_grads(self, states, actions, weights, mask):
+        dist = self.pi(states)
+        log_prob = dist.log_prob(actions)
+        grad_logits = weights[:, None] * dist.grad_log_prob(actions)
+        entropy = dist.entropy()[mask].sum()
+        return (weights * log_prob).sum(), self.net.backward(grad_logits), entropy
+
+
+class DiagonalGaussianPolicy(Policy):
+    """π(a|s) = N(a; μ_θ(s), diag(σ²)), σ = exp(log_std), for a Box action space of shape (M,).
+
+    μ_θ is a ReLU MLP (default hidden=(64, 64), the post's network); log_std is a
+    state-independent parameter vector, initialized to `log_std_init`.  The default 0.5 gives
+    σ = e^0.5 ≈ 1.65, the exploration of the original, whose log_sigma = 1 was used as a
+    *variance* (σ² = e¹).
+    """
+
+    def __init__(self, env, lr=1e-2, hidden=(64, 64), seed=None, log_std_init=0.5, chunk_size=None):
+        from gymnasium import spaces
+
+        observation_space, action_space = single_spaces(env)
+        if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
+            raise TypeError(
+                f"DiagonalGaussianPolicy needs a Box action space of shape (M,), got {action_space!r}"
+            )
+        self.N = _check_observation_space(observation_space)
+        self.M = int(action_space.shape[0])
+        self.hidden = _check_hidden(hidden)
+        rng = np.random.default_rng(seed)
+        net = MLP((self.N, *self.hidden, self.M), rng)
+        self.log_std = np.full(self.M, float(log_std_init))
+        super().__init__(net, lr, rng, chunk_size)
+
+    def parameters(self):
+        return list(self.net.params) + [self.log_std]
+
+    def pi(self, states):
+        """DiagGaussian(μ_θ(s), log_std).  states: (..., obs_dim) → mean: (..., M)."""
+        return DiagGaussian(self.net.forward(states), self.log_std)
+
+    def _chunk_loss_and_grads(self, states, actions, weights, mask):
+        dist = self.pi(states)
+        log_prob = dist.log_prob(actions)
+        grad_mean, grad_log_std = dist.grad_log_prob(actions)
+        grads = self.net.backward(weights[:, None] * grad_mean)
+        # log_std is shared by every sample, so its gradient sums over the chunk
+        grads.append((weights[:, None] * grad_log_std).sum(axis=0))
+        entropy = dist.entropy()[mask].sum()
+        return (weights * log_prob).sum(), grads, entropy

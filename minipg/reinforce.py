@@ -1,0 +1,130 @@
+"""REINFORCE: the training loop of the post, on gymnasium vector environments.
+
+One epoch = one policy update:
+
+    1. reset the E environments;
+    2. roll out T steps: a_t ~ π(·|s_t), (s_{t+1}, r_t, d_t) = env.step(a_t), stored in
+       preallocated (T, E, ...) buffers;
+    3. G = calculate_returns(rewards, dones, γ)              (returns.py)
+    4. one Adam step on L = −mean(log π(a|s) · G)            (policies.py)
+
+d_t is 1 when an episode ended at t, by termination or by the time limit (the post treats
+both as the end of the episode).  With a NEXT_STEP-autoreset env (see envs.py) the step after
+an episode ends is a reset, not a transition: it is masked out of the loss and the counts.
+"""
+
+import time
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
+
+from .envs import autoreset_mode
+from .returns import calculate_returns, episode_returns
+
+HISTORY_KEYS = ("avg_reward", "mean_return", "episodes", "loss", "entropy", "env_steps", "seconds")
+
+
+def rollout_buffers(env, agent, T, dtype=np.float64):
+    """Preallocated buffers for one rollout, reused every epoch.
+
+    states: (T, E, obs_dim); actions: (T, E) ints (Discrete) or (T, E, M) floats (Box);
+    rewards: (T, E); dones: (T, E) bools; valid: (T, E) bools (False on autoreset steps).
+    """
+    E = env.num_envs
+    if isinstance(agent_action_space(env), spaces.Discrete):
+        actions = np.empty((T, E), dtype=np.int64)
+    else:
+        actions = np.empty((T, E, agent.M), dtype=dtype)
+    return {
+        "states": np.empty((T, E, agent.N), dtype=dtype),
+        "actions": actions,
+        "rewards": np.empty((T, E), dtype=dtype),
+        "dones": np.empty((T, E), dtype=bool),
+        "valid": np.ones((T, E), dtype=bool),
+    }
+
+
+def agent_action_space(env):
+    return getattr(env, "single_action_space", None) or env.action_space
+
+
+def collect_rollout(env, agent, buffers, observations):
+    """Run T steps of `agent` in `env` from `observations`: (E, obs_dim), filling `buffers`.
+
+    Returns the observations after the last step.  In NEXT_STEP mode, valid[t, e] is False
+    when env e's episode ended at t − 1 (step t is its reset).
+    """
+    states, actions, rewards = buffers["states"], buffers["actions"], buffers["rewards"]
+    dones, valid = buffers["dones"], buffers["valid"]
+    next_step_reset = autoreset_mode(env) == AutoresetMode.NEXT_STEP
+    ended_last_step = np.zeros(env.num_envs, dtype=bool)
+    for t in range(len(states)):
+        states[t] = observations
+        actions[t] = agent.act(observations)
+        observations, rewards[t], terminated, truncated, _ = env.step(actions[t])
+        np.logical_or(terminated, truncated, out=dones[t])
+        if next_step_reset:
+            np.logical_not(ended_last_step, out=valid[t])
+            ended_last_step = dones[t]
+    return observations
+
+
+def epoch_metrics(buffers):
+    """The per-epoch figures of a filled rollout.
+
+    avg_reward  = Σ rewards / Σ dones, the post's metric (it also counts rewards of episodes
+                  still running when the rollout stops, so it overstates long episodes);
+    mean_return = mean undiscounted return of the episodes that ended in the rollout;
+    episodes    = how many episodes ended.  Both averages are NaN when no episode ended.
+    """
+    rewards, dones = buffers["rewards"], buffers["dones"]
+    finished = episode_returns(rewards, dones)
+    episodes = int(len(finished))
+    return {
+        "avg_reward": float(rewards.sum() / episodes) if episodes else float("nan"),
+        "mean_return": float(finished.mean()) if episodes else float("nan"),
+        "episodes": episodes,
+    }
+
+
+def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=None):
+    """Train `agent` on the vector env `env` with REINFORCE; return the per-epoch history.
+
+    env: a gymnasium VectorEnv with E = env.num_envs copies (NEXT_STEP or SAME_STEP autoreset);
+    agent: a Policy (policies.py); gamma in [0, 1]; epochs, T: positive integers;
+    seed: seeds the first env.reset (the agent has its own seeded generator);
+    callback(epoch, history): called after every epoch, e.g. to print progress.
+
+    Returns a dict of per-epoch lists: avg_reward, mean_return, episodes, loss, entropy,
+    env_steps (cumulative), seconds (wall time of the epoch).
+    """
+    if not 0.0 <= gamma <= 1.0:
+        raise ValueError(f"gamma must lie in [0, 1], got gamma={gamma}")
+    for name, value in (("epochs", epochs), ("T", T)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {name}={value!r}")
+    mode = autoreset_mode(env)
+    if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+        raise ValueError(f"reinforce needs a NEXT_STEP or SAME_STEP autoreset vector env, got {mode}")
+
+    buffers = rollout_buffers(env, agent, T)
+    history = {key: [] for key in HISTORY_KEYS}
+    env_steps = 0
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        observations, _ = env.reset(seed=seed if epoch == 0 else None)
+        collect_rollout(env, agent, buffers, observations)
+        returns = calculate_returns(buffers["rewards"], buffers["dones"], gamma)
+        stats = agent.update(buffers["states"], buffers["actions"], returns, mask=buffers["valid"])
+        env_steps += T * env.num_envs
+
+        for key, value in epoch_metrics(buffers).items():
+            history[key].append(value)
+        history["loss"].append(stats["loss"])
+        history["entropy"].append(stats["entropy"])
+        history["env_steps"].append(env_steps)
+        history["seconds"].append(time.perf_counter() - start)
+        if callback is not None:
+            callback(epoch, history)
+    return history

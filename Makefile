@@ -1,0 +1,36 @@
+# One command each, from a fresh clone:
+#   make demo    set up .venv and train the post's CartPole experiment (run_cartpole.py)
+#   make test    set up .venv and run the test suite (gradient checks included)
+# Other targets: make setup, make swingup, make bench, make figures, make clean.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.minipg-installed
+
+.PHONY: setup demo swingup test bench figures clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[swingup,test]"
+	# gym-cartpole-swingup declares gym<0.19 (unbuildable on Python 3.11); its env works with gym 0.26.2
+	$(BIN)/python -m pip install --quiet --no-deps gym-cartpole-swingup==0.1.4 poetry-version==0.2.0
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python run_cartpole.py
+
+swingup: $(STAMP)
+	$(BIN)/python run_swingup.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m minipg.bench
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,300 @@
+"""CategoricalPolicy and DiagonalGaussianPolicy: the REINFORCE loss and its gradient wrt every
+parameter entry, masking, chunking, and the Adam step of learn/update.
+
+The reference loss is computed directly from the policy's distribution,
+
+    L(θ) = −(1/N) Σ_{valid (t, e)} log π_θ(a_te | s_te) · G_te,
+
+and differentiated by central finite differences; the policies' hand-written gradients must
+match it on (T, E) batches, with and without a mask of invalid (autoreset) steps.
+"""
+
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+from conftest import GRAD_TOL, SEEDS, numerical_gradient, relative_error, stand_in_env
+from minipg.policies import CategoricalPolicy, DiagonalGaussianPolicy, NonFiniteError
+
+OBS_DIM = 4
+N_ACTIONS = 3
+T, E = 5, 4            # 20 samples: not a multiple of CHUNK_SIZE, so the last chunk is partial
+CHUNK_SIZE = 7
+LR = 0.01
+ADAM_EPS = 1e-8        # Adam's default ε
+CHUNK_TOL = 1e-12      # chunking only reorders a sum: it may change nothing but rounding
+
+
+# ------------------------------------------------------------------------------- helpers
+
+
+def make_categorical(seed, hidden=(), chunk_size=None):
+    env = stand_in_env(OBS_DIM, spaces.Discrete(N_ACTIONS))
+    return CategoricalPolicy(env, lr=LR, hidden=hidden, seed=seed, chunk_size=chunk_size)
+
+
+def make_gaussian(seed, action_dim, hidden=(7, 5), chunk_size=None):
+    """A Gaussian policy whose log_std entries differ (random), so each gets its own gradient."""
+    env = stand_in_env(OBS_DIM, spaces.Box(-1.0, 1.0, shape=(action_dim,)))
+    policy = DiagonalGaussianPolicy(env, lr=LR, hidden=hidden, seed=seed, chunk_size=chunk_size)
+    policy.log_std[:] = np.random.default_rng(seed).uniform(-0.5, 0.5, size=action_dim)
+    return policy
+
+
+# Every policy configuration the batch tests run on: (id, constructor(seed, chunk_size)).
+POLICIES = {
+    "categorical_linear": lambda seed, chunk_size=None: make_categorical(seed, (), chunk_size),
+    "categorical_hidden8": lambda seed, chunk_size=None: make_categorical(seed, (8,), chunk_size),
+    "gaussian_1d": lambda seed, chunk_size=None: make_gaussian(seed, 1, chunk_size=chunk_size),
+    "gaussian_3d": lambda seed, chunk_size=None: make_gaussian(seed, 3, chunk_size=chunk_size),
+}
+
+
+def random_batch(policy, rng, with_mask, shape=(T, E)):
+    """States (T, E, obs_dim), actions sampled from the policy, random returns (T, E), and a
+    mask with about a third of the steps invalid (or None)."""
+    states = rng.normal(size=shape + (OBS_DIM,))
+    actions = policy.pi(states).sample(rng)
+    returns = rng.normal(size=shape)
+    mask = None
+    if with_mask:
+        mask = rng.random(shape) < 2 / 3
+        mask.flat[0] = True  # at least one valid sample
+        mask.flat[-1] = False  # and at least one invalid one
+    return states, actions, returns, mask
+
+
+def direct_loss(policy, states, actions, returns, mask):
+    """−mean over valid samples of log π(a|s)·G, straight from the policy's distribution."""
+    log_prob = policy.pi(states).log_prob(actions)
+    valid = np.ones(returns.shape, dtype=bool) if mask is None else mask
+    return -np.mean(log_prob[valid] * returns[valid])
+
+
+def assert_gradients_match_finite_differences(policy, batch):
+    _, grads = policy.loss_and_grads(*batch)
+    params = policy.parameters()
+    assert len(grads) == len(params)
+    for index, (param, grad) in enumerate(zip(params, grads)):
+        assert grad.shape == param.shape
+        numeric = numerical_gradient(lambda: direct_loss(policy, *batch), param)
+        assert relative_error(grad, numeric) <= GRAD_TOL, f"gradient of parameter {index} is wrong"
+
+
+# ----------------------------------------------------------------------- the gradient
+
+
+@pytest.mark.parametrize("with_mask", [False, True], ids=["no_mask", "mask"])
+@pytest.mark.parametrize("hidden", [(), (8,)], ids=["linear", "hidden8"])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_categorical_gradients_match_finite_differences(seed, hidden, with_mask):
+    """∂L/∂θ of CategoricalPolicy equals central differences of L, for every entry of every θ."""
+    policy = make_categorical(seed, hidden)
+    batch = random_batch(policy, np.random.default_rng(seed + 100), with_mask)
+    assert_gradients_match_finite_differences(policy, batch)
+
+
+@pytest.mark.parametrize("with_mask", [False, True], ids=["no_mask", "mask"])
+@pytest.mark.parametrize("action_dim", [1, 3])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_gaussian_gradients_match_finite_differences(seed, action_dim, with_mask):
+    """∂L/∂θ of DiagonalGaussianPolicy (hidden (7, 5)) equals central differences of L, for every
+    entry of every W, b and of log_std."""
+    policy = make_gaussian(seed, action_dim)
+    batch = random_batch(policy, np.random.default_rng(seed + 100), with_mask)
+    assert_gradients_match_finite_differences(policy, batch)
+
+
+def test_gaussian_default_network_gradients_match_finite_differences():
+    """The post's network (hidden (64, 64)), on a tiny 2×2 batch to keep ~9000 evaluations fast."""
+    env = stand_in_env(OBS_DIM, spaces.Box(-1.0, 1.0, shape=(3,)))
+    policy = DiagonalGaussianPolicy(env, lr=LR, seed=0)
+    assert policy.hidden == (64, 64)
+    batch = random_batch(policy, np.random.default_rng(1), with_mask=True, shape=(2, 2))
+    assert_gradients_match_finite_differences(policy, batch)
+
+
+# --------------------------------------------------------------------------- the loss
+
+
+@pytest.mark.parametrize("with_mask", [False, True], ids=["no_mask", "mask"])
+@pytest.mark.parametrize("name", POLICIES)
+def test_loss_is_minus_mean_of_log_prob_times_return(name, with_mask):
+    """The loss value is −(1/N) Σ log π(a|s)·G over the N valid samples, computed from pi()."""
+    policy = POLICIES[name](seed=0)
+    batch = random_batch(policy, np.random.default_rng(1), with_mask)
+    loss, _ = policy.loss_and_grads(*batch)
+    assert isinstance(loss, float)
+    np.testing.assert_allclose(loss, direct_loss(policy, *batch), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_masked_samples_are_ignored(name):
+    """Loss and gradients on a masked batch equal those on the valid samples alone."""
+    policy = POLICIES[name](seed=0)
+    states, actions, returns, mask = random_batch(policy, np.random.default_rng(1), with_mask=True)
+    loss, grads = policy.loss_and_grads(states, actions, returns, mask)
+    # The valid samples as a (N, 1) batch without a mask.
+    only_valid = (states[mask][:, None], actions[mask][:, None], returns[mask][:, None])
+    loss_valid, grads_valid = policy.loss_and_grads(*only_valid)
+    np.testing.assert_allclose(loss, loss_valid, rtol=1e-12)
+    for grad, grad_valid in zip(grads, grads_valid):
+        assert relative_error(grad, grad_valid) <= 1e-12
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_all_false_mask_raises(name):
+    """With no valid sample the mean is undefined: ValueError rather than a 0/0."""
+    policy = POLICIES[name](seed=0)
+    states, actions, returns, _ = random_batch(policy, np.random.default_rng(1), with_mask=False)
+    with pytest.raises(ValueError):
+        policy.loss_and_grads(states, actions, returns, np.zeros((T, E), dtype=bool))
+
+
+@pytest.mark.parametrize("with_mask", [False, True], ids=["no_mask", "mask"])
+@pytest.mark.parametrize("name", POLICIES)
+def test_chunked_equals_unchunked(name, with_mask):
+    """Splitting the T·E samples into chunks of CHUNK_SIZE gives the same loss, gradients and
+    entropy as one chunk: the loss is a sum over samples (with the global N in every term)."""
+    whole = POLICIES[name](seed=3)
+    chunked = POLICIES[name](seed=3, chunk_size=CHUNK_SIZE)
+    batch = random_batch(whole, np.random.default_rng(4), with_mask)
+
+    loss, grads = whole.loss_and_grads(*batch)
+    loss_chunked, grads_chunked = chunked.loss_and_grads(*batch)
+    assert relative_error(loss, loss_chunked) <= CHUNK_TOL
+    for grad, grad_chunked in zip(grads, grads_chunked):
+        assert relative_error(grad, grad_chunked) <= CHUNK_TOL
+    entropy = whole.update(*batch)["entropy"]
+    assert relative_error(entropy, chunked.update(*batch)["entropy"]) <= CHUNK_TOL
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def test_categorical_parameters_are_the_network_weights_in_order():
+    """parameters() = [W1, b1, W2, b2]: the network's own arrays, which Adam updates in place."""
+    policy = make_categorical(0, hidden=(8,))
+    params = policy.parameters()
+    assert [p.shape for p in params] == [(OBS_DIM, 8), (8,), (8, N_ACTIONS), (N_ACTIONS,)]
+    assert all(p is q for p, q in zip(params, policy.net.params))
+    assert all(p is q for p, q in zip(params, policy.opt.params))
+
+
+def test_gaussian_parameters_end_with_log_std():
+    """parameters() = [W1, b1, W2, b2, W3, b3, log_std], log_std initialized to log_std_init."""
+    env = stand_in_env(OBS_DIM, spaces.Box(-1.0, 1.0, shape=(2,)))
+    policy = DiagonalGaussianPolicy(env, hidden=(7, 5), seed=0, log_std_init=0.25)
+    params = policy.parameters()
+    assert [p.shape for p in params] == [(OBS_DIM, 7), (7,), (7, 5), (5,), (5, 2), (2,), (2,)]
+    assert all(p is q for p, q in zip(params[:-1], policy.net.params))
+    assert params[-1] is policy.log_std
+    assert all(p is q for p, q in zip(params, policy.opt.params))
+    np.testing.assert_array_equal(policy.log_std, [0.25, 0.25])
+
+
+def test_policies_prefer_single_spaces_of_a_vector_env():
+    """On a vector env the spaces of ONE copy (single_*) define the network, not the batched ones."""
+    vector_env = stand_in_env(OBS_DIM, spaces.MultiDiscrete([N_ACTIONS] * 8))
+    vector_env.observation_space = spaces.Box(-1.0, 1.0, shape=(8, OBS_DIM))
+    vector_env.single_observation_space = spaces.Box(-1.0, 1.0, shape=(OBS_DIM,))
+    vector_env.single_action_space = spaces.Discrete(N_ACTIONS)
+    policy = CategoricalPolicy(vector_env, seed=0)
+    assert (policy.N, policy.M) == (OBS_DIM, N_ACTIONS)
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_same_seed_same_initial_parameters(name):
+    """The seed fixes the initialization; another seed gives another one."""
+    a, b, c = POLICIES[name](seed=5), POLICIES[name](seed=5), POLICIES[name](seed=6)
+    assert all(np.array_equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not np.array_equal(a.parameters()[0], c.parameters()[0])
+
+
+# ------------------------------------------------------------------------- learn / update
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_learn_is_one_adam_step_on_the_gradient(name):
+    """learn returns the loss and moves every θ by Adam's first step, θ − lr·g/(√(g²) + ε)
+    (at t = 1 the bias-corrected moments are exactly g and g²)."""
+    policy = POLICIES[name](seed=0)
+    batch = random_batch(policy, np.random.default_rng(1), with_mask=True)
+    before = [p.copy() for p in policy.parameters()]
+    loss, grads = policy.loss_and_grads(*batch)
+
+    assert policy.learn(*batch) == loss
+    for param, old, grad in zip(policy.parameters(), before, grads):
+        assert not np.array_equal(param, old)
+        np.testing.assert_allclose(param, old - LR * grad / (np.sqrt(grad**2) + ADAM_EPS), rtol=1e-12, atol=1e-15)
+    assert direct_loss(policy, *batch) < loss, "a small step against the gradient lowers the loss"
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_update_reports_loss_entropy_and_gradient_norm(name):
+    """update returns the loss, the mean entropy over VALID states and ‖∇L‖, all before its step."""
+    policy = POLICIES[name](seed=0)
+    states, actions, returns, mask = random_batch(policy, np.random.default_rng(1), with_mask=True)
+    loss, grads = policy.loss_and_grads(states, actions, returns, mask)
+    entropy = policy.pi(states).entropy()[mask].mean()
+
+    stats = policy.update(states, actions, returns, mask)
+    np.testing.assert_allclose(stats["loss"], loss, rtol=1e-15)
+    np.testing.assert_allclose(stats["entropy"], entropy, rtol=1e-12)
+    np.testing.assert_allclose(stats["grad_norm"], np.sqrt(sum((g**2).sum() for g in grads)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad_value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("name", POLICIES)
+def test_update_rejects_non_finite_returns_without_changing_parameters(name, bad_value):
+    """A NaN or infinite return makes the loss non-finite: NonFiniteError, and neither the
+    parameters nor Adam's state change (a later good batch starts from a clean optimizer)."""
+    policy = POLICIES[name](seed=0)
+    states, actions, returns, _ = random_batch(policy, np.random.default_rng(1), with_mask=False)
+    returns[2, 1] = bad_value
+    before = [p.copy() for p in policy.parameters()]
+    with pytest.raises(NonFiniteError), np.errstate(invalid="ignore"):  # NaN arithmetic is expected here
+        policy.update(states, actions, returns)
+    assert all(np.array_equal(p, old) for p, old in zip(policy.parameters(), before))
+    assert policy.opt.t == 0
+
+
+# ------------------------------------------------------------------------- construction
+
+
+def test_categorical_rejects_continuous_actions():
+    with pytest.raises(TypeError):
+        CategoricalPolicy(stand_in_env(OBS_DIM, spaces.Box(-1.0, 1.0, shape=(2,))))
+
+
+def test_categorical_rejects_actions_not_starting_at_zero():
+    """Actions index the logits, so they must be numbered 0 … n−1."""
+    with pytest.raises(ValueError):
+        CategoricalPolicy(stand_in_env(OBS_DIM, spaces.Discrete(3, start=1)))
+
+
+@pytest.mark.parametrize("action_space", [spaces.Discrete(3), spaces.Box(-1.0, 1.0, shape=(2, 2))])
+def test_gaussian_rejects_non_vector_box_actions(action_space):
+    with pytest.raises(TypeError):
+        DiagonalGaussianPolicy(stand_in_env(OBS_DIM, action_space))
+
+
+@pytest.mark.parametrize("policy_class", [CategoricalPolicy, DiagonalGaussianPolicy])
+def test_policies_reject_non_flat_observations(policy_class):
+    """Observations must be a flat Box (obs_dim,): the network's input is a vector."""
+    action_space = spaces.Discrete(2) if policy_class is CategoricalPolicy else spaces.Box(-1.0, 1.0, shape=(1,))
+    env = stand_in_env(OBS_DIM, action_space)
+    env.observation_space = spaces.Box(-1.0, 1.0, shape=(2, 2))
+    with pytest.raises(TypeError):
+        policy_class(env)
+
+
+@pytest.mark.parametrize("hidden", [(0,), (8, -1), (2.5,), (True,)])
+def test_policies_reject_bad_hidden_sizes(hidden):
+    with pytest.raises(ValueError):
+        make_categorical(0, hidden=hidden)
+
+
+def test_policies_reject_non_positive_chunk_size():
+    with pytest.raises(ValueError):
+        make_categorical(0, chunk_size=0)

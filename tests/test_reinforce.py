@@ -1,0 +1,304 @@
+"""The REINFORCE loop: rollouts under both autoreset modes traced by hand on a deterministic
+"corridor" env, the update using only real transitions, argument checks, a short CartPole
+learning run, and determinism.
+"""
+
+import numpy as np
+import pytest
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+import minipg
+from conftest import relative_error
+from minipg.policies import CategoricalPolicy, DiagonalGaussianPolicy
+from minipg.reinforce import HISTORY_KEYS, collect_rollout, reinforce, rollout_buffers
+from minipg.returns import calculate_returns
+
+NEXT_STEP, SAME_STEP = AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP
+
+
+class Corridor(VectorEnv):
+    """E corridors; env e's episodes last exactly lengths[e] steps, whatever the actions.
+
+    observation: [k], the number of steps taken in the current episode (0 after a reset);
+    reward of the k-th step of an episode: k, so an episode of length L returns L(L+1)/2 and a
+    return leaking across an episode boundary would show.  Even-numbered envs end their
+    episodes by termination, odd-numbered ones by truncation (both end an episode).
+
+    Autoreset, chosen per instance in metadata["autoreset_mode"]:
+    NEXT_STEP: the step after an episode ends resets it: observation [0], reward 0, not done.
+    SAME_STEP: the step that ends an episode already returns the next episode's observation [0].
+    """
+
+    def __init__(self, lengths, autoreset_mode, action_space=spaces.Discrete(2)):
+        self.lengths = np.asarray(lengths)
+        self.num_envs = len(lengths)
+        self.autoreset_mode = autoreset_mode  # how this env behaves...
+        self.metadata = {"autoreset_mode": autoreset_mode}  # ...and what it declares
+        self.single_observation_space = spaces.Box(0.0, np.inf, shape=(1,), dtype=np.float32)
+        self.single_action_space = action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.terminates = np.arange(self.num_envs) % 2 == 0
+        self.steps = np.zeros(self.num_envs, dtype=np.int64)
+        self.ended = np.zeros(self.num_envs, dtype=bool)
+
+    def reset(self, *, seed=None, options=None):
+        self.steps[:] = 0
+        self.ended[:] = False
+        return self._observations(), {}
+
+    def step(self, actions):
+        assert self.action_space.contains(np.asarray(actions, dtype=self.action_space.dtype))
+        if self.autoreset_mode == NEXT_STEP:
+            resetting = self.ended  # episodes that ended on the previous step restart now
+            self.steps = np.where(resetting, 0, self.steps + 1)
+            ended = ~resetting & (self.steps == self.lengths)
+            rewards = self.steps.astype(np.float64)  # 0 on a reset step
+            observations = self._observations()
+            self.ended = ended
+        else:
+            self.steps += 1
+            ended = self.steps == self.lengths
+            rewards = self.steps.astype(np.float64)
+            self.steps[ended] = 0
+            observations = self._observations()
+        return observations, rewards, ended & self.terminates, ended & ~self.terminates, {}
+
+    def _observations(self):
+        return self.steps[:, None].astype(np.float32)
+
+
+# ----------------------------------------------------------- the hand-traced rollout
+#
+# Four corridors of lengths 2, 3, 7 and 8 for T = 7 steps.  Per env (one row each, transposed
+# to (T, E) below), "|" marking where an episode ends:
+#
+# SAME_STEP                              NEXT_STEP (· = reset step, masked out)
+#   L=2  rewards 1 2|1 2|1 2|1             1 2|· 1 2|· 1
+#   L=3  rewards 1 2 3|1 2 3|1             1 2 3|· 1 2 3|
+#   L=7  rewards 1 2 3 4 5 6 7|            1 2 3 4 5 6 7|
+#   L=8  rewards 1 2 3 4 5 6 7  (cut)      1 2 3 4 5 6 7  (cut)
+#
+# SAME_STEP: 6 episodes, returns 3,3,3,6,6,28 → mean 49/6; Σ rewards = 10+13+28+28 = 79.
+# NEXT_STEP: 5 episodes, returns 3,3,6,6,28   → mean 46/5; Σ rewards = 7+12+28+28 = 75.
+# avg_reward (the post's metric) = Σ rewards / Σ dones, the unfinished L=8 episode included.
+
+LENGTHS = (2, 3, 7, 8)
+T = 7
+
+
+def per_env(*rows, dtype=np.float64):
+    """Rows written one env at a time → a (T, E) array."""
+    return np.array(rows, dtype=dtype).T
+
+
+def ends_at(*times):
+    row = np.zeros(T, dtype=bool)
+    row[list(times)] = True
+    return row
+
+
+EXPECTED = {
+    SAME_STEP: {
+        "states": per_env([0, 1, 0, 1, 0, 1, 0], [0, 1, 2, 0, 1, 2, 0], range(7), range(7)),
+        "rewards": per_env([1, 2, 1, 2, 1, 2, 1], [1, 2, 3, 1, 2, 3, 1], range(1, 8), range(1, 8)),
+        "dones": per_env(ends_at(1, 3, 5), ends_at(2, 5), ends_at(6), ends_at(), dtype=bool),
+        "valid": np.ones((T, len(LENGTHS)), dtype=bool),
+        # undiscounted reward-to-go (γ = 1), stopping at each episode end
+        "returns": per_env([3, 2, 3, 2, 3, 2, 1], [6, 5, 3, 6, 5, 3, 1],
+                           [28, 27, 25, 22, 18, 13, 7], [28, 27, 25, 22, 18, 13, 7]),
+        "episodes": 6,
+        "mean_return": 49 / 6,
+        "avg_reward": 79 / 6,
+    },
+    NEXT_STEP: {
+        # a reset step sees the terminal observation of the episode that just ended (L)
+        "states": per_env([0, 1, 2, 0, 1, 2, 0], [0, 1, 2, 3, 0, 1, 2], range(7), range(7)),
+        "rewards": per_env([1, 2, 0, 1, 2, 0, 1], [1, 2, 3, 0, 1, 2, 3], range(1, 8), range(1, 8)),
+        "dones": per_env(ends_at(1, 4), ends_at(2, 6), ends_at(6), ends_at(), dtype=bool),
+        "valid": per_env(~ends_at(2, 5), ~ends_at(3), ~ends_at(), ~ends_at(), dtype=bool),
+        # on valid steps: the reward-to-go within the episode (reset steps are masked anyway)
+        "returns": per_env([3, 2, 3, 3, 2, 1, 1], [6, 5, 3, 6, 6, 5, 3],
+                           [28, 27, 25, 22, 18, 13, 7], [28, 27, 25, 22, 18, 13, 7]),
+        "episodes": 5,
+        "mean_return": 46 / 5,
+        "avg_reward": 75 / 5,
+    },
+}
+MODES = [NEXT_STEP, SAME_STEP]
+MODE_IDS = ["next_step", "same_step"]
+
+
+def make_agent(env, seed=0):
+    return CategoricalPolicy(env, lr=0.01, seed=seed)
+
+
+def hand_rollout(env, agent):
+    """One rollout of T steps from a reset, as reinforce's first epoch does it."""
+    buffers = rollout_buffers(env, agent, T)
+    observations, _ = env.reset(seed=0)
+    collect_rollout(env, agent, buffers, observations)
+    return buffers
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_rollout_buffers_match_hand_trace(mode):
+    """collect_rollout records the states, rewards, dones (terminated or truncated) and valid
+    steps traced by hand above."""
+    env = Corridor(LENGTHS, mode)
+    buffers = hand_rollout(env, make_agent(env))
+    for key in ("states", "rewards", "dones", "valid"):
+        expected = EXPECTED[mode][key]
+        actual = buffers[key][..., 0] if key == "states" else buffers[key]
+        np.testing.assert_array_equal(actual, expected, err_msg=key)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_returns_do_not_cross_episode_boundaries(mode):
+    """With γ = 1 on the recorded rollout, each valid step's return is the reward-to-go of its
+    own episode (cut at the rollout's end), never including the next episode's rewards."""
+    env = Corridor(LENGTHS, mode)
+    buffers = hand_rollout(env, make_agent(env))
+    returns = calculate_returns(buffers["rewards"], buffers["dones"], gamma=1.0)
+    valid = EXPECTED[mode]["valid"]
+    np.testing.assert_array_equal(returns[valid], EXPECTED[mode]["returns"][valid])
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_history_matches_hand_count(mode):
+    """Every epoch resets the envs, so both epochs see the hand-traced rollout: its episode
+    count, mean finished-episode return and avg_reward = Σ rewards / Σ dones."""
+    env = Corridor(LENGTHS, mode)
+    epochs = 2
+    history = reinforce(env, make_agent(env), gamma=0.9, epochs=epochs, T=T, seed=0)
+    expected = EXPECTED[mode]
+    assert set(history) == set(HISTORY_KEYS)
+    assert all(len(values) == epochs for values in history.values())
+    assert history["episodes"] == [expected["episodes"]] * epochs
+    np.testing.assert_allclose(history["mean_return"], expected["mean_return"], rtol=1e-15)
+    np.testing.assert_allclose(history["avg_reward"], expected["avg_reward"], rtol=1e-15)
+    np.testing.assert_allclose(
+        history["avg_reward"], expected["rewards"].sum() / expected["dones"].sum(), rtol=1e-15
+    )
+    assert history["env_steps"] == [T * len(LENGTHS) * (epoch + 1) for epoch in range(epochs)]
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_update_uses_only_valid_transitions(mode):
+    """reinforce's loss and parameter update equal those of a twin agent updated by hand on the
+    valid transitions alone (hand-traced mask), so NEXT_STEP reset steps contribute nothing.
+
+    The twin has the same seed, so it samples the same actions as the agent in reinforce.
+    """
+    gamma = 0.9
+    env = Corridor(LENGTHS, mode)
+    agent, twin = make_agent(env, seed=1), make_agent(env, seed=1)
+    history = reinforce(env, agent, gamma=gamma, epochs=1, T=T, seed=0)
+
+    buffers = hand_rollout(Corridor(LENGTHS, mode), twin)
+    valid = EXPECTED[mode]["valid"]
+    returns = calculate_returns(buffers["rewards"], buffers["dones"], gamma)
+    # The valid transitions only, as an (N, 1) batch with no mask.
+    transitions = (buffers["states"][valid][:, None], buffers["actions"][valid][:, None], returns[valid][:, None])
+    stats = twin.update(*transitions)
+
+    assert relative_error(history["loss"][0], stats["loss"]) <= 1e-12
+    assert relative_error(history["entropy"][0], stats["entropy"]) <= 1e-12
+    for param, twin_param in zip(agent.parameters(), twin.parameters()):
+        assert relative_error(param, twin_param) <= 1e-12
+
+
+def test_gaussian_policy_rollout_on_box_actions():
+    """The loop also runs a DiagonalGaussianPolicy (actions buffer (T, E, M) floats) and counts
+    the same episodes, since the corridor ignores actions."""
+    env = Corridor(LENGTHS, NEXT_STEP, action_space=spaces.Box(-np.inf, np.inf, shape=(2,)))
+    agent = DiagonalGaussianPolicy(env, hidden=(5,), seed=0)
+    buffers = rollout_buffers(env, agent, T)
+    assert buffers["actions"].shape == (T, len(LENGTHS), 2)
+    history = reinforce(env, agent, epochs=1, T=T, seed=0)
+    assert history["episodes"] == [EXPECTED[NEXT_STEP]["episodes"]]
+    np.testing.assert_allclose(history["mean_return"], EXPECTED[NEXT_STEP]["mean_return"], rtol=1e-15)
+
+
+def test_env_without_declared_mode_is_treated_as_next_step():
+    """gymnasium's default autoreset mode is NEXT_STEP, so an env that declares none gets masking."""
+    env = Corridor(LENGTHS, NEXT_STEP)
+    del env.metadata["autoreset_mode"]  # it still resets on the next step, but says nothing
+    buffers = hand_rollout(env, make_agent(env))
+    np.testing.assert_array_equal(buffers["valid"], EXPECTED[NEXT_STEP]["valid"])
+
+
+def test_callback_sees_each_epoch():
+    """callback(epoch, history) runs after every epoch with that epoch already recorded."""
+    env = Corridor(LENGTHS, SAME_STEP)
+    seen = []
+    reinforce(env, make_agent(env), epochs=3, T=T, callback=lambda epoch, h: seen.append((epoch, len(h["loss"]))))
+    assert seen == [(0, 1), (1, 2), (2, 3)]
+
+
+# ------------------------------------------------------------------------ bad arguments
+
+
+def test_disabled_autoreset_is_rejected():
+    """Without autoreset, finished envs would keep stepping past their end: refuse to run."""
+    env = Corridor(LENGTHS, AutoresetMode.DISABLED)
+    with pytest.raises(ValueError):
+        reinforce(env, make_agent(env), epochs=1, T=T)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"gamma": -0.1}, {"gamma": 1.5}, {"gamma": np.nan},
+     {"epochs": 0}, {"epochs": -1}, {"epochs": 2.0}, {"epochs": True},
+     {"T": 0}, {"T": 3.5}, {"T": False}],
+    ids=lambda kwargs: "-".join(f"{k}={v}" for k, v in kwargs.items()),
+)
+def test_bad_arguments_are_rejected(kwargs):
+    """γ must lie in [0, 1]; epochs and T must be positive integers (not floats or bools)."""
+    env = Corridor(LENGTHS, SAME_STEP)
+    with pytest.raises(ValueError):
+        reinforce(env, make_agent(env), **{"epochs": 1, "T": T, **kwargs})
+
+
+# --------------------------------------------------------------- CartPole: learning, determinism
+
+
+def test_cartpole_learns():
+    """The post's setup (linear softmax policy, lr 0.1) on 16 CartPole-v0 copies: after 8
+    updates of T = 500 steps the mean episode return is clearly above the first epoch's
+    (≈21 → ≈50 with these seeds; we ask for 1.5×)."""
+    env = minipg.make_env("CartPole-v0", 16)
+    agent = CategoricalPolicy(env, lr=0.1, seed=0)
+    history = reinforce(env, agent, gamma=0.99, epochs=8, T=500, seed=0)
+    returns = history["mean_return"]
+    assert np.isfinite(returns).all()
+    assert returns[-1] >= 1.5 * returns[0]
+
+
+def short_cartpole_run(seed):
+    env = minipg.make_env("CartPole-v0", 4)
+    agent = CategoricalPolicy(env, lr=0.1, seed=seed)
+    history = reinforce(env, agent, epochs=3, T=100, seed=seed)
+    del history["seconds"]  # wall time, the one thing allowed to differ
+    return history, agent.parameters()
+
+
+def test_same_seed_is_bitwise_reproducible():
+    """Same seed → identical history (except wall time) and identical parameters, bit for bit."""
+    history_a, params_a = short_cartpole_run(seed=7)
+    history_b, params_b = short_cartpole_run(seed=7)
+    assert history_a.keys() == history_b.keys()
+    for key in history_a:
+        np.testing.assert_array_equal(history_a[key], history_b[key], err_msg=key)
+    for a, b in zip(params_a, params_b):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_different_seeds_differ():
+    """Another seed → another initialization and other rollouts."""
+    history_a, params_a = short_cartpole_run(seed=7)
+    history_b, params_b = short_cartpole_run(seed=8)
+    assert history_a["loss"] != history_b["loss"]
+    assert not np.array_equal(params_a[0], params_b[0])

@@ -18,6 +18,8 @@ CARTPOLE = {
         "blog": {
             "env": "CartPole-v0", "num_envs": 32, "lr": 0.1, "gamma": 0.99, "epochs": 100,
             "T": 1000, "seed": 0, "hidden": [], "vectorization": "auto",
+            "baseline": "none", "normalize_advantages": False, "lr_decay": False,
+            "max_grad_norm": None, "eval": 100,
         },
     },
 }

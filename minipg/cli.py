@@ -11,53 +11,43 @@ import time
 
 import numpy as np
 
+from .baselines import BASELINES
 from .envs import VECTORIZATION_MODES, make_env
+from .evaluation import evaluate
 from .plotting import plot_learning_curves
 from .policies import CategoricalPolicy, DiagonalGaussianPolicy
 from .reinforce import reinforce
+
+# Evaluation episodes are seeded apart from training's epoch seeds.
+EVAL_SEED_OFFSET = 10_000
 
 POLICIES = {"categorical": CategoricalPolicy, "gaussian": DiagonalGaussianPolicy}
 
 
 # ---------------------------------------------------------------- argument types
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def argument_type(convert, accept, expected):
+    """An argparse `type=` that converts, checks and names what it expected on failure.
+
+    Bad values then end in argparse's usage error ("argument --lr: expected ..."), not a traceback.
+    """
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    parse.__name__ = expected  # argparse names the type in some messages
+    return parse
 
 
-def positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
-    return value
-
-
-def unit_interval(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
-    return value
-
-
-def finite_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
+positive_int = argument_type(int, lambda v: v >= 1, "a positive integer")
+non_negative_int = argument_type(int, lambda v: v >= 0, "a non-negative integer")
+positive_float = argument_type(float, lambda v: math.isfinite(v) and v > 0, "a positive finite number")
+unit_interval = argument_type(float, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
+finite_float = argument_type(float, math.isfinite, "a finite number")
 
 
 # ---------------------------------------------------------------- parser
@@ -83,6 +73,18 @@ def build_parser(experiment):
     parser.add_argument("--vectorization", choices=VECTORIZATION_MODES,
                         help="how the E envs are stepped (see minipg/envs.py)")
     parser.add_argument("--plot", help="learning-curve PNG path (default: runs/<name>-seed<seed>.png)")
+    training = parser.add_argument_group("variance reduction and step control (off in the post)")
+    training.add_argument("--baseline", choices=BASELINES,
+                          help="subtract a baseline from the returns (see minipg/baselines.py)")
+    training.add_argument("--normalize-advantages", action=argparse.BooleanOptionalAction,
+                          help="standardize advantages over each epoch's batch")
+    training.add_argument("--lr-decay", action=argparse.BooleanOptionalAction,
+                          help="decay the learning rate linearly to 0 over the epochs")
+    training.add_argument("--max-grad-norm", type=positive_float,
+                          help="rescale gradients whose global L2 norm exceeds this")
+    parser.add_argument("--eval", type=non_negative_int, metavar="N",
+                        help="after training, evaluate N episodes with sampled actions and with "
+                             "the mode action (0: skip)")
     for add in experiment.get("extra_arguments", ()):
         add(parser)
     return parser
@@ -94,6 +96,8 @@ def parse_args(experiment, argv=None):
     preset_name = parser.parse_known_args(argv)[0].preset
     parser.set_defaults(**experiment["presets"][preset_name])
     args = parser.parse_args(argv)
+    if "finalize_args" in experiment:
+        experiment["finalize_args"](args)
     if args.plot is None:
         args.plot = f"runs/{experiment['name']}-seed{args.seed}.png"
     return args
@@ -141,7 +145,9 @@ def main(experiment, argv=None):
           f"{args.epochs} epochs, lr {args.lr}, γ {args.gamma}, seed {args.seed}", flush=True)
     start = time.perf_counter()
     history = reinforce(env, agent, gamma=args.gamma, epochs=args.epochs, T=args.T,
-                        seed=args.seed, callback=print_progress(args.epochs))
+                        seed=args.seed, callback=print_progress(args.epochs),
+                        baseline=args.baseline, normalize_advantages=args.normalize_advantages,
+                        lr_decay=args.lr_decay, max_grad_norm=args.max_grad_norm)
     env.close()
     wall = time.perf_counter() - start
     last = history["mean_return"][-10:]
@@ -151,7 +157,21 @@ def main(experiment, argv=None):
     path = plot_learning_curves({f"minipg seed {args.seed}": history}, args.plot,
                                 title=f"REINFORCE on {args.env} ({args.num_envs} envs, T={args.T})")
     print(f"learning curve: {path}")
+    if args.eval:
+        report_evaluation(agent, args)
     return agent, history
+
+
+def report_evaluation(agent, args):
+    """Print sampled-action and deterministic evaluations; the deterministic one last."""
+    eval_seed = None if args.seed is None else args.seed + EVAL_SEED_OFFSET
+    for deterministic in (False, True):
+        returns = evaluate(agent, args.env, args.eval, deterministic=deterministic,
+                           seed=eval_seed, vectorization=args.vectorization)
+        kind = "deterministic" if deterministic else "sampled"
+        print(f"eval ({kind}): min {returns.min():.1f}, max {returns.max():.1f}")
+        print(f"eval: mean return {returns.mean():.1f} ± {returns.std():.1f} "
+              f"over {len(returns)} episodes ({kind})")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,6 +23,11 @@ import warnings
 import gymnasium
 from gymnasium.vector import AutoresetMode
 
+from .swingup import register_swingup
+
+# CartPoleSwingUp-v0/-v1 become known to gymnasium.make / make_vec (this imports no gym).
+register_swingup()
+
 VECTORIZATION_MODES = ("auto", "vector", "sync", "async")
 _GYMNASIUM_MODE = {"auto": None, "vector": "vector_entry_point", "sync": "sync", "async": "async"}
 

@@ -100,8 +100,12 @@ class Policy:
         loss, grads, _ = self._loss_grads_entropy(states, actions, returns, mask)
         return loss, grads
 
-    def update(self, states, actions, returns, mask=None):
+    def update(self, states, actions, returns, mask=None, max_grad_norm=None):
         """One REINFORCE step: gradients of L, then one Adam step.
+
+        max_grad_norm: if given, the gradient is rescaled to this global L2 norm when larger
+        (Adam is nearly invariant to a constant scale, so this mostly damps single outlier
+        batches relative to the running moments).
 
         Returns {'loss', 'entropy' (mean over valid states), 'grad_norm'} measured before the step.
         Raises NonFiniteError (and leaves the parameters untouched) if the loss or a gradient
@@ -114,6 +118,8 @@ class Policy:
                 f"non-finite {'loss' if not np.isfinite(loss) else 'gradient'} "
                 f"(loss={loss}, gradient norm={grad_norm}); the parameters were not updated"
             )
+        if max_grad_norm is not None and grad_norm > max_grad_norm:
+            grads = [g * (max_grad_norm / grad_norm) for g in grads]
         self.opt.step(grads)
         if not all(np.isfinite(p).all() for p in self.parameters()):
             raise NonFiniteError("a parameter became non-finite after the Adam step (learning rate too large?)")

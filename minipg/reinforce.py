@@ -19,6 +19,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
+from .baselines import compute_advantages
 from .envs import autoreset_mode
 from .returns import calculate_returns, episode_returns
 
@@ -88,13 +89,33 @@ def epoch_metrics(buffers):
     }
 
 
-def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=None):
+def epoch_seed(seed, epoch):
+    """The env seed of one epoch, derived from (seed, epoch) alone.
+
+    Every epoch resets all envs; seeding that reset from (seed, epoch) makes each epoch's env
+    randomness independent of what ran before, so a run resumed at epoch k continues exactly
+    as the uninterrupted run would.  None (unseeded) stays None.
+    """
+    if seed is None:
+        return None
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=None,
+              baseline="none", normalize_advantages=False, lr_decay=False, max_grad_norm=None,
+              start_epoch=0, history=None):
     """Train `agent` on the vector env `env` with REINFORCE; return the per-epoch history.
 
     env: a gymnasium VectorEnv with E = env.num_envs copies (NEXT_STEP or SAME_STEP autoreset);
     agent: a Policy (policies.py); gamma in [0, 1]; epochs, T: positive integers;
-    seed: seeds the first env.reset (the agent has its own seeded generator);
-    callback(epoch, history): called after every epoch, e.g. to print progress.
+    seed: seeds each epoch's env.reset (see epoch_seed; the agent has its own generator);
+    callback(epoch, history): called after every epoch, e.g. to print progress or save.
+    start_epoch, history: resume a run at epoch `start_epoch`, appending to `history`.
+
+    The defaults are the post's algorithm.  Options, each off by default:
+    baseline ("none" | "time") and normalize_advantages: see baselines.py;
+    lr_decay: the learning rate falls linearly from its initial value to 0 over the epochs;
+    max_grad_norm: rescale the gradient to this global L2 norm when it is larger.
 
     Returns a dict of per-epoch lists: avg_reward, mean_return, episodes, loss, entropy,
     env_steps (cumulative), seconds (wall time of the epoch).
@@ -109,14 +130,20 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
         raise ValueError(f"reinforce needs a NEXT_STEP or SAME_STEP autoreset vector env, got {mode}")
 
     buffers = rollout_buffers(env, agent, T)
-    history = {key: [] for key in HISTORY_KEYS}
-    env_steps = 0
-    for epoch in range(epochs):
+    initial_lr = agent.opt.lr
+    if history is None:
+        history = {key: [] for key in HISTORY_KEYS}
+    env_steps = history["env_steps"][-1] if history["env_steps"] else 0
+    for epoch in range(start_epoch, epochs):
         start = time.perf_counter()
-        observations, _ = env.reset(seed=seed if epoch == 0 else None)
+        observations, _ = env.reset(seed=epoch_seed(seed, epoch))
         collect_rollout(env, agent, buffers, observations)
         returns = calculate_returns(buffers["rewards"], buffers["dones"], gamma)
-        stats = agent.update(buffers["states"], buffers["actions"], returns, mask=buffers["valid"])
+        advantages = compute_advantages(returns, buffers["valid"], baseline, normalize_advantages)
+        if lr_decay:
+            agent.opt.lr = initial_lr * (1.0 - epoch / epochs)
+        stats = agent.update(buffers["states"], buffers["actions"], advantages,
+                             mask=buffers["valid"], max_grad_norm=max_grad_norm)
         env_steps += T * env.num_envs
 
         for key, value in epoch_metrics(buffers).items():

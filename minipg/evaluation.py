@@ -1,0 +1,42 @@
+"""Evaluating a policy: complete episodes, with the mode action or with sampled actions."""
+
+import numpy as np
+
+from .envs import make_env
+
+# Episodes run side by side in one vector env; more are run in successive batches.
+MAX_PARALLEL_EPISODES = 256
+
+
+def evaluate(agent, env_id, episodes, deterministic=True, seed=None, vectorization="auto"):
+    """Returns of `episodes` complete episodes of `agent` on `env_id`: a float array (episodes,).
+
+    deterministic=True acts with the distribution's mode (argmax / mean), no exploration
+    noise; False samples a ~ π(·|s) with the agent's generator.  Each batch of up to
+    MAX_PARALLEL_EPISODES episodes runs in one vector env until every copy has finished its
+    first episode; what a copy does after that is ignored.
+    """
+    if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
+        raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
+    act = agent.act_deterministic if deterministic else agent.act
+    returns = []
+    batch_seed = seed
+    remaining = episodes
+    while remaining > 0:
+        count = min(remaining, MAX_PARALLEL_EPISODES)
+        env = make_env(env_id, count, vectorization)
+        try:
+            observations, _ = env.reset(seed=batch_seed)
+            totals = np.zeros(count)
+            running = np.ones(count, dtype=bool)
+            while running.any():
+                observations, rewards, terminated, truncated, _ = env.step(act(observations))
+                totals += np.where(running, rewards, 0.0)
+                running &= ~(terminated | truncated)
+        finally:
+            env.close()
+        returns.append(totals)
+        remaining -= count
+        batch_seed = None if batch_seed is None else batch_seed + count
+    return np.concatenate(returns)
+

@@ -11,13 +11,20 @@ so replacing G_t by the advantage A_t = G_t − b leaves the expected gradient u
   epoch starts by resetting all E envs, so step t is the same point in time for each of them
   (exactly, while their first episodes last); b_t uses the other envs' returns too, a bias
   of order 1/E that vanishes for large E.
+- `ValueBaseline`: b(s_t, t) = V_φ(s_t, t), an MLP fitted by least squares to the returns of
+  past rollouts (REINFORCE with a learned baseline, Williams 1992; Sutton & Barto §13.4).
+  It compares each action with what is usually achieved *from that state*, which is what
+  separates a good swing from a lucky start.
 - `normalize`: A ← (A − mean A) / std A over the batch, a per-epoch rescaling of the step
   size that keeps updates the same size as returns grow.
 """
 
 import numpy as np
 
-BASELINES = ("none", "time")
+from .layers import MLP
+from .optim import Adam
+
+BASELINES = ("none", "time", "value")
 
 
 def time_baseline(returns, valid):
@@ -37,9 +44,65 @@ def normalize(advantages, valid):
     return (advantages - values.mean()) / (std if std > 0 else 1.0)
 
 
-def compute_advantages(returns, valid, baseline="none", normalize_advantages=False):
-    """A = G − b (b from `baseline`, one of BASELINES), then optionally normalized.  (T, E)."""
-    if baseline == "none":
+class ValueBaseline:
+    """V_φ(s, t) ≈ E[G_t | s_t = s], an MLP on the features [s, 1 − t/T].
+
+    Why the time feature: a rollout stops after T steps, so G_t only sums rewards up to T and
+    depends on the time left, not on the state alone.
+
+    Why the scale: returns are fitted as G·(1 − γ), which lies in [−1, 1] when |r| ≤ 1 (the
+    discounted sum of rewards of size ≤ 1 is at most 1/(1 − γ)), so the output layer needs no
+    large weights; with γ = 1 the scale is 1.
+
+    Fit: after the advantages of an epoch are computed, `fit` takes `steps` Adam steps on
+    random minibatches of the epoch's valid samples, minimizing
+        L_V(φ) = mean_n (V_φ(x_n) − y_n)²,   ∂L_V/∂V_φ(x_n) = 2 (V_φ(x_n) − y_n) / n,
+    and MLP.backward carries that to φ.
+    """
+
+    def __init__(self, obs_dim, gamma, rng, hidden=(64, 64), lr=1e-3, steps=50, batch_size=4096):
+        self.net = MLP((obs_dim + 1, *hidden, 1), rng)
+        self.opt = Adam(self.net.params, lr=lr)
+        self.scale = 1.0 - gamma if gamma < 1.0 else 1.0
+        self.rng, self.steps, self.batch_size = rng, int(steps), int(batch_size)
+
+    @staticmethod
+    def features(states):
+        """[s, 1 − t/T] for states: (T, E, obs_dim) → (T, E, obs_dim + 1)."""
+        T, E = states.shape[:2]
+        time_left = np.broadcast_to((1.0 - np.arange(T) / T)[:, None, None], (T, E, 1))
+        return np.concatenate([states, time_left], axis=-1)
+
+    def __call__(self, states):
+        """b = V_φ(s, t) in units of return: (T, E)."""
+        return self.net.forward(self.features(states))[..., 0] / self.scale
+
+    def loss_and_grads(self, features, targets):
+        """L_V = mean (V − y)² on (n, obs_dim + 1) features and (n,) scaled targets; ∂L_V/∂φ."""
+        error = self.net.forward(features)[:, 0] - targets
+        grads = self.net.backward((2.0 / len(targets)) * error[:, None])
+        return float(np.mean(error**2)), grads
+
+    def fit(self, states, returns, valid):
+        """Adam steps on minibatches of the valid (s, t, G) samples.  Returns the last loss."""
+        features = self.features(states)[valid]
+        targets = returns[valid] * self.scale
+        loss = float("nan")
+        for _ in range(self.steps):
+            batch = self.rng.integers(len(targets), size=min(self.batch_size, len(targets)))
+            loss, grads = self.loss_and_grads(features[batch], targets[batch])
+            self.opt.step(grads)
+        return loss
+
+
+def compute_advantages(returns, valid, baseline="none", normalize_advantages=False, states=None):
+    """A = G − b (b from `baseline`: "none", "time", or a ValueBaseline), optionally normalized.
+
+    returns, valid: (T, E); states: (T, E, obs_dim), needed by a ValueBaseline.  Returns (T, E).
+    """
+    if isinstance(baseline, ValueBaseline):
+        advantages = returns - baseline(states)
+    elif baseline == "none":
         advantages = returns
     elif baseline == "time":
         advantages = returns - time_baseline(returns, valid)

@@ -5,21 +5,33 @@ Each script describes its experiment (presets of defaults and the policy to buil
 """
 
 import argparse
+import csv
 import math
+import os
+import signal
 import sys
-import time
 
 import numpy as np
 
 from .baselines import BASELINES
 from .envs import VECTORIZATION_MODES, make_env
 from .evaluation import evaluate
+from .checkpoint import CheckpointError, load_checkpoint, restore_policy, save_checkpoint
 from .plotting import plot_learning_curves
-from .policies import CategoricalPolicy, DiagonalGaussianPolicy
-from .reinforce import reinforce
+from .policies import CategoricalPolicy, DiagonalGaussianPolicy, NonFiniteError
+from .reinforce import new_history, reinforce
+from .render import render_episode_gif
 
 # Evaluation episodes are seeded apart from training's epoch seeds.
 EVAL_SEED_OFFSET = 10_000
+
+CSV_COLUMNS = ("epoch", "avg_reward", "mean_return", "episodes", "loss", "entropy", "log_std",
+               "env_steps", "steps_per_s", "wall_seconds")
+
+# What --save stores as the run's configuration and --load restores as defaults.
+CONFIG_KEYS = ("env", "num_envs", "lr", "gamma", "epochs", "T", "seed", "hidden", "vectorization",
+               "baseline", "normalize_advantages", "lr_decay", "max_grad_norm", "log_std_init",
+               "env_impl", "preset")
 
 POLICIES = {"categorical": CategoricalPolicy, "gaussian": DiagonalGaussianPolicy}
 
@@ -82,7 +94,18 @@ def build_parser(experiment):
                           help="decay the learning rate linearly to 0 over the epochs")
     training.add_argument("--max-grad-norm", type=positive_float,
                           help="rescale gradients whose global L2 norm exceeds this")
-    parser.add_argument("--eval", type=non_negative_int, metavar="N",
+    outputs = parser.add_argument_group("outputs and runs")
+    outputs.add_argument("--save", metavar="PATH", help="write a checkpoint (.npz) at the end")
+    outputs.add_argument("--save-every", type=positive_int, metavar="K",
+                         help="with --save, also write it every K epochs")
+    outputs.add_argument("--load", metavar="PATH",
+                         help="resume from a checkpoint (its settings become the defaults; "
+                              "train up to --epochs in total, or only evaluate if already there)")
+    outputs.add_argument("--csv", metavar="PATH", help="write one row per epoch to this CSV file")
+    outputs.add_argument("--gif", metavar="PATH", help="render one deterministic episode as a GIF")
+    outputs.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                         help="run each seed in turn; plot mean ± std over them and print a table")
+    outputs.add_argument("--eval", type=non_negative_int, metavar="N",
                         help="after training, evaluate N episodes with sampled actions and with "
                              "the mode action (0: skip)")
     for add in experiment.get("extra_arguments", ()):
@@ -93,13 +116,22 @@ def build_parser(experiment):
 def parse_args(experiment, argv=None):
     """Parse argv, taking unset flags from the chosen preset."""
     parser = build_parser(experiment)
-    preset_name = parser.parse_known_args(argv)[0].preset
-    parser.set_defaults(**experiment["presets"][preset_name])
+    known = parser.parse_known_args(argv)[0]
+    parser.set_defaults(**experiment["presets"][known.preset])
+    if known.load:
+        try:
+            checkpoint = load_checkpoint(known.load)
+        except (OSError, ValueError) as error:
+            parser.error(f"--load: {error}")
+        parser.set_defaults(**{key: value for key, value in checkpoint.config.items()
+                               if key in CONFIG_KEYS and key != "epochs"})
     args = parser.parse_args(argv)
+    args.checkpoint = checkpoint if known.load else None
     if "finalize_args" in experiment:
         experiment["finalize_args"](args)
     if args.plot is None:
-        args.plot = f"runs/{experiment['name']}-seed{args.seed}.png"
+        seeds = "-".join(str(seed) for seed in args.seeds) if args.seeds else args.seed
+        args.plot = f"runs/{experiment['name']}-seed{seeds}.png"
     return args
 
 
@@ -121,13 +153,6 @@ def format_progress(epoch, epochs, history):
     )
 
 
-def print_progress(epochs):
-    def callback(epoch, history):
-        print(format_progress(epoch, epochs, history), flush=True)
-
-    return callback
-
-
 # ---------------------------------------------------------------- running
 def build_policy(experiment, env, args):
     policy_class = POLICIES[experiment["policy"]]
@@ -136,30 +161,183 @@ def build_policy(experiment, env, args):
     return policy_class(env, **kwargs)
 
 
-def main(experiment, argv=None):
-    """Train one experiment from the command line; returns (agent, history)."""
-    args = parse_args(experiment, argv)
+def run_config(args):
+    """The settings that define a run, stored in its checkpoint and restored by --load."""
+    return {key: getattr(args, key) for key in CONFIG_KEYS if hasattr(args, key)}
+
+
+class Interrupt:
+    """Ctrl-C asks the training loop to stop after the current env step, not mid-update.
+
+    Used as a context manager around training: the first SIGINT sets `requested`; a second
+    one falls back to Python's KeyboardInterrupt for a user who really wants out now.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\ninterrupted: stopping after this step (Ctrl-C again to abort)", flush=True)
+
+    def __call__(self):
+        return self.requested
+
+
+def suffixed(path, seed, several):
+    """PATH, or PATH with '-seedS' before its extension when several seeds share one flag."""
+    if path is None or not several:
+        return path
+    root, extension = os.path.splitext(path)
+    return f"{root}-seed{seed}{extension}"
+
+
+def train(experiment, args, several_seeds=False):
+    """Train (or resume, or only load) one seed's run and write its outputs; returns (agent, history, ok)."""
     env = make_env(args.env, args.num_envs, args.vectorization)
     agent = build_policy(experiment, env, args)
+    history, start_epoch = None, 0
+    if args.checkpoint is not None:
+        try:
+            restore_policy(args.checkpoint, agent)
+        except CheckpointError as error:
+            raise SystemExit(f"{experiment['prog']}: error: --load: {error}") from None
+        history, start_epoch = args.checkpoint.history or None, args.checkpoint.epoch
+        print(f"loaded {args.load}: {start_epoch} epochs done", flush=True)
+    save_path = suffixed(args.save, args.seed, several_seeds)
+    csv_path = suffixed(args.csv, args.seed, several_seeds)
+    config = run_config(args)
+
+    def after_epoch(epoch, history):
+        print(format_progress(epoch, args.epochs, history), flush=True)
+        if csv_path:
+            write_csv(history, csv_path)
+        if save_path and args.save_every and (epoch + 1) % args.save_every == 0:
+            save_checkpoint(save_path, agent, config, history, epoch + 1)
+
     print(f"{experiment['prog']}: {args.env}, {args.num_envs} envs × T {args.T}, "
           f"{args.epochs} epochs, lr {args.lr}, γ {args.gamma}, seed {args.seed}", flush=True)
-    start = time.perf_counter()
-    history = reinforce(env, agent, gamma=args.gamma, epochs=args.epochs, T=args.T,
-                        seed=args.seed, callback=print_progress(args.epochs),
-                        baseline=args.baseline, normalize_advantages=args.normalize_advantages,
-                        lr_decay=args.lr_decay, max_grad_norm=args.max_grad_norm)
+    if history is None:
+        history = new_history(agent)
+    ok = True
+    with Interrupt() as interrupt:
+        try:
+            reinforce(env, agent, gamma=args.gamma, epochs=args.epochs, T=args.T, seed=args.seed,
+                      callback=after_epoch, baseline=args.baseline,
+                      normalize_advantages=args.normalize_advantages, lr_decay=args.lr_decay,
+                      max_grad_norm=args.max_grad_norm, start_epoch=start_epoch,
+                      history=history, should_stop=interrupt)
+        except NonFiniteError as error:
+            ok = False
+            print(f"stopped: {error}. Outputs keep the {len(history['loss'])} good epochs; "
+                  f"the last checkpoint written before this epoch is kept.", file=sys.stderr, flush=True)
     env.close()
-    wall = time.perf_counter() - start
+    done = len(history["loss"])
+    if interrupt.requested:
+        print(f"interrupted after {done} complete epochs; writing what was done", flush=True)
+    if done > start_epoch or not args.load:
+        summarize_training(history, start_epoch)
+    if save_path and ok:
+        save_checkpoint(save_path, agent, config, history, done)
+        print(f"checkpoint: {save_path}")
+    if csv_path:
+        write_csv(history, csv_path)
+        print(f"csv: {csv_path}")
+    if not several_seeds and done:
+        path = plot_learning_curves({f"minipg seed {args.seed}": history}, args.plot,
+                                    title=f"REINFORCE on {args.env} ({args.num_envs} envs, T={args.T})")
+        print(f"learning curve: {path}")
+    if ok and not interrupt.requested:
+        if args.eval:
+            report_evaluation(agent, args)
+        if args.gif:
+            gif_path, episode_return = render_episode_gif(
+                agent, args.env, suffixed(args.gif, args.seed, several_seeds),
+                seed=None if args.seed is None else args.seed + EVAL_SEED_OFFSET)
+            print(f"gif: {gif_path} (one deterministic episode, return {episode_return:.1f})")
+    return agent, history, ok and not interrupt.requested
+
+
+def summarize_training(history, start_epoch):
+    seconds = history["seconds"][start_epoch:] or history["seconds"]
     last = history["mean_return"][-10:]
-    print(f"done: {len(history['loss'])} epochs in {wall:.1f}s "
-          f"({np.median(history['seconds']):.3f}s per epoch, median); "
+    print(f"done: {len(history['loss'])} epochs ({np.median(seconds):.3f}s per epoch, median); "
           f"mean episode return over the last {len(last)} epochs: {np.nanmean(last):.2f}")
-    path = plot_learning_curves({f"minipg seed {args.seed}": history}, args.plot,
-                                title=f"REINFORCE on {args.env} ({args.num_envs} envs, T={args.T})")
-    print(f"learning curve: {path}")
-    if args.eval:
-        report_evaluation(agent, args)
+
+
+def main(experiment, argv=None):
+    """Train one experiment (or one per --seeds) from the command line.
+
+    Returns (agent, history) of the last seed run.  Exits with status 1 if training stopped
+    on a non-finite value, 130 if it was interrupted.
+    """
+    args = parse_args(experiment, argv)
+    seeds = args.seeds if args.seeds else [args.seed]
+    several = len(seeds) > 1
+    if several and args.load:
+        raise SystemExit(f"{experiment['prog']}: error: --load takes one run, not --seeds")
+    histories, summaries = {}, []
+    agent = history = None
+    status = 0
+    for seed in seeds:
+        run_args = argparse.Namespace(**vars(args))
+        run_args.seed = seed
+        agent, history, ok = train(experiment, run_args, several)
+        histories[f"seed {seed}"] = history
+        summaries.append((seed, history))
+        if not ok:
+            status = 1
+            break
+    if several:
+        path = plot_learning_curves(histories, args.plot,
+                                    title=f"REINFORCE on {args.env}: {len(histories)} seeds")
+        print(f"learning curves (mean ± std over seeds): {path}")
+        print_seed_table(summaries)
+    if status:
+        raise SystemExit(status)
     return agent, history
+
+
+def print_seed_table(summaries):
+    """Per-seed summary: final-10-epoch mean return, best epoch, wall time."""
+    print(f"{'seed':>6} {'epochs':>7} {'last-10 mean return':>20} {'best epoch return':>18} {'seconds':>8}")
+    for seed, history in summaries:
+        returns = np.asarray(history["mean_return"], dtype=float)
+        print(f"{seed:>6} {len(returns):>7} {np.nanmean(returns[-10:]):>20.2f} "
+              f"{np.nanmax(returns):>18.2f} {sum(history['seconds']):>8.1f}")
+
+
+def write_csv(history, path):
+    """One row per epoch (see CSV_COLUMNS); rewritten whole and atomically each time."""
+    epochs = len(history["loss"])
+    log_std = history.get("log_std", [""] * epochs)
+    wall = np.cumsum(history["seconds"])
+    steps_per_epoch = np.diff(np.concatenate(([0], history["env_steps"])))
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    temporary = f"{path}.tmp"
+    with open(temporary, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_COLUMNS)
+        for i in range(epochs):
+            seconds = history["seconds"][i]
+            writer.writerow([
+                i + 1, history["avg_reward"][i], history["mean_return"][i], history["episodes"][i],
+                history["loss"][i], history["entropy"][i], log_std[i], history["env_steps"][i],
+                steps_per_epoch[i] / seconds if seconds > 0 else "", wall[i],
+            ])
+    os.replace(temporary, path)
+    return path
 
 
 def report_evaluation(agent, args):
@@ -172,7 +350,3 @@ def report_evaluation(agent, args):
         print(f"eval ({kind}): min {returns.min():.1f}, max {returns.max():.1f}")
         print(f"eval: mean return {returns.mean():.1f} ± {returns.std():.1f} "
               f"over {len(returns)} episodes ({kind})")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("run run_cartpole.py or run_swingup.py")

@@ -72,6 +72,7 @@ class Policy:
         if self.chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}")
         self.opt = Adam(self.parameters(), lr=lr)
+        self.lr = self.opt.lr  # the configured rate; a schedule sets opt.lr from it
 
     def parameters(self):
         """[W1, b1, W2, b2, ...] (+ [log_std] for the Gaussian): the arrays Adam updates in place."""

@@ -19,9 +19,16 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
-from .baselines import compute_advantages
+from .baselines import ValueBaseline, compute_advantages
 from .envs import autoreset_mode
+from .policies import NonFiniteError
 from .returns import calculate_returns, episode_returns
+
+def check_finite(epoch, what, values):
+    """Raise NonFiniteError naming the epoch if `values` holds a NaN or an infinity."""
+    if not np.isfinite(values).all():
+        raise NonFiniteError(f"epoch {epoch + 1}: the environment returned a non-finite {what}")
+
 
 HISTORY_KEYS = ("avg_reward", "mean_return", "episodes", "loss", "entropy", "env_steps", "seconds")
 
@@ -50,11 +57,12 @@ def agent_action_space(env):
     return getattr(env, "single_action_space", None) or env.action_space
 
 
-def collect_rollout(env, agent, buffers, observations):
+def collect_rollout(env, agent, buffers, observations, should_stop=None):
     """Run T steps of `agent` in `env` from `observations`: (E, obs_dim), filling `buffers`.
 
-    Returns the observations after the last step.  In NEXT_STEP mode, valid[t, e] is False
-    when env e's episode ended at t − 1 (step t is its reset).
+    In NEXT_STEP mode, valid[t, e] is False when env e's episode ended at t − 1 (step t is
+    its reset).  should_stop: optional callable checked after every step; when it returns
+    True the rollout is abandoned.  Returns True if all T steps were collected.
     """
     states, actions, rewards = buffers["states"], buffers["actions"], buffers["rewards"]
     dones, valid = buffers["dones"], buffers["valid"]
@@ -68,7 +76,15 @@ def collect_rollout(env, agent, buffers, observations):
         if next_step_reset:
             np.logical_not(ended_last_step, out=valid[t])
             ended_last_step = dones[t]
-    return observations
+        if should_stop is not None and should_stop():
+            return False
+    return True
+
+
+def new_history(agent):
+    """Empty per-epoch lists for every key `reinforce` records (log_std only for a Gaussian)."""
+    keys = HISTORY_KEYS + (("log_std",) if hasattr(agent, "log_std") else ())
+    return {key: [] for key in keys}
 
 
 def epoch_metrics(buffers):
@@ -103,7 +119,7 @@ def epoch_seed(seed, epoch):
 
 def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=None,
               baseline="none", normalize_advantages=False, lr_decay=False, max_grad_norm=None,
-              start_epoch=0, history=None):
+              start_epoch=0, history=None, should_stop=None):
     """Train `agent` on the vector env `env` with REINFORCE; return the per-epoch history.
 
     env: a gymnasium VectorEnv with E = env.num_envs copies (NEXT_STEP or SAME_STEP autoreset);
@@ -111,6 +127,8 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
     seed: seeds each epoch's env.reset (see epoch_seed; the agent has its own generator);
     callback(epoch, history): called after every epoch, e.g. to print progress or save.
     start_epoch, history: resume a run at epoch `start_epoch`, appending to `history`.
+    should_stop: optional callable polled after every env step (e.g. set by Ctrl-C); when it
+    returns True the unfinished epoch is dropped and the history so far is returned.
 
     The defaults are the post's algorithm.  Options, each off by default:
     baseline ("none" | "time") and normalize_advantages: see baselines.py;
@@ -118,7 +136,11 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
     max_grad_norm: rescale the gradient to this global L2 norm when it is larger.
 
     Returns a dict of per-epoch lists: avg_reward, mean_return, episodes, loss, entropy,
-    env_steps (cumulative), seconds (wall time of the epoch).
+    env_steps (cumulative), seconds (wall time of the epoch), and log_std (its mean) for a
+    Gaussian policy.
+
+    Raises NonFiniteError naming the epoch if an observation, reward, the loss, a gradient or
+    a parameter is NaN or infinite; `history` (when passed in) then holds every good epoch.
     """
     if not 0.0 <= gamma <= 1.0:
         raise ValueError(f"gamma must lie in [0, 1], got gamma={gamma}")
@@ -130,20 +152,30 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
         raise ValueError(f"reinforce needs a NEXT_STEP or SAME_STEP autoreset vector env, got {mode}")
 
     buffers = rollout_buffers(env, agent, T)
-    initial_lr = agent.opt.lr
+    if baseline == "value":
+        baseline = ValueBaseline(agent.N, gamma, agent.rng)
     if history is None:
-        history = {key: [] for key in HISTORY_KEYS}
+        history = new_history(agent)
     env_steps = history["env_steps"][-1] if history["env_steps"] else 0
     for epoch in range(start_epoch, epochs):
         start = time.perf_counter()
         observations, _ = env.reset(seed=epoch_seed(seed, epoch))
-        collect_rollout(env, agent, buffers, observations)
+        if not collect_rollout(env, agent, buffers, observations, should_stop):
+            break
+        check_finite(epoch, "observation", buffers["states"])
+        check_finite(epoch, "reward", buffers["rewards"])
         returns = calculate_returns(buffers["rewards"], buffers["dones"], gamma)
-        advantages = compute_advantages(returns, buffers["valid"], baseline, normalize_advantages)
+        advantages = compute_advantages(returns, buffers["valid"], baseline, normalize_advantages,
+                                        buffers["states"])
+        if isinstance(baseline, ValueBaseline):
+            baseline.fit(buffers["states"], returns, buffers["valid"])
         if lr_decay:
-            agent.opt.lr = initial_lr * (1.0 - epoch / epochs)
-        stats = agent.update(buffers["states"], buffers["actions"], advantages,
-                             mask=buffers["valid"], max_grad_norm=max_grad_norm)
+            agent.opt.lr = agent.lr * (1.0 - epoch / epochs)
+        try:
+            stats = agent.update(buffers["states"], buffers["actions"], advantages,
+                                 mask=buffers["valid"], max_grad_norm=max_grad_norm)
+        except NonFiniteError as error:
+            raise NonFiniteError(f"epoch {epoch + 1}: {error}") from None
         env_steps += T * env.num_envs
 
         for key, value in epoch_metrics(buffers).items():
@@ -152,6 +184,8 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
         history["entropy"].append(stats["entropy"])
         history["env_steps"].append(env_steps)
         history["seconds"].append(time.perf_counter() - start)
+        if "log_std" in history:
+            history["log_std"].append(float(np.mean(agent.log_std)))
         if callback is not None:
             callback(epoch, history)
     return history

@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 
+import gymnasium
 import numpy as np
 
 from .baselines import BASELINES
@@ -127,6 +128,15 @@ def parse_args(experiment, argv=None):
                                if key in CONFIG_KEYS and key != "epochs"})
     args = parser.parse_args(argv)
     args.checkpoint = checkpoint if known.load else None
+    if args.checkpoint is not None and args.checkpoint.config.get("env", args.env) != args.env:
+        parser.error(f"--load: {known.load} was trained on {args.checkpoint.config['env']}, "
+                     f"not on --env {args.env}")
+    try:
+        gymnasium.spec(args.env)
+    except gymnasium.error.Error as error:
+        parser.error(f"argument --env: unknown environment id {args.env!r} ({error})")
+    if args.save_every and not args.save:
+        parser.error("--save-every needs --save PATH")
     if "finalize_args" in experiment:
         experiment["finalize_args"](args)
     if args.plot is None:
@@ -205,7 +215,11 @@ def suffixed(path, seed, several):
 def train(experiment, args, several_seeds=False):
     """Train (or resume, or only load) one seed's run and write its outputs; returns (agent, history, ok)."""
     env = make_env(args.env, args.num_envs, args.vectorization)
-    agent = build_policy(experiment, env, args)
+    try:
+        agent = build_policy(experiment, env, args)
+    except (TypeError, ValueError) as error:  # e.g. a Box action space for a categorical policy
+        env.close()
+        raise SystemExit(f"{experiment['prog']}: error: {args.env}: {error}") from None
     history, start_epoch = None, 0
     if args.checkpoint is not None:
         try:

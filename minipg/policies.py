@@ -29,6 +29,13 @@ from .optim import Adam
 DEFAULT_CHUNK_SIZE = 32_768
 
 
+# log σ is kept in [LOG_STD_MIN, LOG_STD_MAX] after every update, σ ∈ [0.0067, 7.4]:
+# below, 1/σ² in ∂ log π/∂μ = (a − μ)/σ² grows past 2e4 and one outlier action dominates a step
+# (and σ → 0 would underflow log π to −inf); above, σ is far wider than any Box action range
+# in these tasks (actions are clipped to [−1, 1]), so more noise only hides the mean.
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+
 class NonFiniteError(FloatingPointError):
     """The loss, a gradient or a parameter became NaN or infinite."""
 
@@ -82,6 +89,42 @@ class Policy:
         """The action distribution π(·|s) for states: (..., obs_dim)."""
         raise NotImplementedError
 
+    # ------------------------------------------------------------ input checks
+    def check_states(self, states):
+        """states as an array of shape (..., obs_dim), finite; else a ValueError that says so."""
+        states = np.asarray(states)
+        if states.dtype.kind not in "fiu":
+            raise TypeError(f"states must be numeric, got dtype {states.dtype}")
+        if states.ndim < 1 or states.shape[-1] != self.N:
+            raise ValueError(f"states must have shape (..., {self.N}) (obs_dim = {self.N}), "
+                             f"got shape {states.shape}")
+        if not np.isfinite(states).all():
+            raise ValueError("states contain NaN or inf")
+        return states
+
+    def check_batch(self, states, actions, returns, mask):
+        """Validate a learning batch: states (T, E, obs_dim) or (..., obs_dim); the rest match."""
+        states = self.check_states(states)
+        batch_shape = states.shape[:-1]
+        returns = np.asarray(returns)
+        if returns.shape != batch_shape:
+            raise ValueError(f"returns must have shape {batch_shape} (the states' batch shape), "
+                             f"got {returns.shape}")
+        if returns.dtype.kind not in "fiu":
+            raise TypeError(f"returns must be numeric, got dtype {returns.dtype}")
+        if not np.isfinite(returns).all():
+            raise NonFiniteError("returns contain NaN or inf")
+        actions = self.check_actions(np.asarray(actions), batch_shape)
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.shape != batch_shape or mask.dtype != bool:
+                raise ValueError(f"mask must be a bool array of shape {batch_shape}, "
+                                 f"got {mask.dtype} of shape {mask.shape}")
+        return states, actions, returns, mask
+
+    def check_actions(self, actions, batch_shape):
+        raise NotImplementedError
+
     def act(self, states):
         """Sample one action per state: a ~ π(·|s).  states: (E, obs_dim) → actions: (E, ...)."""
         return self.pi(states).sample(self.rng)
@@ -122,9 +165,13 @@ class Policy:
         if max_grad_norm is not None and grad_norm > max_grad_norm:
             grads = [g * (max_grad_norm / grad_norm) for g in grads]
         self.opt.step(grads)
+        self.project()
         if not all(np.isfinite(p).all() for p in self.parameters()):
             raise NonFiniteError("a parameter became non-finite after the Adam step (learning rate too large?)")
         return {"loss": loss, "entropy": entropy, "grad_norm": grad_norm}
+
+    def project(self):
+        """Keep parameters in their allowed range after a step (nothing to do by default)."""
 
     def learn(self, states, actions, returns, mask=None):
         """The original's learn: one Adam step on L.  Returns the loss."""
@@ -132,6 +179,7 @@ class Policy:
 
     def _loss_grads_entropy(self, states, actions, returns, mask):
         """Sum the loss, gradients and entropy over chunks of the flattened (T·E) samples."""
+        states, actions, returns, mask = self.check_batch(states, actions, returns, mask)
         obs_dim = states.shape[-1]
         flat_states = states.reshape(-1, obs_dim)
         n_samples = flat_states.shape[0]
@@ -193,7 +241,18 @@ class CategoricalPolicy(Policy):
 
     def pi(self, states):
         """Categorical(logits = f_θ(s)).  states: (..., obs_dim) → logits: (..., n_actions)."""
-        return Categorical(self.net.forward(states))
+        return Categorical(self.net.forward(self.check_states(states)))
+
+    def check_actions(self, actions, batch_shape):
+        if actions.shape != batch_shape:
+            raise ValueError(f"actions must have shape {batch_shape} (one integer per state), "
+                             f"got {actions.shape}")
+        if actions.dtype.kind not in "iu":
+            raise TypeError(f"actions of a Discrete space must be integers, got dtype {actions.dtype}")
+        if actions.size and (actions.min() < 0 or actions.max() >= self.M):
+            raise ValueError(f"actions must lie in [0, {self.M}), got values in "
+                             f"[{actions.min()}, {actions.max()}]")
+        return actions
 
     def _chunk_loss_and_grads(self, states, actions, weights, mask):
         dist = self.pi(states)
@@ -225,6 +284,8 @@ class DiagonalGaussianPolicy(Policy):
         self.hidden = _check_hidden(hidden)
         rng = np.random.default_rng(seed)
         net = MLP((self.N, *self.hidden, self.M), rng)
+        if not LOG_STD_MIN <= log_std_init <= LOG_STD_MAX:
+            raise ValueError(f"log_std_init must lie in [{LOG_STD_MIN}, {LOG_STD_MAX}], got {log_std_init}")
         self.log_std = np.full(self.M, float(log_std_init))
         super().__init__(net, lr, rng, chunk_size)
 
@@ -233,7 +294,22 @@ class DiagonalGaussianPolicy(Policy):
 
     def pi(self, states):
         """DiagGaussian(μ_θ(s), log_std).  states: (..., obs_dim) → mean: (..., M)."""
-        return DiagGaussian(self.net.forward(states), self.log_std)
+        return DiagGaussian(self.net.forward(self.check_states(states)), self.log_std)
+
+    def check_actions(self, actions, batch_shape):
+        expected = batch_shape + (self.M,)
+        if actions.shape != expected:
+            raise ValueError(f"actions must have shape {expected} (action dim M = {self.M}), "
+                             f"got {actions.shape}")
+        if actions.dtype.kind != "f":
+            raise TypeError(f"actions of a Box space must be floats, got dtype {actions.dtype}")
+        if not np.isfinite(actions).all():
+            raise ValueError("actions contain NaN or inf")
+        return actions
+
+    def project(self):
+        """Clip log_std to [LOG_STD_MIN, LOG_STD_MAX] (see there for why)."""
+        np.clip(self.log_std, LOG_STD_MIN, LOG_STD_MAX, out=self.log_std)
 
     def _chunk_loss_and_grads(self, states, actions, weights, mask):
         dist = self.pi(states)

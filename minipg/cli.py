@@ -6,6 +6,7 @@ Each script describes its experiment (presets of defaults and the policy to buil
 
 import argparse
 import csv
+import json
 import math
 import os
 import signal
@@ -86,6 +87,9 @@ def build_parser(experiment):
     parser.add_argument("--vectorization", choices=VECTORIZATION_MODES,
                         help="how the E envs are stepped (see minipg/envs.py)")
     parser.add_argument("--plot", help="learning-curve PNG path (default: runs/<name>-seed<seed>.png)")
+    parser.add_argument("--reference", metavar="JSON",
+                        help="overlay learning curves of the original code on the plot: a JSON file "
+                             "{run name: {'avg_reward_per_epoch': [...]}}; runs named <name>_* are drawn")
     training = parser.add_argument_group("variance reduction and step control (off in the post)")
     training.add_argument("--baseline", choices=BASELINES,
                           help="subtract a baseline from the returns (see minipg/baselines.py)")
@@ -269,6 +273,7 @@ def train(experiment, args, several_seeds=False):
         print(f"csv: {csv_path}")
     if not several_seeds and done:
         path = plot_learning_curves({f"minipg seed {args.seed}": history}, args.plot,
+                                    reference=reference_curves(args, experiment),
                                     title=f"REINFORCE on {args.env} ({args.num_envs} envs, T={args.T})")
         print(f"learning curve: {path}")
     if ok and not interrupt.requested:
@@ -280,6 +285,21 @@ def train(experiment, args, several_seeds=False):
                 seed=None if args.seed is None else args.seed + EVAL_SEED_OFFSET)
             print(f"gif: {gif_path} (one deterministic episode, return {episode_return:.1f})")
     return agent, history, ok and not interrupt.requested
+
+
+def reference_curves(args, experiment):
+    """{label: avg_reward per epoch} of the runs in --reference named after this experiment."""
+    if not args.reference:
+        return None
+    try:
+        with open(args.reference) as handle:
+            runs = json.load(handle)
+        prefix = f"{experiment['name']}_"
+        return {f"original {name[len(prefix):]}": run["avg_reward_per_epoch"]
+                for name, run in runs.items() if name.startswith(prefix)}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        print(f"warning: --reference {args.reference} not drawn: {error}", file=sys.stderr)
+        return None
 
 
 def summarize_training(history, start_epoch):
@@ -313,7 +333,7 @@ def main(experiment, argv=None):
             status = 1
             break
     if several:
-        path = plot_learning_curves(histories, args.plot,
+        path = plot_learning_curves(histories, args.plot, reference=reference_curves(args, experiment),
                                     title=f"REINFORCE on {args.env}: {len(histories)} seeds")
         print(f"learning curves (mean ± std over seeds): {path}")
         print_seed_table(summaries)

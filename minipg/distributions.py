@@ -38,7 +38,14 @@ class Categorical:
 
     def __init__(self, logits):
         self.logits = logits
-        self.log_probs = log_softmax(logits)  # (..., n_actions)
+        self._log_probs = None
+
+    @property
+    def log_probs(self):
+        """log softmax(logits): (..., n_actions), computed on first use (sampling needs none)."""
+        if self._log_probs is None:
+            self._log_probs = log_softmax(self.logits)
+        return self._log_probs
 
     @property
     def probs(self):

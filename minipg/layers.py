@@ -68,9 +68,10 @@ class MLP:
         last = len(self.weights) - 1
         for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
             inputs.append(h)
-            h = h @ weight + bias
+            h = h @ weight
+            h += bias  # in place: h is a fresh array from the product
             if i < last:
-                h = np.maximum(h, 0.0)
+                np.maximum(h, 0.0, out=h)
         self._inputs = inputs
         return h
 

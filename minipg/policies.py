@@ -26,7 +26,9 @@ from .optim import Adam
 
 # Samples per chunk of the learn step: bounds the memory of the (chunk, hidden) activations.
 # The gradient is a sum over samples, so chunking changes nothing but rounding.
-DEFAULT_CHUNK_SIZE = 32_768
+# 4096 rows of 64-wide float64 activations (2 MiB) stay in cache, which also makes the
+# matrix products faster than with larger chunks (measured with `python -m minipg.bench`).
+DEFAULT_CHUNK_SIZE = 4096
 
 
 # log σ is kept in [LOG_STD_MIN, LOG_STD_MAX] after every update, σ ∈ [0.0067, 7.4]:
@@ -38,6 +40,11 @@ LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 class NonFiniteError(FloatingPointError):
     """The loss, a gradient or a parameter became NaN or infinite."""
+
+
+def valid_sum(values, mask):
+    """Σ values over the valid samples (all of them when mask is None)."""
+    return values.sum() if mask is None else values[mask].sum()
 
 
 def single_spaces(env):
@@ -185,23 +192,23 @@ class Policy:
         n_samples = flat_states.shape[0]
         flat_actions = actions.reshape((n_samples,) + actions.shape[returns.ndim:])
         flat_returns = returns.reshape(n_samples)
-        if mask is None:
-            flat_mask = np.ones(n_samples, dtype=bool)
-        else:
-            flat_mask = mask.reshape(n_samples).astype(bool)
-        n_valid = int(flat_mask.sum())
+        flat_mask = None if mask is None else mask.reshape(n_samples)
+        n_valid = n_samples if mask is None else int(np.count_nonzero(mask))
         if n_valid == 0:
             raise ValueError("no valid samples to learn from (the mask is all False)")
-        # weight_n = −G_n/N on valid samples, 0 on masked ones: L = Σ_n weight_n log π(a_n|s_n)
-        weights = np.where(flat_mask, -flat_returns / n_valid, 0.0)
 
         loss = 0.0
         entropy_sum = 0.0
         grads = None
         for start in range(0, n_samples, self.chunk_size):
             rows = slice(start, start + self.chunk_size)
+            # weight_n = −G_n/N on valid samples, 0 on masked ones: L = Σ_n weight_n log π(a_n|s_n)
+            weights = flat_returns[rows] * (-1.0 / n_valid)
+            chunk_mask = None if flat_mask is None else flat_mask[rows]
+            if chunk_mask is not None:
+                weights[~chunk_mask] = 0.0
             chunk_loss, chunk_grads, chunk_entropy = self._chunk_loss_and_grads(
-                flat_states[rows], flat_actions[rows], weights[rows], flat_mask[rows]
+                flat_states[rows], flat_actions[rows], weights, chunk_mask
             )
             loss += chunk_loss
             entropy_sum += chunk_entropy
@@ -213,7 +220,10 @@ class Policy:
         return float(loss), grads, float(entropy_sum / n_valid)
 
     def _chunk_loss_and_grads(self, states, actions, weights, mask):
-        """(Σ weight·log π, its gradients, Σ over valid samples of entropy) for one chunk of rows."""
+        """(Σ weight·log π, its gradients, Σ over valid samples of entropy) for one chunk of rows.
+
+        mask: (rows,) bools, or None when every sample is valid.
+        """
         raise NotImplementedError
 
 
@@ -258,7 +268,7 @@ class CategoricalPolicy(Policy):
         dist = self.pi(states)
         log_prob = dist.log_prob(actions)
         grad_logits = weights[:, None] * dist.grad_log_prob(actions)
-        entropy = dist.entropy()[mask].sum()
+        entropy = valid_sum(dist.entropy(), mask)
         return (weights * log_prob).sum(), self.net.backward(grad_logits), entropy
 
 
@@ -318,5 +328,5 @@ class DiagonalGaussianPolicy(Policy):
         grads = self.net.backward(weights[:, None] * grad_mean)
         # log_std is shared by every sample, so its gradient sums over the chunk
         grads.append((weights[:, None] * grad_log_std).sum(axis=0))
-        entropy = dist.entropy()[mask].sum()
+        entropy = valid_sum(dist.entropy(), mask)
         return (weights * log_prob).sum(), grads, entropy

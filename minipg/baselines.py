@@ -60,8 +60,9 @@ class ValueBaseline:
     and MLP.backward carries that to φ.
     """
 
-    def __init__(self, obs_dim, gamma, rng, hidden=(64, 64), lr=1e-3, steps=50, batch_size=4096):
-        self.net = MLP((obs_dim + 1, *hidden, 1), rng)
+    def __init__(self, obs_dim, gamma, rng, hidden=(64, 64), lr=1e-3, steps=50, batch_size=4096,
+                 dtype=np.float64):
+        self.net = MLP((obs_dim + 1, *hidden, 1), rng, dtype)
         self.opt = Adam(self.net.params, lr=lr)
         self.scale = 1.0 - gamma if gamma < 1.0 else 1.0
         self.rng, self.steps, self.batch_size = rng, int(steps), int(batch_size)
@@ -70,7 +71,7 @@ class ValueBaseline:
     def features(states):
         """[s, 1 − t/T] for states: (T, E, obs_dim) → (T, E, obs_dim + 1)."""
         T, E = states.shape[:2]
-        time_left = np.broadcast_to((1.0 - np.arange(T) / T)[:, None, None], (T, E, 1))
+        time_left = np.broadcast_to((1.0 - np.arange(T, dtype=states.dtype) / T)[:, None, None], (T, E, 1))
         return np.concatenate([states, time_left], axis=-1)
 
     def __call__(self, states):

@@ -33,7 +33,7 @@ CSV_COLUMNS = ("epoch", "avg_reward", "mean_return", "episodes", "loss", "entrop
 # What --save stores as the run's configuration and --load restores as defaults.
 CONFIG_KEYS = ("env", "num_envs", "lr", "gamma", "epochs", "T", "seed", "hidden", "vectorization",
                "baseline", "normalize_advantages", "lr_decay", "max_grad_norm", "log_std_init",
-               "env_impl", "preset")
+               "env_impl", "preset", "dtype", "chunk_size")
 
 POLICIES = {"categorical": CategoricalPolicy, "gaussian": DiagonalGaussianPolicy}
 
@@ -86,6 +86,12 @@ def build_parser(experiment):
                         help="hidden layer sizes of the policy network (none: linear)")
     parser.add_argument("--vectorization", choices=VECTORIZATION_MODES,
                         help="how the E envs are stepped (see minipg/envs.py)")
+    speed = parser.add_argument_group("speed and memory")
+    speed.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                       help="float type of the policy, buffers and learning (float32: faster)")
+    speed.add_argument("--chunk-size", type=positive_int, metavar="ROWS",
+                       help="samples per chunk of the learn step (bounds its memory; the gradient "
+                            "is the same sum); default: minipg.policies.DEFAULT_CHUNK_SIZE")
     parser.add_argument("--plot", help="learning-curve PNG path (default: runs/<name>-seed<seed>.png)")
     parser.add_argument("--reference", metavar="JSON",
                         help="overlay learning curves of the original code on the plot: a JSON file "
@@ -170,7 +176,8 @@ def format_progress(epoch, epochs, history):
 # ---------------------------------------------------------------- running
 def build_policy(experiment, env, args):
     policy_class = POLICIES[experiment["policy"]]
-    kwargs = {"lr": args.lr, "hidden": tuple(args.hidden), "seed": args.seed}
+    kwargs = {"lr": args.lr, "hidden": tuple(args.hidden), "seed": args.seed,
+              "dtype": args.dtype, "chunk_size": args.chunk_size}
     kwargs.update(experiment.get("policy_kwargs", lambda a: {})(args))
     return policy_class(env, **kwargs)
 

@@ -21,7 +21,7 @@ log_sigma = 1 corresponds to log_std = 0.5.)
 
 import numpy as np
 
-LOG_2PI = np.log(2.0 * np.pi)
+LOG_2PI = float(np.log(2.0 * np.pi))  # a Python float, so float32 inputs stay float32
 
 
 def log_softmax(logits):
@@ -91,7 +91,7 @@ class DiagGaussian:
 
     def sample(self, rng):
         """a = μ + σ ⊙ z, z ~ N(0, I): (..., M)."""
-        return self.mean + self.std * rng.standard_normal(self.mean.shape)
+        return self.mean + self.std * rng.standard_normal(self.mean.shape, dtype=self.mean.dtype)
 
     def mode(self):
         """The most probable action, μ: (..., M)."""

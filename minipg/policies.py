@@ -47,6 +47,14 @@ def valid_sum(values, mask):
     return values.sum() if mask is None else values[mask].sum()
 
 
+def check_dtype(dtype):
+    """float64 (the default, as the original) or float32 (faster; gradient checks stay float64)."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
 def single_spaces(env):
     """(observation space, action space) of ONE environment, from a gymnasium Env or VectorEnv."""
     observation_space = getattr(env, "single_observation_space", None) or env.observation_space
@@ -234,7 +242,7 @@ class CategoricalPolicy(Policy):
     hidden=(64, 64) for a ReLU MLP.
     """
 
-    def __init__(self, env, lr=1e-2, hidden=(), seed=None, chunk_size=None):
+    def __init__(self, env, lr=1e-2, hidden=(), seed=None, chunk_size=None, dtype=np.float64):
         from gymnasium import spaces
 
         observation_space, action_space = single_spaces(env)
@@ -245,8 +253,9 @@ class CategoricalPolicy(Policy):
             raise ValueError(f"CategoricalPolicy needs actions numbered from 0, got {action_space!r}")
         self.M = int(action_space.n)
         self.hidden = _check_hidden(hidden)
+        self.dtype = check_dtype(dtype)
         rng = np.random.default_rng(seed)
-        net = MLP((self.N, *self.hidden, self.M), rng)
+        net = MLP((self.N, *self.hidden, self.M), rng, self.dtype)
         super().__init__(net, lr, rng, chunk_size)
 
     def pi(self, states):
@@ -281,7 +290,8 @@ class DiagonalGaussianPolicy(Policy):
     *variance* (σ² = e¹).
     """
 
-    def __init__(self, env, lr=1e-2, hidden=(64, 64), seed=None, log_std_init=0.5, chunk_size=None):
+    def __init__(self, env, lr=1e-2, hidden=(64, 64), seed=None, log_std_init=0.5, chunk_size=None,
+                 dtype=np.float64):
         from gymnasium import spaces
 
         observation_space, action_space = single_spaces(env)
@@ -292,11 +302,12 @@ class DiagonalGaussianPolicy(Policy):
         self.N = _check_observation_space(observation_space)
         self.M = int(action_space.shape[0])
         self.hidden = _check_hidden(hidden)
+        self.dtype = check_dtype(dtype)
         rng = np.random.default_rng(seed)
-        net = MLP((self.N, *self.hidden, self.M), rng)
+        net = MLP((self.N, *self.hidden, self.M), rng, self.dtype)
         if not LOG_STD_MIN <= log_std_init <= LOG_STD_MAX:
             raise ValueError(f"log_std_init must lie in [{LOG_STD_MIN}, {LOG_STD_MAX}], got {log_std_init}")
-        self.log_std = np.full(self.M, float(log_std_init))
+        self.log_std = np.full(self.M, float(log_std_init), dtype=self.dtype)
         super().__init__(net, lr, rng, chunk_size)
 
     def parameters(self):

@@ -33,13 +33,13 @@ def check_finite(epoch, what, values):
 HISTORY_KEYS = ("avg_reward", "mean_return", "episodes", "loss", "entropy", "env_steps", "seconds")
 
 
-def rollout_buffers(env, agent, T, dtype=np.float64):
-    """Preallocated buffers for one rollout, reused every epoch.
+def rollout_buffers(env, agent, T):
+    """Preallocated buffers for one rollout, reused every epoch, in the agent's float dtype.
 
     states: (T, E, obs_dim); actions: (T, E) ints (Discrete) or (T, E, M) floats (Box);
     rewards: (T, E); dones: (T, E) bools; valid: (T, E) bools (False on autoreset steps).
     """
-    E = env.num_envs
+    E, dtype = env.num_envs, agent.dtype
     if isinstance(agent_action_space(env), spaces.Discrete):
         actions = np.empty((T, E), dtype=np.int64)
     else:
@@ -153,7 +153,7 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
 
     buffers = rollout_buffers(env, agent, T)
     if baseline == "value":
-        baseline = ValueBaseline(agent.N, gamma, agent.rng)
+        baseline = ValueBaseline(agent.N, gamma, agent.rng, dtype=agent.dtype)
     if history is None:
         history = new_history(agent)
     env_steps = history["env_steps"][-1] if history["env_steps"] else 0

@@ -1,0 +1,375 @@
+"""Saving and restoring a training run: one .npz file per checkpoint.
+
+A checkpoint holds everything needed to continue a run exactly where it stopped:
+
+- the policy's parameters, in the order of `agent.parameters()` (W1, b1, ..., [log_std]);
+- Adam's state: the moments m and v of every parameter, the step count t (it sets the bias
+  correction 1 − βᵗ) and the current learning rate (which `lr_decay` changes every epoch);
+- the state of the agent's random generator, so the resumed run samples the same actions;
+- the run's `config` (env id, hyperparameters, flags), its per-epoch `history` and the
+  number of epochs completed;
+- the architecture (policy class, N, M, hidden sizes), checked before anything is restored.
+
+Why .npz: it is a zip of .npy arrays that NumPy reads without pickle (`allow_pickle=False`),
+so loading a checkpoint never executes code from the file.  The non-array parts are stored as
+UTF-8 JSON text in uint8 arrays.  Python's json module writes NaN and ±Infinity as the bare
+tokens NaN / Infinity (an extension of JSON that it also reads back), so an epoch in which no
+episode ended (NaN mean return) survives the round trip.
+
+Why atomic: a run is usually checkpointed every few epochs over the same path.  The file is
+written to a temporary name in the same directory, flushed and fsync'ed, then renamed over the
+old checkpoint with os.replace (atomic on POSIX and Windows).  A crash at any moment leaves
+either the previous complete checkpoint or the new complete one, never a half-written file.
+"""
+
+import errno
+import json
+import os
+import secrets
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .policies import CategoricalPolicy, DiagonalGaussianPolicy
+
+FORMAT_TAG = "minipg-checkpoint"
+FORMAT_VERSION = 1
+
+# The policy classes a checkpoint can name, for `policy_from_checkpoint`.
+POLICY_CLASSES = {cls.__name__: cls for cls in (CategoricalPolicy, DiagonalGaussianPolicy)}
+
+# A .npz is a zip archive: it starts with a local file header, or with the end-of-archive
+# record when it holds no arrays at all (the same two prefixes np.load looks for).
+ZIP_PREFIXES = (b"PK\x03\x04", b"PK\x05\x06")
+
+# Keys of the archive.  Per-parameter arrays are numbered in `agent.parameters()` order.
+_PARAM_KEY = "param_{}"
+_ADAM_M_KEY = "adam_m_{}"
+_ADAM_V_KEY = "adam_v_{}"
+_JSON_KEYS = ("architecture", "optimizer", "rng_state", "config", "history")
+
+
+class CheckpointError(ValueError):
+    """A file is not a usable minipg checkpoint, or does not fit the policy it is loaded into."""
+
+
+@dataclass
+class AdamState:
+    """Adam's state: per-parameter moments m, v (shapes of the parameters), step t, lr, betas, eps."""
+
+    m: list
+    v: list
+    t: int
+    lr: float
+    betas: tuple
+    eps: float
+
+
+@dataclass
+class Checkpoint:
+    """The contents of one checkpoint file.
+
+    parameters: arrays in `agent.parameters()` order; architecture: {"policy", "N", "M",
+    "hidden", "log_std"}; rng_state: the dict of `Generator.bit_generator.state`;
+    epoch: epochs completed (resume with start_epoch=epoch); config and history as saved,
+    after a JSON round trip (tuples come back as lists).
+    """
+
+    path: str
+    version: int
+    architecture: dict
+    parameters: list
+    adam: AdamState
+    rng_state: dict
+    config: dict = field(default_factory=dict)
+    history: dict = field(default_factory=dict)
+    epoch: int = 0
+
+
+# ------------------------------------------------------------------------------ saving
+
+
+def policy_architecture(agent):
+    """What must match for parameters to fit: {"policy": class name, "N", "M", "hidden", "log_std"}."""
+    return {
+        "policy": type(agent).__name__,
+        "N": int(agent.N),
+        "M": int(agent.M),
+        "hidden": [int(size) for size in agent.hidden],
+        "log_std": hasattr(agent, "log_std"),
+    }
+
+
+def describe_architecture(architecture):
+    """'CategoricalPolicy(N=4, M=2, hidden=())', for error messages."""
+    hidden = tuple(architecture["hidden"])
+    return f"{architecture['policy']}(N={architecture['N']}, M={architecture['M']}, hidden={hidden})"
+
+
+def save_checkpoint(path, agent, config, history, epoch):
+    """Write `agent`, its optimizer and generator, `config`, `history` and `epoch` to `path`.
+
+    path: the file to write (used as given; np.load does not need an .npz suffix); parent
+    directories are created.  agent: a Policy.  config: a JSON-able dict (None for {}).
+    history: dict of per-epoch lists as returned by `reinforce` (None for {}); NaN is kept.
+    epoch: the number of epochs completed — from a `reinforce` callback(epoch, history),
+    which receives the 0-based index of the epoch just finished, pass epoch + 1.
+
+    The write is atomic (see the module docstring).  Returns `path`.
+    """
+    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+        raise ValueError(f"epoch must be a non-negative integer (epochs completed), got {epoch!r}")
+    opt = agent.opt
+    arrays = {
+        "format": _text_array(FORMAT_TAG),
+        "version": np.array(FORMAT_VERSION),
+        "epoch": np.array(int(epoch)),
+        "architecture": _json_array(policy_architecture(agent)),
+        "optimizer": _json_array({"t": opt.t, "lr": opt.lr, "betas": [opt.beta1, opt.beta2], "eps": opt.eps}),
+        "rng_state": _json_array(agent.rng.bit_generator.state),
+        "config": _json_array({} if config is None else config),
+        "history": _json_array({} if history is None else history),
+    }
+    for i, (param, m, v) in enumerate(zip(agent.parameters(), opt.m, opt.v)):
+        arrays[_PARAM_KEY.format(i)] = param
+        arrays[_ADAM_M_KEY.format(i)] = m
+        arrays[_ADAM_V_KEY.format(i)] = v
+    _write_atomically(path, arrays)
+    return path
+
+
+def _write_atomically(path, arrays):
+    """np.savez_compressed(arrays) to a temporary file beside `path`, fsync, then os.replace."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    # Same directory, so os.replace is a rename within one filesystem (atomic).  O_EXCL: never
+    # clobber another writer's temporary file; mode 0o666 is narrowed by the umask as usual.
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(8)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            np.savez_compressed(file, **arrays)
+            file.flush()
+            os.fsync(file.fileno())  # the bytes are on disk before the name points at them
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.remove(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory):
+    """Make the rename itself durable (POSIX); platforms that cannot open a directory skip it."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def _json_default(value):
+    """Let json encode NumPy scalars and arrays (e.g. an np.int64 episode count)."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _text_array(text):
+    """A string as a uint8 array of its UTF-8 bytes (unicode arrays take 4 bytes a character)."""
+    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+
+def _json_array(value):
+    # allow_nan=True (the default, made explicit): NaN/Infinity are written so they round-trip.
+    return _text_array(json.dumps(value, default=_json_default, allow_nan=True))
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_checkpoint(path):
+    """Read the checkpoint at `path` into a `Checkpoint`.
+
+    Raises FileNotFoundError if there is no such file, and CheckpointError (a ValueError)
+    naming the path if the file is not an .npz archive, is an .npz that minipg did not write,
+    has a newer format version, or is truncated or corrupt.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(errno.ENOENT, "no checkpoint file", path)
+    with open(path, "rb") as file:
+        head = file.read(len(ZIP_PREFIXES[0]))
+    if not head:
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint (the file is empty)")
+    if len(head) < len(ZIP_PREFIXES[0]) and any(prefix.startswith(head) for prefix in ZIP_PREFIXES):
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({len(head)} bytes long)")
+    if not head.startswith(ZIP_PREFIXES):
+        raise CheckpointError(f"{path}: not a minipg checkpoint (not an .npz archive)")
+    _check_archive_integrity(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            keys = set(archive.files)
+            tag = archive["format"] if "format" in keys else None
+            if tag is None or tag.dtype != np.uint8 or tag.tobytes() != FORMAT_TAG.encode("utf-8"):
+                raise CheckpointError(f"{path}: not a minipg checkpoint (no '{FORMAT_TAG}' format tag)")
+            version = int(archive["version"])
+            if version > FORMAT_VERSION:
+                raise CheckpointError(
+                    f"{path}: checkpoint format version {version} is newer than this minipg "
+                    f"reads (version {FORMAT_VERSION})"
+                )
+            meta = {key: json.loads(_read_text(archive[key])) for key in _JSON_KEYS}
+            epoch = int(archive["epoch"])
+            count = sum(1 for key in keys if key.startswith("param_"))
+            parameters = [archive[_PARAM_KEY.format(i)] for i in range(count)]
+            adam_m = [archive[_ADAM_M_KEY.format(i)] for i in range(count)]
+            adam_v = [archive[_ADAM_V_KEY.format(i)] for i in range(count)]
+    except CheckpointError:
+        raise
+    except (KeyError, ValueError) as error:
+        # The bytes are as written (checked above), but a member is missing or is not what
+        # minipg writes there (a tagged file from another program, or a bug).
+        raise CheckpointError(
+            f"{path}: truncated or corrupt checkpoint ({type(error).__name__}: {error})"
+        ) from error
+
+    optimizer = meta["optimizer"]
+    return Checkpoint(
+        path=path,
+        version=version,
+        architecture=meta["architecture"],
+        parameters=parameters,
+        adam=AdamState(
+            m=adam_m,
+            v=adam_v,
+            t=int(optimizer["t"]),
+            lr=float(optimizer["lr"]),
+            betas=tuple(optimizer["betas"]),
+            eps=float(optimizer["eps"]),
+        ),
+        rng_state=meta["rng_state"],
+        config=meta["config"],
+        history=meta["history"],
+        epoch=epoch,
+    )
+
+
+def _check_archive_integrity(path):
+    """Raise CheckpointError unless the zip's structure and every member's CRC-32 are intact.
+
+    Checked before NumPy parses anything: np.load checks a member's CRC only after reading
+    it, so a damaged .npy header would otherwise fail in the parser with an arbitrary error
+    (or announce an absurd array shape).  Reading a checkpoint twice costs little.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged_member = archive.testzip()
+    except Exception as error:
+        # zipfile reports damage with many exception types: BadZipFile (cut short, directory
+        # damaged), zlib.error (compressed data damaged), EOFError, NotImplementedError (a
+        # mangled version field), RuntimeError (a flipped "encrypted" flag), OSError (a seek
+        # to a mangled offset), ...  The message keeps the original type and text.
+        raise CheckpointError(
+            f"{path}: truncated or corrupt checkpoint ({type(error).__name__}: {error})"
+        ) from error
+    if damaged_member is not None:
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint (bad CRC-32 in {damaged_member})")
+
+
+def _read_text(array):
+    """The inverse of _text_array."""
+    if array.dtype != np.uint8 or array.ndim != 1:
+        raise ValueError(f"expected UTF-8 bytes (uint8 vector), got {array.dtype} of shape {array.shape}")
+    return array.tobytes().decode("utf-8")
+
+
+# --------------------------------------------------------------------------- restoring
+
+
+def restore_policy(checkpoint, agent):
+    """Make `agent` continue the checkpointed run: parameters, Adam state and generator state.
+
+    Parameters and Adam moments are copied INTO the agent's existing arrays, because Adam
+    holds references to the parameter arrays and updates them in place.  Everything is
+    checked before anything is changed, so on CheckpointError the agent is untouched.
+    Returns `agent`.
+    """
+    expected = _comparable(checkpoint.architecture)
+    actual = policy_architecture(agent)
+    if _comparable(actual) != expected:
+        raise CheckpointError(
+            f"{checkpoint.path}: checkpoint is for {describe_architecture(checkpoint.architecture)} "
+            f"but the policy is {describe_architecture(actual)}"
+        )
+    targets = agent.parameters()
+    opt = agent.opt
+    sources = checkpoint.parameters, checkpoint.adam.m, checkpoint.adam.v
+    if any(len(arrays) != len(targets) for arrays in sources):
+        raise CheckpointError(
+            f"{checkpoint.path}: checkpoint holds {len(checkpoint.parameters)} parameter arrays, "
+            f"the policy has {len(targets)}"
+        )
+    for i, target in enumerate(targets):
+        for name, arrays in zip(("parameter", "Adam m", "Adam v"), sources):
+            if arrays[i].shape != target.shape:
+                raise CheckpointError(
+                    f"{checkpoint.path}: {name} {i} has shape {arrays[i].shape}, "
+                    f"the policy's has {target.shape}"
+                )
+    generator_name = type(agent.rng.bit_generator).__name__
+    if checkpoint.rng_state.get("bit_generator") != generator_name:
+        raise CheckpointError(
+            f"{checkpoint.path}: checkpoint holds a {checkpoint.rng_state.get('bit_generator')} "
+            f"generator state, the policy uses {generator_name}"
+        )
+
+    for target, param, m_target, m, v_target, v in zip(
+        targets, checkpoint.parameters, opt.m, checkpoint.adam.m, opt.v, checkpoint.adam.v
+    ):
+        np.copyto(target, param)
+        np.copyto(m_target, m)
+        np.copyto(v_target, v)
+    opt.t = checkpoint.adam.t
+    opt.lr = checkpoint.adam.lr
+    opt.beta1, opt.beta2 = (float(beta) for beta in checkpoint.adam.betas)
+    opt.eps = checkpoint.adam.eps
+    agent.rng.bit_generator.state = checkpoint.rng_state
+    return agent
+
+
+def _comparable(architecture):
+    """The fields that decide whether parameters fit, with hidden as a tuple."""
+    return (architecture["policy"], int(architecture["N"]), int(architecture["M"]),
+            tuple(int(size) for size in architecture["hidden"]))
+
+
+def policy_from_checkpoint(checkpoint, env):
+    """A new policy of the checkpoint's class and sizes for `env`, restored from `checkpoint`.
+
+    env: a gymnasium Env or VectorEnv (or anything with observation/action spaces), e.g. to
+    evaluate a saved policy.  Raises CheckpointError if the class is unknown or the env's
+    spaces do not give the checkpoint's N and M.
+    """
+    name = checkpoint.architecture["policy"]
+    if name not in POLICY_CLASSES:
+        raise CheckpointError(
+            f"{checkpoint.path}: unknown policy class {name!r} (known: {', '.join(POLICY_CLASSES)})"
+        )
+    try:
+        agent = POLICY_CLASSES[name](env, hidden=tuple(checkpoint.architecture["hidden"]))
+    except (TypeError, ValueError) as error:  # the env's spaces do not suit the policy class
+        raise CheckpointError(
+            f"{checkpoint.path}: checkpoint is for {describe_architecture(checkpoint.architecture)}, "
+            f"which cannot act in this environment: {error}"
+        ) from error
+    return restore_policy(checkpoint, agent)

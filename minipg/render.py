@@ -1,0 +1,228 @@
+"""Watching a policy: record one episode's physical states and draw them as an animated GIF.
+
+The environments here have no render mode of their own that works headless (gymnasium's
+CartPole draws with pygame, the swing-up package with old gym's OpenGL viewer), and a GIF
+is what fits in a README.  So an episode is recorded as its physical states
+[x, ẋ, θ, θ̇], read from `env.unwrapped.state` after every step, and each frame is drawn
+from them with matplotlib's object API (an explicit Figure on the Agg canvas: no pyplot, no
+global state, no display needed), then written by matplotlib.animation.PillowWriter.
+
+A frame shows the track from −x_max to +x_max (where the episode terminates), the cart as a
+rectangle centred on (x, 0), the pole as a line from the cart's centre to its tip, and the
+step number.  Where the tip goes depends on each package's angle convention (`Geometry`).
+"""
+
+import os
+import warnings
+from dataclasses import dataclass
+
+import gymnasium
+import numpy as np
+from matplotlib.animation import PillowWriter
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from . import swingup
+
+# Frame size: 300 px wide (FIGURE_WIDTH_INCHES · DPI), the height following the scene's aspect
+# ratio.  Small on purpose: a 500-step swing-up episode drawn at 50 frames/s is 250 frames, and
+# GIF stores every frame, so at this size the file stays a few hundred kB.
+FIGURE_WIDTH_INCHES = 4.0
+DPI = 75
+DEFAULT_FPS = 50
+# Space around the scene, in metres, so the cart at the track's end and the pole tip stay in view.
+MARGIN = 0.15
+POLE_LINE_WIDTH = 3.0   # points
+TRACK_LINE_WIDTH = 1.0  # points
+CART_COLOR, POLE_COLOR, TRACK_COLOR = "tab:red", "tab:blue", "black"
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """How to draw one cart-pole family.  Lengths in metres.
+
+    pole_length: pivot to tip; cart_width, cart_height: the drawn cart (neither physics
+    uses them); track_half_length: |x| beyond which the episode terminates;
+    tip_direction: the pole's tip is at (x + tip_direction · L sin θ, L cos θ) — which way a
+    positive θ tilts the pole differs between the packages; seconds_per_step: the physics
+    time step, to play the episode in real time.
+    """
+
+    pole_length: float
+    cart_width: float
+    cart_height: float
+    track_half_length: float
+    tip_direction: int
+    seconds_per_step: float
+
+
+GEOMETRIES = {
+    # gymnasium's CartPole: `length` = 0.5 is half the pole.  Its renderer draws the tip at
+    # x + 2·length·sin θ (θ > 0 leans right: pushing the cart right makes θ̇ < 0) and a
+    # 50×30 px cart at 125 px/m, i.e. 0.4 m × 0.24 m.  τ = 0.02 s per step.
+    "CartPole": Geometry(pole_length=1.0, cart_width=0.4, cart_height=0.24,
+                         track_half_length=2.4, tip_direction=+1, seconds_per_step=0.02),
+    # gym-cartpole-swingup: θ grows counter-clockwise, so its viewer draws the tip at
+    # x − l sin θ (pushing the cart right makes θ̇ > 0 and the pole lean left, as it should);
+    # its CartParams give a 1/3 m × 1/6 m cart.
+    "CartPoleSwingUp": Geometry(pole_length=swingup.POLE_LENGTH, cart_width=1 / 3, cart_height=1 / 6,
+                                track_half_length=swingup.X_THRESHOLD, tip_direction=-1,
+                                seconds_per_step=swingup.DT),
+}
+
+
+def geometry_for(env_id):
+    """The Geometry of an env id's family: 'CartPole-v0' → GEOMETRIES['CartPole']."""
+    family = env_id.split("/")[-1].rsplit("-v", 1)[0]
+    if family not in GEOMETRIES:
+        raise ValueError(f"no drawing geometry for {env_id!r}; known families: {', '.join(GEOMETRIES)}")
+    return GEOMETRIES[family]
+
+
+def pole_tip(states, geometry):
+    """(tip_x, tip_y) of the pole for states: (..., 4) rows [x, ẋ, θ, θ̇] → two (...) arrays."""
+    x, theta = states[..., 0], states[..., 2]
+    return (x + geometry.tip_direction * geometry.pole_length * np.sin(theta),
+            geometry.pole_length * np.cos(theta))
+
+
+# ---------------------------------------------------------------------------- recording
+
+
+def make_single_env(env_id):
+    """gymnasium.make(env_id), with the swing-up ids registered and CartPole-v0's age notice muted."""
+    swingup.register_swingup()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is out of date.*")
+        return gymnasium.make(env_id)
+
+
+def record_episode(agent, env_id, seed=None, deterministic=True, max_steps=None):
+    """Run ONE episode of `agent` on `env_id`; return (states, total return).
+
+    states: (steps + 1, 4) float64, the physical state [x, ẋ, θ, θ̇] after reset and after
+    every step, read from env.unwrapped.state.  The episode runs until it terminates or is
+    truncated by the env's time limit, or after max_steps steps if that is given.
+    deterministic=True acts with the distribution's mode; False samples with agent.rng.
+    seed seeds env.reset, fixing the initial state.
+    """
+    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer))
+                                  or max_steps < 1):
+        raise ValueError(f"max_steps must be a positive integer or None, got {max_steps!r}")
+    act = agent.act_deterministic if deterministic else agent.act
+    env = make_single_env(env_id)
+    try:
+        observation, _ = env.reset(seed=seed)
+        states = [np.array(env.unwrapped.state, dtype=np.float64)]
+        total_return = 0.0
+        while max_steps is None or len(states) <= max_steps:
+            # The policies act on batches: one state in, one action out.
+            action = act(observation[None])[0]
+            observation, reward, terminated, truncated, _ = env.step(action)
+            states.append(np.array(env.unwrapped.state, dtype=np.float64))
+            total_return += float(reward)
+            if terminated or truncated:
+                break
+    finally:
+        env.close()
+    return np.stack(states), total_return
+
+
+# ------------------------------------------------------------------------------ drawing
+
+
+def real_time_stride(geometry, fps):
+    """Steps per frame that play the episode in real time at `fps` frames per second.
+
+    CartPole (0.02 s a step) at 50 fps: every step; swing-up (0.01 s a step): every 2nd.
+    """
+    return max(1, round(1.0 / (fps * geometry.seconds_per_step)))
+
+
+def frame_indices(n_states, stride):
+    """Every stride-th state, plus the last one so the GIF ends on the episode's final state."""
+    indices = list(range(0, n_states, stride))
+    if indices[-1] != n_states - 1:
+        indices.append(n_states - 1)
+    return indices
+
+
+def save_gif(states, path, env, fps=DEFAULT_FPS, stride=None):
+    """Draw `states` ((steps + 1, 4) rows [x, ẋ, θ, θ̇]) as an animated GIF at `path`.
+
+    env: an env id (e.g. 'CartPoleSwingUp-v0', whose family picks the Geometry and labels the
+    frames) or a Geometry.  fps: frames per second of the GIF.  stride: draw every stride-th
+    state; by default the one that plays in real time (`real_time_stride`).
+    Parent directories are created.  Returns `path`.
+    """
+    states = np.asarray(states, dtype=np.float64)
+    if states.ndim != 2 or states.shape[1] != 4 or len(states) == 0:
+        raise ValueError(f"states must have shape (steps + 1, 4), got {states.shape}")
+    geometry, label = (env, "") if isinstance(env, Geometry) else (geometry_for(env), f"{env}  ")
+    if stride is None:
+        stride = real_time_stride(geometry, fps)
+    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
+        raise ValueError(f"stride must be a positive integer, got {stride!r}")
+
+    figure, draw = _scene(geometry, states)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    writer = PillowWriter(fps=fps)
+    last_step = len(states) - 1
+    with writer.saving(figure, path, dpi=DPI):
+        for step in frame_indices(len(states), stride):
+            draw(states[step], f"{label}step {step}/{last_step}")
+            writer.grab_frame()
+    return path
+
+
+def _scene(geometry, states):
+    """A Figure with the track, cart, pole and caption, and draw(state, caption) to move them.
+
+    The axes fill the figure with equal scales on x and y, so the figure's aspect ratio is
+    the scene's: across, the whole track plus a margin; up and down, only as far as the cart
+    and this episode's pole tip reach (a balanced CartPole pole never points down, so its
+    GIF gets no empty lower half; a swing-up GIF shows the hanging pole).
+    """
+    half_width = geometry.track_half_length + geometry.cart_width / 2 + MARGIN
+    _, tip_y = pole_tip(states, geometry)
+    top = max(tip_y.max(), geometry.cart_height / 2) + MARGIN
+    bottom = min(tip_y.min(), -geometry.cart_height / 2) - MARGIN
+    width, height = 2 * half_width, top - bottom
+    figure = Figure(figsize=(FIGURE_WIDTH_INCHES, FIGURE_WIDTH_INCHES * height / width))
+    FigureCanvasAgg(figure)
+    ax = figure.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.set_xlim(-half_width, half_width)
+    ax.set_ylim(bottom, top)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+
+    # The cart is centred on (x, 0) and rides on the track just below it.
+    track_y = -geometry.cart_height / 2
+    ax.plot([-geometry.track_half_length, geometry.track_half_length], [track_y, track_y],
+            color=TRACK_COLOR, linewidth=TRACK_LINE_WIDTH)
+    cart = Rectangle((0.0, 0.0), geometry.cart_width, geometry.cart_height, color=CART_COLOR)
+    ax.add_patch(cart)
+    (pole,) = ax.plot([], [], color=POLE_COLOR, linewidth=POLE_LINE_WIDTH, solid_capstyle="round")
+    caption = ax.text(0.01, 0.97, "", transform=ax.transAxes, ha="left", va="top", fontsize="x-small")
+
+    def draw(state, text):
+        x = state[0]
+        tip_x, tip_y = pole_tip(state, geometry)
+        cart.set_xy((x - geometry.cart_width / 2, -geometry.cart_height / 2))
+        pole.set_data([x, tip_x], [0.0, tip_y])
+        caption.set_text(text)
+
+    return figure, draw
+
+
+def render_episode_gif(agent, env_id, path, seed=None, deterministic=True, max_steps=None, fps=DEFAULT_FPS):
+    """Record one episode (`record_episode`) and save it as a GIF (`save_gif`).
+
+    Returns (path, the episode's total return).
+    """
+    states, total_return = record_episode(agent, env_id, seed=seed, deterministic=deterministic,
+                                          max_steps=max_steps)
+    save_gif(states, path, env_id, fps=fps)
+    return path, total_return

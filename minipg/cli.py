@@ -18,7 +18,8 @@ import numpy as np
 from .baselines import BASELINES
 from .envs import VECTORIZATION_MODES, make_env
 from .evaluation import evaluate
-from .checkpoint import CheckpointError, load_checkpoint, restore_policy, save_checkpoint
+from .checkpoint import (CheckpointError, describe_architecture, load_checkpoint, restore_policy,
+                         save_checkpoint)
 from .plotting import plot_learning_curves
 from .policies import CategoricalPolicy, DiagonalGaussianPolicy, NonFiniteError
 from .reinforce import new_history, reinforce
@@ -138,6 +139,11 @@ def parse_args(experiment, argv=None):
                                if key in CONFIG_KEYS and key != "epochs"})
     args = parser.parse_args(argv)
     args.checkpoint = checkpoint if known.load else None
+    policy_name = POLICIES[experiment["policy"]].__name__
+    if args.checkpoint is not None and args.checkpoint.architecture.get("policy") != policy_name:
+        parser.error(f"--load: {known.load} is a checkpoint of "
+                     f"{describe_architecture(args.checkpoint.architecture)}; "
+                     f"{experiment['prog']} trains a {policy_name}")
     if args.checkpoint is not None and args.checkpoint.config.get("env", args.env) != args.env:
         parser.error(f"--load: {known.load} was trained on {args.checkpoint.config['env']}, "
                      f"not on --env {args.env}")
@@ -223,27 +229,47 @@ def suffixed(path, seed, several):
     return f"{root}-seed{seed}{extension}"
 
 
+def usage_error(experiment, message):
+    """Exit as argparse does on a bad flag: usage and 'prog: error: message' on stderr, status 2."""
+    build_parser(experiment).error(message)
+
+
+# Exit statuses of main besides 0 and argparse's 2 (usage errors).
+EXIT_NON_FINITE = 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a process ended by Ctrl-C
+
+
 def train(experiment, args, several_seeds=False):
-    """Train (or resume, or only load) one seed's run and write its outputs; returns (agent, history, ok)."""
+    """Train (or resume, or only load) one seed's run and write its outputs.
+
+    Returns (agent, history, status): status 0, EXIT_NON_FINITE or EXIT_INTERRUPTED.
+    """
     env = make_env(args.env, args.num_envs, args.vectorization)
     try:
         agent = build_policy(experiment, env, args)
     except (TypeError, ValueError) as error:  # e.g. a Box action space for a categorical policy
         env.close()
-        raise SystemExit(f"{experiment['prog']}: error: {args.env}: {error}") from None
+        usage_error(experiment, f"{args.env}: {error}")
     history, start_epoch = None, 0
     if args.checkpoint is not None:
         try:
             restore_policy(args.checkpoint, agent)
         except CheckpointError as error:
-            raise SystemExit(f"{experiment['prog']}: error: --load: {error}") from None
+            env.close()
+            usage_error(experiment, f"--load: {error}")
         history, start_epoch = args.checkpoint.history or None, args.checkpoint.epoch
         print(f"loaded {args.load}: {start_epoch} epochs done", flush=True)
     save_path = suffixed(args.save, args.seed, several_seeds)
     csv_path = suffixed(args.csv, args.seed, several_seeds)
     config = run_config(args)
+    # The agent's generator as it was after the last complete epoch.  Ctrl-C abandons the epoch
+    # in progress, whose rollout has already drawn actions from the generator; the checkpoint
+    # gets this state back so that a resumed run samples exactly what an uninterrupted one would.
+    rng_after_epoch = agent.rng.bit_generator.state
 
     def after_epoch(epoch, history):
+        nonlocal rng_after_epoch
+        rng_after_epoch = agent.rng.bit_generator.state
         print(format_progress(epoch, args.epochs, history), flush=True)
         if csv_path:
             write_csv(history, csv_path)
@@ -264,11 +290,14 @@ def train(experiment, args, several_seeds=False):
                       history=history, should_stop=interrupt)
         except NonFiniteError as error:
             ok = False
+            if not str(error).startswith("epoch "):  # e.g. a NaN observation met by the policy
+                error = f"epoch {len(history['loss']) + 1}: {error}"
             print(f"stopped: {error}. Outputs keep the {len(history['loss'])} good epochs; "
                   f"the last checkpoint written before this epoch is kept.", file=sys.stderr, flush=True)
     env.close()
     done = len(history["loss"])
     if interrupt.requested:
+        agent.rng.bit_generator.state = rng_after_epoch
         print(f"interrupted after {done} complete epochs; writing what was done", flush=True)
     if done > start_epoch or not args.load:
         summarize_training(history, start_epoch)
@@ -291,7 +320,10 @@ def train(experiment, args, several_seeds=False):
                 agent, args.env, suffixed(args.gif, args.seed, several_seeds),
                 seed=None if args.seed is None else args.seed + EVAL_SEED_OFFSET)
             print(f"gif: {gif_path} (one deterministic episode, return {episode_return:.1f})")
-    return agent, history, ok and not interrupt.requested
+    status = 0 if ok else EXIT_NON_FINITE
+    if ok and interrupt.requested:
+        status = EXIT_INTERRUPTED
+    return agent, history, status
 
 
 def reference_curves(args, experiment):
@@ -309,11 +341,19 @@ def reference_curves(args, experiment):
         return None
 
 
+def nan_reduce(reduce, values):
+    """reduce() over the non-NaN values, NaN if there are none — without NumPy's RuntimeWarning
+    (a short swing-up rollout often ends no episode, so every mean_return is NaN)."""
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    return float(reduce(values)) if values.size else float("nan")
+
+
 def summarize_training(history, start_epoch):
     seconds = history["seconds"][start_epoch:] or history["seconds"]
     last = history["mean_return"][-10:]
     print(f"done: {len(history['loss'])} epochs ({np.median(seconds):.3f}s per epoch, median); "
-          f"mean episode return over the last {len(last)} epochs: {np.nanmean(last):.2f}")
+          f"mean episode return over the last {len(last)} epochs: {nan_reduce(np.mean, last):.2f}")
 
 
 def main(experiment, argv=None):
@@ -333,11 +373,10 @@ def main(experiment, argv=None):
     for seed in seeds:
         run_args = argparse.Namespace(**vars(args))
         run_args.seed = seed
-        agent, history, ok = train(experiment, run_args, several)
+        agent, history, status = train(experiment, run_args, several)
         histories[f"seed {seed}"] = history
         summaries.append((seed, history))
-        if not ok:
-            status = 1
+        if status:
             break
     if several:
         path = plot_learning_curves(histories, args.plot, reference=reference_curves(args, experiment),
@@ -354,8 +393,8 @@ def print_seed_table(summaries):
     print(f"{'seed':>6} {'epochs':>7} {'last-10 mean return':>20} {'best epoch return':>18} {'seconds':>8}")
     for seed, history in summaries:
         returns = np.asarray(history["mean_return"], dtype=float)
-        print(f"{seed:>6} {len(returns):>7} {np.nanmean(returns[-10:]):>20.2f} "
-              f"{np.nanmax(returns):>18.2f} {sum(history['seconds']):>8.1f}")
+        print(f"{seed:>6} {len(returns):>7} {nan_reduce(np.mean, returns[-10:]):>20.2f} "
+              f"{nan_reduce(np.max, returns):>18.2f} {sum(history['seconds']):>8.1f}")
 
 
 def write_csv(history, path):

@@ -106,7 +106,8 @@ class Policy:
 
     # ------------------------------------------------------------ input checks
     def check_states(self, states):
-        """states as an array of shape (..., obs_dim), finite; else a ValueError that says so."""
+        """states as an array of shape (..., obs_dim), finite; else a TypeError or ValueError that
+        says so, or NonFiniteError for NaN or inf (so training stops as on a NaN reward)."""
         states = np.asarray(states)
         if states.dtype.kind not in "fiu":
             raise TypeError(f"states must be numeric, got dtype {states.dtype}")
@@ -114,7 +115,7 @@ class Policy:
             raise ValueError(f"states must have shape (..., {self.N}) (obs_dim = {self.N}), "
                              f"got shape {states.shape}")
         if not np.isfinite(states).all():
-            raise ValueError("states contain NaN or inf")
+            raise NonFiniteError("states contain NaN or inf")
         return states
 
     def check_batch(self, states, actions, returns, mask):

@@ -4,15 +4,18 @@ A checkpoint holds everything needed to continue a run exactly where it stopped:
 
 - the policy's parameters, in the order of `agent.parameters()` (W1, b1, ..., [log_std]);
 - Adam's state: the moments m and v of every parameter, the step count t (it sets the bias
-  correction 1 − βᵗ) and the current learning rate (which `lr_decay` changes every epoch);
+  correction 1 − βᵗ), the current learning rate (which `lr_decay` changes every epoch) and
+  the policy's configured rate `agent.lr` that the schedule starts from;
 - the state of the agent's random generator, so the resumed run samples the same actions;
 - the run's `config` (env id, hyperparameters, flags), its per-epoch `history` and the
   number of epochs completed;
-- the architecture (policy class, N, M, hidden sizes), checked before anything is restored.
+- the architecture (policy class, N, M, hidden sizes, dtype), checked before anything is
+  restored.
 
 Why .npz: it is a zip of .npy arrays that NumPy reads without pickle (`allow_pickle=False`),
 so loading a checkpoint never executes code from the file.  The non-array parts are stored as
-UTF-8 JSON text in uint8 arrays.  Python's json module writes NaN and ±Infinity as the bare
+UTF-8 JSON text in uint8 arrays, and the zip is compressed (np.savez_compressed): a long
+history is mostly repetitive text.  Python's json module writes NaN and ±Infinity as the bare
 tokens NaN / Infinity (an extension of JSON that it also reads back), so an epoch in which no
 episode ended (NaN mean return) survives the round trip.
 
@@ -34,7 +37,9 @@ import numpy as np
 from .policies import CategoricalPolicy, DiagonalGaussianPolicy
 
 FORMAT_TAG = "minipg-checkpoint"
-FORMAT_VERSION = 1
+# Version 2 added the architecture's dtype and Adam's initial_lr.  Version 1 files (float64
+# or float32 policies of the same layout) still load: see _upgrade_version_1.
+FORMAT_VERSION = 2
 
 # The policy classes a checkpoint can name, for `policy_from_checkpoint`.
 POLICY_CLASSES = {cls.__name__: cls for cls in (CategoricalPolicy, DiagonalGaussianPolicy)}
@@ -56,7 +61,11 @@ class CheckpointError(ValueError):
 
 @dataclass
 class AdamState:
-    """Adam's state: per-parameter moments m, v (shapes of the parameters), step t, lr, betas, eps."""
+    """Adam's state: per-parameter moments m, v (shapes of the parameters), step t, lr, betas, eps.
+
+    initial_lr is the policy's configured rate (`agent.lr`), from which a schedule such as
+    `lr_decay` sets lr each epoch.
+    """
 
     m: list
     v: list
@@ -64,14 +73,15 @@ class AdamState:
     lr: float
     betas: tuple
     eps: float
+    initial_lr: float
 
 
 @dataclass
 class Checkpoint:
     """The contents of one checkpoint file.
 
-    parameters: arrays in `agent.parameters()` order; architecture: {"policy", "N", "M",
-    "hidden", "log_std"}; rng_state: the dict of `Generator.bit_generator.state`;
+    parameters: arrays in `agent.parameters()` order; architecture: see
+    `policy_architecture`; rng_state: the dict of `Generator.bit_generator.state`;
     epoch: epochs completed (resume with start_epoch=epoch); config and history as saved,
     after a JSON round trip (tuples come back as lists).
     """
@@ -91,20 +101,27 @@ class Checkpoint:
 
 
 def policy_architecture(agent):
-    """What must match for parameters to fit: {"policy": class name, "N", "M", "hidden", "log_std"}."""
+    """What must match for a checkpoint to fit a policy.
+
+    {"policy": class name, "N", "M", "hidden": list of sizes, "log_std": whether the policy
+    has a log_std parameter, "dtype": "float64" or "float32"}.  The dtype counts because a
+    run continued in another precision would not continue the saved one.
+    """
     return {
         "policy": type(agent).__name__,
         "N": int(agent.N),
         "M": int(agent.M),
         "hidden": [int(size) for size in agent.hidden],
         "log_std": hasattr(agent, "log_std"),
+        "dtype": agent.parameters()[0].dtype.name,
     }
 
 
 def describe_architecture(architecture):
-    """'CategoricalPolicy(N=4, M=2, hidden=())', for error messages."""
+    """'CategoricalPolicy(N=4, M=2, hidden=(), dtype=float64)', for error messages."""
     hidden = tuple(architecture["hidden"])
-    return f"{architecture['policy']}(N={architecture['N']}, M={architecture['M']}, hidden={hidden})"
+    return (f"{architecture['policy']}(N={architecture['N']}, M={architecture['M']}, "
+            f"hidden={hidden}, dtype={architecture['dtype']})")
 
 
 def save_checkpoint(path, agent, config, history, epoch):
@@ -126,7 +143,8 @@ def save_checkpoint(path, agent, config, history, epoch):
         "version": np.array(FORMAT_VERSION),
         "epoch": np.array(int(epoch)),
         "architecture": _json_array(policy_architecture(agent)),
-        "optimizer": _json_array({"t": opt.t, "lr": opt.lr, "betas": [opt.beta1, opt.beta2], "eps": opt.eps}),
+        "optimizer": _json_array({"t": opt.t, "lr": opt.lr, "betas": [opt.beta1, opt.beta2],
+                                  "eps": opt.eps, "initial_lr": agent.lr}),
         "rng_state": _json_array(agent.rng.bit_generator.state),
         "config": _json_array({} if config is None else config),
         "history": _json_array({} if history is None else history),
@@ -230,38 +248,48 @@ def load_checkpoint(path):
                 )
             meta = {key: json.loads(_read_text(archive[key])) for key in _JSON_KEYS}
             epoch = int(archive["epoch"])
-            count = sum(1 for key in keys if key.startswith("param_"))
+            count = sum(1 for key in keys if key.startswith(_PARAM_KEY.format("")))
             parameters = [archive[_PARAM_KEY.format(i)] for i in range(count)]
             adam_m = [archive[_ADAM_M_KEY.format(i)] for i in range(count)]
             adam_v = [archive[_ADAM_V_KEY.format(i)] for i in range(count)]
+        if version == 1:
+            _upgrade_version_1(meta, parameters)
+        optimizer = meta["optimizer"]
+        architecture = meta["architecture"]
+        return Checkpoint(
+            path=path,
+            version=version,
+            architecture=architecture,
+            parameters=parameters,
+            adam=AdamState(
+                m=adam_m,
+                v=adam_v,
+                t=int(optimizer["t"]),
+                lr=float(optimizer["lr"]),
+                betas=tuple(optimizer["betas"]),
+                eps=float(optimizer["eps"]),
+                initial_lr=float(optimizer["initial_lr"]),
+            ),
+            rng_state=meta["rng_state"],
+            config=meta["config"],
+            history=meta["history"],
+            epoch=epoch,
+        )
     except CheckpointError:
         raise
-    except (KeyError, ValueError) as error:
-        # The bytes are as written (checked above), but a member is missing or is not what
-        # minipg writes there (a tagged file from another program, or a bug).
+    except (KeyError, TypeError, ValueError) as error:
+        # The bytes are as written (checked above), but a member or field is missing or is not
+        # what minipg writes there (a tagged file from another program, or a bug).
         raise CheckpointError(
             f"{path}: truncated or corrupt checkpoint ({type(error).__name__}: {error})"
         ) from error
 
-    optimizer = meta["optimizer"]
-    return Checkpoint(
-        path=path,
-        version=version,
-        architecture=meta["architecture"],
-        parameters=parameters,
-        adam=AdamState(
-            m=adam_m,
-            v=adam_v,
-            t=int(optimizer["t"]),
-            lr=float(optimizer["lr"]),
-            betas=tuple(optimizer["betas"]),
-            eps=float(optimizer["eps"]),
-        ),
-        rng_state=meta["rng_state"],
-        config=meta["config"],
-        history=meta["history"],
-        epoch=epoch,
-    )
+
+def _upgrade_version_1(meta, parameters):
+    """Fill in what version 1 did not record: the dtype (that of the stored parameters) and the
+    configured learning rate (unknown; Adam's current rate, exact unless lr_decay was on)."""
+    meta["architecture"].setdefault("dtype", parameters[0].dtype.name)
+    meta["optimizer"].setdefault("initial_lr", meta["optimizer"]["lr"])
 
 
 def _check_archive_integrity(path):
@@ -303,6 +331,9 @@ def restore_policy(checkpoint, agent):
     holds references to the parameter arrays and updates them in place.  Everything is
     checked before anything is changed, so on CheckpointError the agent is untouched.
     Returns `agent`.
+
+    Both learning rates are restored: Adam's current one (agent.opt.lr) and the configured
+    one a schedule starts from (agent.lr), so a resumed `lr_decay` run decays as before.
     """
     expected = _comparable(checkpoint.architecture)
     actual = policy_architecture(agent)
@@ -343,14 +374,15 @@ def restore_policy(checkpoint, agent):
     opt.lr = checkpoint.adam.lr
     opt.beta1, opt.beta2 = (float(beta) for beta in checkpoint.adam.betas)
     opt.eps = checkpoint.adam.eps
+    agent.lr = checkpoint.adam.initial_lr
     agent.rng.bit_generator.state = checkpoint.rng_state
     return agent
 
 
 def _comparable(architecture):
-    """The fields that decide whether parameters fit, with hidden as a tuple."""
+    """The fields that decide whether a checkpoint fits, with hidden as a tuple."""
     return (architecture["policy"], int(architecture["N"]), int(architecture["M"]),
-            tuple(int(size) for size in architecture["hidden"]))
+            tuple(int(size) for size in architecture["hidden"]), architecture["dtype"])
 
 
 def policy_from_checkpoint(checkpoint, env):
@@ -366,7 +398,9 @@ def policy_from_checkpoint(checkpoint, env):
             f"{checkpoint.path}: unknown policy class {name!r} (known: {', '.join(POLICY_CLASSES)})"
         )
     try:
-        agent = POLICY_CLASSES[name](env, hidden=tuple(checkpoint.architecture["hidden"]))
+        agent = POLICY_CLASSES[name](env, lr=checkpoint.adam.initial_lr,
+                                     hidden=tuple(checkpoint.architecture["hidden"]),
+                                     dtype=checkpoint.architecture["dtype"])
     except (TypeError, ValueError) as error:  # the env's spaces do not suit the policy class
         raise CheckpointError(
             f"{checkpoint.path}: checkpoint is for {describe_architecture(checkpoint.architecture)}, "

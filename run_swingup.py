@@ -44,10 +44,12 @@ SWINGUP = {
         # The post's experiment, unchanged.  Its log_sigma = 1 was used as a variance, so
         # σ = exp(0.5) ≈ 1.65: log_std_init 0.5 reproduces that exploration.
         "blog": dict(COMMON, lr=1e-2, gamma=0.999, epochs=20, T=1000, log_std_init=0.5,
-                     baseline="none", normalize_advantages=False, lr_decay=False, max_grad_norm=None),
+                     baseline="none", normalize_advantages=False, lr_decay=False, max_grad_norm=None,
+                     log_std_final=None),
         # Tuned to swing up and hold the pole on every seed (README: "Solving the swing-up").
         "solve": dict(COMMON, lr=3e-3, gamma=0.99, epochs=300, T=500, log_std_init=0.0,
-                      baseline="time", normalize_advantages=True, lr_decay=True, max_grad_norm=None),
+                      baseline="value", normalize_advantages=True, lr_decay=True, max_grad_norm=None,
+                      log_std_final=-2.0),
     },
 }
 

@@ -96,6 +96,15 @@ class ValueBaseline:
         return loss
 
 
+def make_baseline(name, agent, gamma):
+    """The baseline `reinforce` uses for a name in BASELINES: a ValueBaseline for "value"."""
+    if name not in BASELINES:
+        raise ValueError(f"baseline must be one of {BASELINES}, got {name!r}")
+    if name == "value":
+        return ValueBaseline(agent.N, gamma, agent.rng, dtype=agent.dtype)
+    return name
+
+
 def compute_advantages(returns, valid, baseline="none", normalize_advantages=False, states=None):
     """A = G − b (b from `baseline`: "none", "time", or a ValueBaseline), optionally normalized.
 

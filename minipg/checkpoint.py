@@ -52,6 +52,7 @@ ZIP_PREFIXES = (b"PK\x03\x04", b"PK\x05\x06")
 _PARAM_KEY = "param_{}"
 _ADAM_M_KEY = "adam_m_{}"
 _ADAM_V_KEY = "adam_v_{}"
+_BASELINE_PREFIX = "baseline_"
 _JSON_KEYS = ("architecture", "optimizer", "rng_state", "config", "history")
 
 
@@ -95,6 +96,7 @@ class Checkpoint:
     config: dict = field(default_factory=dict)
     history: dict = field(default_factory=dict)
     epoch: int = 0
+    baseline: dict = None  # a learned baseline's {"parameters", "m", "v", "t"}, when one was saved
 
 
 # ------------------------------------------------------------------------------ saving
@@ -124,7 +126,7 @@ def describe_architecture(architecture):
             f"hidden={hidden}, dtype={architecture['dtype']})")
 
 
-def save_checkpoint(path, agent, config, history, epoch):
+def save_checkpoint(path, agent, config, history, epoch, baseline=None):
     """Write `agent`, its optimizer and generator, `config`, `history` and `epoch` to `path`.
 
     path: the file to write (used as given; np.load does not need an .npz suffix); parent
@@ -132,6 +134,8 @@ def save_checkpoint(path, agent, config, history, epoch):
     history: dict of per-epoch lists as returned by `reinforce` (None for {}); NaN is kept.
     epoch: the number of epochs completed — from a `reinforce` callback(epoch, history),
     which receives the 0-based index of the epoch just finished, pass epoch + 1.
+    baseline: a learned baseline (minipg.baselines.ValueBaseline) to save with the policy, so a
+    resumed run continues with the same value estimates; None for none.
 
     The write is atomic (see the module docstring).  Returns `path`.
     """
@@ -153,6 +157,12 @@ def save_checkpoint(path, agent, config, history, epoch):
         arrays[_PARAM_KEY.format(i)] = param
         arrays[_ADAM_M_KEY.format(i)] = m
         arrays[_ADAM_V_KEY.format(i)] = v
+    if baseline is not None:
+        arrays["baseline_step"] = np.array(baseline.opt.t)
+        for i, (param, m, v) in enumerate(zip(baseline.net.params, baseline.opt.m, baseline.opt.v)):
+            arrays[_BASELINE_PREFIX + _PARAM_KEY.format(i)] = param
+            arrays[_BASELINE_PREFIX + _ADAM_M_KEY.format(i)] = m
+            arrays[_BASELINE_PREFIX + _ADAM_V_KEY.format(i)] = v
     _write_atomically(path, arrays)
     return path
 
@@ -252,6 +262,16 @@ def load_checkpoint(path):
             parameters = [archive[_PARAM_KEY.format(i)] for i in range(count)]
             adam_m = [archive[_ADAM_M_KEY.format(i)] for i in range(count)]
             adam_v = [archive[_ADAM_V_KEY.format(i)] for i in range(count)]
+            baseline = None
+            if "baseline_step" in keys:
+                prefix = _BASELINE_PREFIX + _PARAM_KEY.format("")
+                n = sum(1 for key in keys if key.startswith(prefix))
+                baseline = {
+                    "t": int(archive["baseline_step"]),
+                    **{name: [archive[_BASELINE_PREFIX + key.format(i)] for i in range(n)]
+                       for name, key in (("parameters", _PARAM_KEY), ("m", _ADAM_M_KEY),
+                                         ("v", _ADAM_V_KEY))},
+                }
         if version == 1:
             _upgrade_version_1(meta, parameters)
         optimizer = meta["optimizer"]
@@ -274,6 +294,7 @@ def load_checkpoint(path):
             config=meta["config"],
             history=meta["history"],
             epoch=epoch,
+            baseline=baseline,
         )
     except CheckpointError:
         raise
@@ -377,6 +398,25 @@ def restore_policy(checkpoint, agent):
     agent.lr = checkpoint.adam.initial_lr
     agent.rng.bit_generator.state = checkpoint.rng_state
     return agent
+
+
+def restore_baseline(checkpoint, baseline):
+    """Copy a saved learned baseline (network and Adam state) into `baseline`, in place."""
+    saved = checkpoint.baseline
+    if saved is None:
+        raise CheckpointError(f"{checkpoint.path}: checkpoint holds no learned baseline to restore")
+    shapes = [p.shape for p in baseline.net.params]
+    if [p.shape for p in saved["parameters"]] != shapes:
+        raise CheckpointError(
+            f"{checkpoint.path}: saved baseline has parameter shapes "
+            f"{[p.shape for p in saved['parameters']]}, this baseline has {shapes}"
+        )
+    for targets, sources in ((baseline.net.params, saved["parameters"]),
+                             (baseline.opt.m, saved["m"]), (baseline.opt.v, saved["v"])):
+        for target, source in zip(targets, sources):
+            np.copyto(target, source)
+    baseline.opt.t = saved["t"]
+    return baseline
 
 
 def _comparable(architecture):

@@ -15,11 +15,11 @@ import sys
 import gymnasium
 import numpy as np
 
-from .baselines import BASELINES
+from .baselines import BASELINES, ValueBaseline, make_baseline
 from .envs import VECTORIZATION_MODES, make_env
 from .evaluation import evaluate
-from .checkpoint import (CheckpointError, describe_architecture, load_checkpoint, restore_policy,
-                         save_checkpoint)
+from .checkpoint import (CheckpointError, describe_architecture, load_checkpoint, restore_baseline,
+                         restore_policy, save_checkpoint)
 from .plotting import plot_learning_curves
 from .policies import CategoricalPolicy, DiagonalGaussianPolicy, NonFiniteError
 from .reinforce import new_history, reinforce
@@ -34,6 +34,7 @@ CSV_COLUMNS = ("epoch", "avg_reward", "mean_return", "episodes", "loss", "entrop
 # What --save stores as the run's configuration and --load restores as defaults.
 CONFIG_KEYS = ("env", "num_envs", "lr", "gamma", "epochs", "T", "seed", "hidden", "vectorization",
                "baseline", "normalize_advantages", "lr_decay", "max_grad_norm", "log_std_init",
+               "log_std_final",
                "env_impl", "preset", "dtype", "chunk_size")
 
 POLICIES = {"categorical": CategoricalPolicy, "gaussian": DiagonalGaussianPolicy}
@@ -49,8 +50,8 @@ def argument_type(convert, accept, expected):
         try:
             value = convert(text)
         except ValueError:
-            value = None
-        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not accept(value):
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
         return value
 
@@ -63,6 +64,8 @@ non_negative_int = argument_type(int, lambda v: v >= 0, "a non-negative integer"
 positive_float = argument_type(float, lambda v: math.isfinite(v) and v > 0, "a positive finite number")
 unit_interval = argument_type(float, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
 finite_float = argument_type(float, math.isfinite, "a finite number")
+optional_float = argument_type(lambda text: None if text.lower() == "none" else float(text),
+                               lambda v: v is None or math.isfinite(v), "a finite number or 'none'")
 
 
 # ---------------------------------------------------------------- parser
@@ -106,6 +109,9 @@ def build_parser(experiment):
                           help="decay the learning rate linearly to 0 over the epochs")
     training.add_argument("--max-grad-norm", type=positive_float,
                           help="rescale gradients whose global L2 norm exceeds this")
+    training.add_argument("--log-std-final", type=optional_float,
+                          help="Gaussian policies: cap log σ by a bound falling linearly from "
+                               "its initial value to this over the epochs ('none': no cap)")
     outputs = parser.add_argument_group("outputs and runs")
     outputs.add_argument("--save", metavar="PATH", help="write a checkpoint (.npz) at the end")
     outputs.add_argument("--save-every", type=positive_int, metavar="K",
@@ -251,9 +257,13 @@ def train(experiment, args, several_seeds=False):
         env.close()
         usage_error(experiment, f"{args.env}: {error}")
     history, start_epoch = None, 0
+    baseline = make_baseline(args.baseline, agent, args.gamma)
+    learned_baseline = baseline if isinstance(baseline, ValueBaseline) else None
     if args.checkpoint is not None:
         try:
             restore_policy(args.checkpoint, agent)
+            if learned_baseline is not None:
+                restore_baseline(args.checkpoint, learned_baseline)
         except CheckpointError as error:
             env.close()
             usage_error(experiment, f"--load: {error}")
@@ -274,7 +284,7 @@ def train(experiment, args, several_seeds=False):
         if csv_path:
             write_csv(history, csv_path)
         if save_path and args.save_every and (epoch + 1) % args.save_every == 0:
-            save_checkpoint(save_path, agent, config, history, epoch + 1)
+            save_checkpoint(save_path, agent, config, history, epoch + 1, learned_baseline)
 
     print(f"{experiment['prog']}: {args.env}, {args.num_envs} envs × T {args.T}, "
           f"{args.epochs} epochs, lr {args.lr}, γ {args.gamma}, seed {args.seed}", flush=True)
@@ -284,9 +294,10 @@ def train(experiment, args, several_seeds=False):
     with Interrupt() as interrupt:
         try:
             reinforce(env, agent, gamma=args.gamma, epochs=args.epochs, T=args.T, seed=args.seed,
-                      callback=after_epoch, baseline=args.baseline,
+                      callback=after_epoch, baseline=baseline,
                       normalize_advantages=args.normalize_advantages, lr_decay=args.lr_decay,
-                      max_grad_norm=args.max_grad_norm, start_epoch=start_epoch,
+                      max_grad_norm=args.max_grad_norm, log_std_final=args.log_std_final,
+                      start_epoch=start_epoch,
                       history=history, should_stop=interrupt)
         except NonFiniteError as error:
             ok = False
@@ -302,7 +313,7 @@ def train(experiment, args, several_seeds=False):
     if done > start_epoch or not args.load:
         summarize_training(history, start_epoch)
     if save_path and ok:
-        save_checkpoint(save_path, agent, config, history, done)
+        save_checkpoint(save_path, agent, config, history, done, learned_baseline)
         print(f"checkpoint: {save_path}")
     if csv_path:
         write_csv(history, csv_path)

@@ -308,7 +308,8 @@ class DiagonalGaussianPolicy(Policy):
         net = MLP((self.N, *self.hidden, self.M), rng, self.dtype)
         if not LOG_STD_MIN <= log_std_init <= LOG_STD_MAX:
             raise ValueError(f"log_std_init must lie in [{LOG_STD_MIN}, {LOG_STD_MAX}], got {log_std_init}")
-        self.log_std = np.full(self.M, float(log_std_init), dtype=self.dtype)
+        self.log_std_init = float(log_std_init)
+        self.log_std = np.full(self.M, self.log_std_init, dtype=self.dtype)
         super().__init__(net, lr, rng, chunk_size)
 
     def parameters(self):
@@ -332,6 +333,10 @@ class DiagonalGaussianPolicy(Policy):
     def project(self):
         """Clip log_std to [LOG_STD_MIN, LOG_STD_MAX] (see there for why)."""
         np.clip(self.log_std, LOG_STD_MIN, LOG_STD_MAX, out=self.log_std)
+
+    def limit_log_std(self, upper):
+        """log_std ← min(log_std, upper), upper clipped to the allowed range (std control)."""
+        np.minimum(self.log_std, np.clip(upper, LOG_STD_MIN, LOG_STD_MAX), out=self.log_std)
 
     def _chunk_loss_and_grads(self, states, actions, weights, mask):
         dist = self.pi(states)

@@ -19,7 +19,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
-from .baselines import ValueBaseline, compute_advantages
+from .baselines import ValueBaseline, compute_advantages, make_baseline
 from .envs import autoreset_mode
 from .policies import NonFiniteError
 from .returns import calculate_returns, episode_returns
@@ -119,7 +119,7 @@ def epoch_seed(seed, epoch):
 
 def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=None,
               baseline="none", normalize_advantages=False, lr_decay=False, max_grad_norm=None,
-              start_epoch=0, history=None, should_stop=None):
+              log_std_final=None, start_epoch=0, history=None, should_stop=None):
     """Train `agent` on the vector env `env` with REINFORCE; return the per-epoch history.
 
     env: a gymnasium VectorEnv with E = env.num_envs copies (NEXT_STEP or SAME_STEP autoreset);
@@ -131,9 +131,13 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
     returns True the unfinished epoch is dropped and the history so far is returned.
 
     The defaults are the post's algorithm.  Options, each off by default:
-    baseline ("none" | "time") and normalize_advantages: see baselines.py;
+    baseline ("none" | "time" | "value", or a ValueBaseline to continue with) and
+    normalize_advantages: see baselines.py;
     lr_decay: the learning rate falls linearly from its initial value to 0 over the epochs;
-    max_grad_norm: rescale the gradient to this global L2 norm when it is larger.
+    max_grad_norm: rescale the gradient to this global L2 norm when it is larger;
+    log_std_final (Gaussian policies): after each update, cap log σ by a bound that moves
+    linearly from the policy's log_std_init to log_std_final over the epochs, so exploration
+    noise shrinks on schedule while the policy can still lower σ faster by itself.
 
     Returns a dict of per-epoch lists: avg_reward, mean_return, episodes, loss, entropy,
     env_steps (cumulative), seconds (wall time of the epoch), and log_std (its mean) for a
@@ -147,13 +151,15 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
     for name, value in (("epochs", epochs), ("T", T)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {name}={value!r}")
+    if log_std_final is not None and not hasattr(agent, "limit_log_std"):
+        raise ValueError("log_std_final needs a Gaussian policy (one with a log_std)")
     mode = autoreset_mode(env)
     if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
         raise ValueError(f"reinforce needs a NEXT_STEP or SAME_STEP autoreset vector env, got {mode}")
 
     buffers = rollout_buffers(env, agent, T)
-    if baseline == "value":
-        baseline = ValueBaseline(agent.N, gamma, agent.rng, dtype=agent.dtype)
+    if isinstance(baseline, str):
+        baseline = make_baseline(baseline, agent, gamma)
     if history is None:
         history = new_history(agent)
     env_steps = history["env_steps"][-1] if history["env_steps"] else 0
@@ -176,6 +182,9 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
                                  mask=buffers["valid"], max_grad_norm=max_grad_norm)
         except NonFiniteError as error:
             raise NonFiniteError(f"epoch {epoch + 1}: {error}") from None
+        if log_std_final is not None:
+            progress = (epoch + 1) / epochs
+            agent.limit_log_std(agent.log_std_init + (log_std_final - agent.log_std_init) * progress)
         env_steps += T * env.num_envs
 
         for key, value in epoch_metrics(buffers).items():

@@ -1,0 +1,96 @@
+"""Baselines and normalization (minipg/baselines.py) and the std schedule of reinforce."""
+
+import numpy as np
+import pytest
+from conftest import GRAD_TOL, SEEDS, numerical_gradient, relative_error, stand_in_env
+from gymnasium import spaces
+
+from minipg import DiagonalGaussianPolicy, make_env, reinforce
+from minipg.baselines import (ValueBaseline, compute_advantages, make_baseline, normalize,
+                              time_baseline)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_value_baseline_gradient_matches_finite_differences(seed):
+    """∂L_V/∂φ of L_V = mean (V_φ(x) − y)² equals central differences, for every parameter."""
+    rng = np.random.default_rng(seed)
+    obs_dim, n = int(rng.integers(1, 6)), int(rng.integers(3, 12))
+    hidden = tuple(int(h) for h in rng.integers(2, 7, size=rng.integers(1, 3)))
+    baseline = ValueBaseline(obs_dim, gamma=0.99, rng=rng, hidden=hidden)
+    features = rng.normal(size=(n, obs_dim + 1))
+    targets = rng.normal(size=n)
+    _, grads = baseline.loss_and_grads(features, targets)
+    for param, grad in zip(baseline.net.params, grads):
+        numeric = numerical_gradient(lambda: baseline.loss_and_grads(features, targets)[0], param)
+        assert relative_error(grad, numeric) <= GRAD_TOL
+
+
+def test_value_baseline_features_add_the_time_left():
+    """features(states)[t, e] = [s_{t,e}, 1 − t/T]."""
+    states = np.arange(3 * 2 * 4, dtype=float).reshape(3, 2, 4)
+    features = ValueBaseline.features(states)
+    assert features.shape == (3, 2, 5)
+    np.testing.assert_array_equal(features[..., :4], states)
+    np.testing.assert_allclose(features[:, 0, 4], [1.0, 2 / 3, 1 / 3])
+
+
+def test_value_baseline_fit_reduces_its_error():
+    """A few hundred Adam steps fit a smooth function of the state much better than at start."""
+    rng = np.random.default_rng(0)
+    states = rng.uniform(-1, 1, size=(20, 16, 3))
+    returns = 30.0 * np.sin(states[..., 0]) + 10.0 * states[..., 1]
+    valid = np.ones((20, 16), dtype=bool)
+    baseline = ValueBaseline(3, gamma=0.99, rng=rng, hidden=(32,), lr=1e-2, steps=300, batch_size=128)
+    before = np.mean((baseline(states) - returns) ** 2)
+    baseline.fit(states, returns, valid)
+    after = np.mean((baseline(states) - returns) ** 2)
+    assert after < 0.1 * before
+
+
+def test_time_baseline_averages_valid_envs_per_step():
+    """b_t is the mean of G_t over the envs whose step t is valid; masked entries are ignored."""
+    returns = np.array([[1.0, 3.0, 100.0], [2.0, 4.0, 6.0]])
+    valid = np.array([[True, True, False], [True, True, True]])
+    np.testing.assert_allclose(time_baseline(returns, valid), [[2.0], [4.0]])
+
+
+def test_normalize_standardizes_over_valid_samples():
+    """After normalize, valid advantages have mean 0 and std 1; a constant batch is only centred."""
+    rng = np.random.default_rng(1)
+    advantages = rng.normal(5.0, 3.0, size=(30, 4))
+    valid = rng.random((30, 4)) > 0.2
+    normalized = normalize(advantages, valid)
+    assert abs(normalized[valid].mean()) < 1e-12
+    assert abs(normalized[valid].std() - 1.0) < 1e-12
+    np.testing.assert_array_equal(normalize(np.full((2, 2), 7.0), np.ones((2, 2), bool)), 0.0)
+
+
+def test_compute_advantages_none_is_the_returns_and_unknown_is_rejected():
+    """'none' leaves the returns as they are (the post); an unknown name is a ValueError."""
+    returns = np.arange(6.0).reshape(3, 2)
+    valid = np.ones((3, 2), dtype=bool)
+    assert compute_advantages(returns, valid, "none") is returns
+    with pytest.raises(ValueError, match="baseline must be one of"):
+        compute_advantages(returns, valid, "median")
+    with pytest.raises(ValueError, match="baseline must be one of"):
+        make_baseline("median", None, 0.99)
+
+
+def test_log_std_final_caps_log_std_on_a_linear_schedule():
+    """With log_std_final, after epoch k of K log σ ≤ init + (final − init)·k/K."""
+    env = make_env("CartPoleSwingUp-v0", 4)
+    agent = DiagonalGaussianPolicy(env, hidden=(8,), seed=0, log_std_init=0.0)
+    history = reinforce(env, agent, gamma=0.99, epochs=4, T=20, seed=0, log_std_final=-2.0)
+    caps = [-0.5, -1.0, -1.5, -2.0]
+    assert all(value <= cap + 1e-12 for value, cap in zip(history["log_std"], caps))
+    assert history["log_std"][-1] == pytest.approx(-2.0)
+
+
+def test_log_std_final_needs_a_gaussian_policy():
+    """A categorical policy has no σ to schedule: reinforce says so."""
+    from minipg import CategoricalPolicy
+
+    env = make_env("CartPole-v0", 2)
+    agent = CategoricalPolicy(stand_in_env(4, spaces.Discrete(2)), seed=0)
+    with pytest.raises(ValueError, match="log_std_final needs a Gaussian policy"):
+        reinforce(env, agent, epochs=1, T=5, log_std_final=-1.0)

@@ -11,6 +11,7 @@ import math
 import os
 import signal
 import sys
+import time
 
 import gymnasium
 import numpy as np
@@ -256,7 +257,7 @@ def train(experiment, args, several_seeds=False):
     except (TypeError, ValueError) as error:  # e.g. a Box action space for a categorical policy
         env.close()
         usage_error(experiment, f"{args.env}: {error}")
-    history, start_epoch = None, 0
+    history, start_epoch, evaluation = None, 0, None
     baseline = make_baseline(args.baseline, agent, args.gamma)
     learned_baseline = baseline if isinstance(baseline, ValueBaseline) else None
     if args.checkpoint is not None:
@@ -325,7 +326,7 @@ def train(experiment, args, several_seeds=False):
         print(f"learning curve: {path}")
     if ok and not interrupt.requested:
         if args.eval:
-            report_evaluation(agent, args)
+            evaluation = report_evaluation(agent, args)
         if args.gif:
             gif_path, episode_return = render_episode_gif(
                 agent, args.env, suffixed(args.gif, args.seed, several_seeds),
@@ -334,7 +335,7 @@ def train(experiment, args, several_seeds=False):
     status = 0 if ok else EXIT_NON_FINITE
     if ok and interrupt.requested:
         status = EXIT_INTERRUPTED
-    return agent, history, status
+    return agent, history, status, evaluation
 
 
 def reference_curves(args, experiment):
@@ -384,9 +385,10 @@ def main(experiment, argv=None):
     for seed in seeds:
         run_args = argparse.Namespace(**vars(args))
         run_args.seed = seed
-        agent, history, status = train(experiment, run_args, several)
+        started = time.perf_counter()
+        agent, history, status, evaluation = train(experiment, run_args, several)
         histories[f"seed {seed}"] = history
-        summaries.append((seed, history))
+        summaries.append((seed, history, evaluation, time.perf_counter() - started))
         if status:
             break
     if several:
@@ -400,12 +402,15 @@ def main(experiment, argv=None):
 
 
 def print_seed_table(summaries):
-    """Per-seed summary: final-10-epoch mean return, best epoch, wall time."""
-    print(f"{'seed':>6} {'epochs':>7} {'last-10 mean return':>20} {'best epoch return':>18} {'seconds':>8}")
-    for seed, history in summaries:
+    """Per seed: last-10-epoch mean return, deterministic evaluation (mean, min) and wall time."""
+    print(f"{'seed':>6} {'epochs':>7} {'last-10 mean return':>20} {'eval mean':>10} "
+          f"{'eval min':>9} {'wall s':>8}")
+    for seed, history, evaluation, wall in summaries:
         returns = np.asarray(history["mean_return"], dtype=float)
+        eval_mean, eval_min = ((evaluation.mean(), evaluation.min()) if evaluation is not None
+                               else (float("nan"), float("nan")))
         print(f"{seed:>6} {len(returns):>7} {nan_reduce(np.mean, returns[-10:]):>20.2f} "
-              f"{nan_reduce(np.max, returns):>18.2f} {sum(history['seconds']):>8.1f}")
+              f"{eval_mean:>10.1f} {eval_min:>9.1f} {wall:>8.1f}")
 
 
 def write_csv(history, path):
@@ -432,7 +437,10 @@ def write_csv(history, path):
 
 
 def report_evaluation(agent, args):
-    """Print sampled-action and deterministic evaluations; the deterministic one last."""
+    """Print sampled-action and deterministic evaluations, the deterministic one last.
+
+    Returns the deterministic episode returns: (args.eval,).
+    """
     eval_seed = None if args.seed is None else args.seed + EVAL_SEED_OFFSET
     for deterministic in (False, True):
         returns = evaluate(agent, args.env, args.eval, deterministic=deterministic,
@@ -441,3 +449,4 @@ def report_evaluation(agent, args):
         print(f"eval ({kind}): min {returns.min():.1f}, max {returns.max():.1f}")
         print(f"eval: mean return {returns.mean():.1f} ± {returns.std():.1f} "
               f"over {len(returns)} episodes ({kind})")
+    return returns

@@ -1,0 +1,334 @@
+"""run_cartpole.py and run_swingup.py used like real tools: save and resume, periodic
+checkpoints, evaluation, GIF, CSV, several seeds, plots, and Ctrl-C.
+
+Most runs call `minipg.cli.main` in-process with tiny configurations (a few envs, a short
+rollout, 2–5 epochs) and write into pytest's tmp_path; two run the scripts as real
+subprocesses to check exit statuses and what reaches the terminal.
+"""
+
+import csv
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # the run_*.py scripts live at the repository root
+    sys.path.insert(0, str(REPO))
+
+import run_cartpole  # noqa: E402
+import run_swingup  # noqa: E402
+from minipg import cli  # noqa: E402
+from minipg.checkpoint import load_checkpoint  # noqa: E402
+from minipg.policies import LOG_STD_MAX, LOG_STD_MIN  # noqa: E402
+
+# Tiny configurations of each script; later flags on a command line override these.  Swing-up
+# keeps its default preset but with the time baseline: its learned value baseline fits a
+# network every epoch, which would dominate these tests' run time (and many times over when
+# OpenBLAS threads compete for the cores).  test_value_baseline_resumes_exactly covers it.
+SCRIPTS = {
+    "cartpole": (run_cartpole.CARTPOLE, ["--num-envs", "4", "--T", "50", "--eval", "0"]),
+    "swingup": (run_swingup.SWINGUP, ["--num-envs", "8", "--T", "60", "--hidden", "8", "8",
+                                      "--baseline", "time", "--eval", "0"]),
+}
+STEPS_PER_EPOCH = {"cartpole": 4 * 50, "swingup": 8 * 60}
+BOTH = pytest.mark.parametrize("script", sorted(SCRIPTS))
+
+EVAL_LINE = r"eval: mean return -?\d+\.\d ± \d+\.\d over {n} episodes \({kind}\)"
+PROGRESS_LINE = re.compile(r"^epoch +\d+/\d+ ")
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path, monkeypatch):
+    """Run in tmp_path, so that nothing (e.g. a default runs/ plot) lands in the repository."""
+    monkeypatch.chdir(tmp_path)
+
+
+def run(script, tmp_path, *flags):
+    """main() of one script with its tiny config, the plot in tmp_path; returns (agent, history)."""
+    experiment, base = SCRIPTS[script]
+    return cli.main(experiment, base + ["--plot", str(tmp_path / "curve.png"), *map(str, flags)])
+
+
+def assert_same_run(a, b):
+    """Two checkpoints hold bitwise the same run: history (but wall time), parameters,
+    Adam state and generator state."""
+    assert a.epoch == b.epoch
+    assert a.history.keys() == b.history.keys()
+    for key in a.history:
+        if key != "seconds":
+            assert np.asarray(a.history[key], dtype=float).tobytes() == \
+                np.asarray(b.history[key], dtype=float).tobytes(), key
+    assert len(a.parameters) == len(b.parameters)
+    for arrays_a, arrays_b in ((a.parameters, b.parameters), (a.adam.m, b.adam.m), (a.adam.v, b.adam.v)):
+        for x, y in zip(arrays_a, arrays_b):
+            assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
+    assert (a.adam.t, a.adam.lr) == (b.adam.t, b.adam.lr)
+    assert a.rng_state == b.rng_state
+    assert (a.baseline is None) == (b.baseline is None)
+    if a.baseline is not None:  # a learned value baseline's network and Adam state
+        assert a.baseline["t"] == b.baseline["t"]
+        for key in ("parameters", "m", "v"):
+            for x, y in zip(a.baseline[key], b.baseline[key]):
+                assert x.shape == y.shape and x.tobytes() == y.tobytes(), key
+
+
+def read_csv(path):
+    with open(path, newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def interrupt_after(polls):
+    """A stand-in for cli.Interrupt that reports Ctrl-C from the (polls + 1)-th poll on.
+
+    reinforce polls after every env step, so polls = k·T + j stops in the middle of epoch k + 1.
+    """
+    class ScriptedInterrupt(cli.Interrupt):
+        count = 0
+
+        def __call__(self):
+            ScriptedInterrupt.count += 1
+            if ScriptedInterrupt.count > polls:
+                self.requested = True
+            return self.requested
+
+    return ScriptedInterrupt
+
+
+# ------------------------------------------------------------------ save / load / resume
+@BOTH
+def test_save_then_load_resumes_exactly(script, tmp_path, capsys):
+    # --lr-decay and --log-std-final (on in swing-up's preset) follow schedules over --epochs,
+    # so a 2-epoch run is another run than the first half of a 4-epoch one; the
+    # interrupted-run test below resumes with the schedules on.
+    flags = ["--no-lr-decay", "--log-std-final", "none"]
+    _, straight = run(script, tmp_path, *flags, "--epochs", 4, "--save", tmp_path / "straight.npz")
+    run(script, tmp_path, *flags, "--epochs", 2, "--save", tmp_path / "half.npz")
+    capsys.readouterr()
+    _, resumed = run(script, tmp_path, "--epochs", 4, "--load", tmp_path / "half.npz",
+                     "--save", tmp_path / "resumed.npz")
+    out = capsys.readouterr().out
+    assert f"loaded {tmp_path / 'half.npz'}: 2 epochs done" in out
+    assert [line.split("/")[0] for line in out.splitlines() if PROGRESS_LINE.match(line)] == \
+        ["epoch 3", "epoch 4"]
+    for key in straight:
+        if key != "seconds":
+            assert np.array_equal(straight[key], resumed[key], equal_nan=True), key
+    assert_same_run(load_checkpoint(tmp_path / "straight.npz"), load_checkpoint(tmp_path / "resumed.npz"))
+    assert load_checkpoint(tmp_path / "half.npz").epoch == 2
+
+
+def test_value_baseline_resumes_exactly(tmp_path, capsys):
+    """The learned value baseline is part of the run: a resumed run restores it too."""
+    flags = ["--baseline", "value", "--epochs", 2]
+    run("cartpole", tmp_path, *flags, "--save", tmp_path / "straight.npz")
+    run("cartpole", tmp_path, "--baseline", "value", "--epochs", 1, "--save", tmp_path / "half.npz")
+    run("cartpole", tmp_path, *flags, "--load", tmp_path / "half.npz", "--save", tmp_path / "resumed.npz")
+    assert_same_run(load_checkpoint(tmp_path / "straight.npz"), load_checkpoint(tmp_path / "resumed.npz"))
+
+
+@BOTH
+def test_save_every_writes_checkpoints_during_training(script, tmp_path, monkeypatch):
+    written = []  # (epoch argument, epoch and history length read back from the file)
+
+    def spy(path, agent, config, history, epoch, baseline=None):
+        cli_save(path, agent, config, history, epoch, baseline)
+        checkpoint = load_checkpoint(path)
+        written.append((epoch, checkpoint.epoch, len(checkpoint.history["loss"])))
+
+    cli_save = cli.save_checkpoint
+    monkeypatch.setattr(cli, "save_checkpoint", spy)
+    run(script, tmp_path, "--epochs", 5, "--save", tmp_path / "run.npz", "--save-every", 2)
+    # every 2nd epoch during training, then once at the end
+    assert written == [(2, 2, 2), (4, 4, 4), (5, 5, 5)]
+
+
+@BOTH
+def test_load_with_epochs_reached_only_evaluates(script, tmp_path, capsys):
+    path = tmp_path / "run.npz"
+    run(script, tmp_path, "--epochs", 2, "--save", path)
+    before = path.read_bytes()
+    capsys.readouterr()
+    _, history = run(script, tmp_path, "--epochs", 2, "--load", path, "--eval", 2)
+    out = capsys.readouterr().out
+    assert "2 epochs done" in out
+    assert not [line for line in out.splitlines() if PROGRESS_LINE.match(line)]  # no training
+    assert "done:" not in out
+    assert re.fullmatch(EVAL_LINE.format(n=2, kind="deterministic"), out.splitlines()[-1])
+    assert len(history["loss"]) == 2
+    assert path.read_bytes() == before
+
+
+# ------------------------------------------------------------------ outputs
+@BOTH
+def test_eval_prints_sampled_then_deterministic(script, tmp_path, capsys):
+    run(script, tmp_path, "--epochs", 1, "--eval", 3)
+    lines = capsys.readouterr().out.splitlines()
+    assert any(re.fullmatch(EVAL_LINE.format(n=3, kind="sampled"), line) for line in lines)
+    assert re.fullmatch(EVAL_LINE.format(n=3, kind="deterministic"), lines[-1])
+
+
+@BOTH
+def test_gif_is_an_animation(script, tmp_path, capsys):
+    path = tmp_path / "episode.gif"
+    run(script, tmp_path, "--epochs", 1, "--gif", path)
+    assert f"gif: {path}" in capsys.readouterr().out
+    with Image.open(path) as image:
+        assert image.format == "GIF"
+        assert image.n_frames > 1
+
+
+@BOTH
+def test_csv_has_one_row_per_epoch(script, tmp_path):
+    path = tmp_path / "run.csv"
+    _, history = run(script, tmp_path, "--epochs", 3, "--csv", path)
+    rows = read_csv(path)
+    assert rows[0] == ["epoch", "avg_reward", "mean_return", "episodes", "loss", "entropy", "log_std",
+                       "env_steps", "steps_per_s", "wall_seconds"]
+    body = [dict(zip(rows[0], row)) for row in rows[1:]]
+    assert [row["epoch"] for row in body] == ["1", "2", "3"]
+    assert [int(row["env_steps"]) for row in body] == [STEPS_PER_EPOCH[script] * k for k in (1, 2, 3)]
+    assert [float(row["loss"]) for row in body] == history["loss"]
+    if script == "swingup":
+        assert [float(row["log_std"]) for row in body] == history["log_std"]
+    for row in body:
+        for column in ("avg_reward", "mean_return", "entropy", "steps_per_s", "wall_seconds"):
+            float(row[column])  # numbers (NaN when no episode ended), never empty
+        if script == "swingup":
+            assert LOG_STD_MIN <= float(row["log_std"]) <= LOG_STD_MAX
+        else:
+            assert row["log_std"] == ""
+    assert not list(tmp_path.glob("*.tmp"))  # written atomically
+
+
+@BOTH
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # pytest would otherwise swallow them
+def test_plot_is_written_and_stderr_stays_quiet(script, tmp_path, capsys):
+    path = tmp_path / "figures" / "curve.png"
+    run(script, tmp_path, "--epochs", 2, "--plot", path)
+    captured = capsys.readouterr()
+    assert f"learning curve: {path}" in captured.out
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+    # a successful run writes nothing to stderr (no NumPy "Mean of empty slice" warnings
+    # when, as here for swing-up, no episode ended)
+    assert captured.err == ""
+
+
+@BOTH
+def test_several_seeds_give_one_band_plot_and_a_table(script, tmp_path, capsys):
+    run(script, tmp_path, "--epochs", 2, "--seeds", 0, 1, "--eval", 2)
+    captured = capsys.readouterr()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curve.png"]  # one plot, no per-seed ones
+    assert f"learning curves (mean ± std over seeds): {tmp_path / 'curve.png'}" in captured.out
+    with Image.open(tmp_path / "curve.png") as image:
+        assert image.format == "PNG"
+    lines = captured.out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["seed", "epochs"])
+    assert header == len(lines) - 3  # the table ends the output: header and one row per seed
+    for seed, line in zip((0, 1), lines[header + 1:]):
+        cells = line.split()
+        assert cells[:2] == [str(seed), "2"], line
+        assert len(cells) > 2
+        for cell in cells[2:]:
+            float(cell)  # numbers (nan where no episode ended)
+    assert captured.err == ""
+
+
+# ------------------------------------------------------------------ Ctrl-C
+@BOTH
+def test_interrupted_run_keeps_its_outputs_and_resumes_exactly(script, tmp_path, monkeypatch, capsys):
+    experiment, base = SCRIPTS[script]
+    T = int(base[base.index("--T") + 1])
+    outputs = ["--csv", tmp_path / "run.csv", "--save", tmp_path / "run.npz"]
+    _, straight = run(script, tmp_path, "--epochs", 4, "--save", tmp_path / "straight.npz")
+    capsys.readouterr()
+
+    # Ctrl-C in the middle of epoch 3: the rollout of epoch 3 is dropped
+    real_interrupt = cli.Interrupt
+    monkeypatch.setattr(cli, "Interrupt", interrupt_after(2 * T + T // 3))
+    with pytest.raises(SystemExit) as stopped:
+        run(script, tmp_path, "--epochs", 4, *outputs, "--plot", tmp_path / "interrupted.png")
+    assert stopped.value.code == cli.EXIT_INTERRUPTED == 130
+    out = capsys.readouterr().out
+    assert "interrupted after 2 complete epochs" in out
+    assert len(read_csv(tmp_path / "run.csv")) == 1 + 2
+    assert (tmp_path / "interrupted.png").stat().st_size > 0
+    checkpoint = load_checkpoint(tmp_path / "run.npz")
+    assert checkpoint.epoch == 2 and len(checkpoint.history["loss"]) == 2
+
+    # resumed, the run continues as if never interrupted (swing-up: with its lr decay on)
+    monkeypatch.setattr(cli, "Interrupt", real_interrupt)
+    _, resumed = run(script, tmp_path, "--epochs", 4, "--load", tmp_path / "run.npz", *outputs)
+    assert_same_run(load_checkpoint(tmp_path / "straight.npz"), load_checkpoint(tmp_path / "run.npz"))
+    assert len(read_csv(tmp_path / "run.csv")) == 1 + 4
+
+
+def test_real_sigint_in_process_stops_after_the_epoch(tmp_path, monkeypatch, capsys):
+    """The real Interrupt handler: SIGINT sent right after epoch 2's progress line."""
+    progress = cli.format_progress
+
+    def progress_then_ctrl_c(epoch, epochs, history):
+        if epoch == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+        return progress(epoch, epochs, history)
+
+    monkeypatch.setattr(cli, "format_progress", progress_then_ctrl_c)
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(SystemExit) as stopped:
+        run("cartpole", tmp_path, "--epochs", 50, "--csv", tmp_path / "run.csv", "--save", tmp_path / "run.npz",
+            "--eval", 5, "--gif", tmp_path / "run.gif")
+    assert stopped.value.code == 130
+    assert signal.getsignal(signal.SIGINT) is handler  # the handler is restored
+    out = capsys.readouterr().out
+    assert "interrupted: stopping after this step" in out
+    assert "interrupted after 2 complete epochs" in out
+    assert "eval:" not in out and not (tmp_path / "run.gif").exists()  # no evaluation after Ctrl-C
+    assert load_checkpoint(tmp_path / "run.npz").epoch == 2
+    assert len(read_csv(tmp_path / "run.csv")) == 1 + 2
+    assert (tmp_path / "curve.png").exists()
+
+
+def test_sigint_to_a_real_process(tmp_path):
+    csv_path, checkpoint_path = tmp_path / "run.csv", tmp_path / "run.npz"
+    command = [sys.executable, "-u", str(REPO / "run_cartpole.py"), "--epochs", "1000", "--T", "200",
+               "--num-envs", "4", "--eval", "0", "--csv", str(csv_path), "--save", str(checkpoint_path),
+               "--plot", str(tmp_path / "curve.png")]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        deadline = time.monotonic() + 30
+        for line in process.stdout:
+            if PROGRESS_LINE.match(line) or time.monotonic() > deadline:
+                break
+        assert PROGRESS_LINE.match(line), line
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, err
+    assert "interrupted after" in out
+    assert "Traceback" not in err
+    checkpoint = load_checkpoint(checkpoint_path)
+    assert 1 <= checkpoint.epoch < 1000
+    assert len(read_csv(csv_path)) == 1 + checkpoint.epoch
+
+
+def test_successful_subprocess_run(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(REPO / "run_cartpole.py"), "--epochs", "2", "--T", "50", "--num-envs", "4",
+         "--eval", "3", "--plot", str(tmp_path / "curve.png")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert re.fullmatch(EVAL_LINE.format(n=3, kind="deterministic"), result.stdout.splitlines()[-1])

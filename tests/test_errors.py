@@ -1,0 +1,422 @@
+"""Reliability: bad inputs and faults end in a clear error, never in a traceback from NumPy.
+
+One table (CASES) lists each bad input or fault, the error it must raise and a fragment of
+its message.  API cases raise an exception whose raising frame is minipg's own check (not
+deep inside NumPy); script cases run `minipg.cli.main` as the scripts do and must exit with
+argparse's usage status 2 and "prog: error: ..." on stderr, without a traceback.
+
+After the table: the NaN guard (training stops naming the epoch, the script exits 1 and keeps
+the outputs of the good epochs), and two real subprocesses for the exit statuses.
+"""
+
+import csv
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import gymnasium
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # the run_*.py scripts live at the repository root
+    sys.path.insert(0, str(REPO))
+
+import run_cartpole  # noqa: E402
+import run_swingup  # noqa: E402
+from conftest import stand_in_env  # noqa: E402
+from minipg import cli  # noqa: E402
+from minipg.checkpoint import (CheckpointError, load_checkpoint, policy_from_checkpoint,  # noqa: E402
+                               restore_policy, save_checkpoint)
+from minipg.envs import make_env  # noqa: E402
+from minipg.policies import CategoricalPolicy, DiagonalGaussianPolicy, NonFiniteError  # noqa: E402
+from minipg.reinforce import reinforce  # noqa: E402
+
+NUMPY_DIR = Path(np.__file__).resolve().parent
+SCRIPTS = {"cartpole": run_cartpole.CARTPOLE, "swingup": run_swingup.SWINGUP}
+TINY = ["--num-envs", "4", "--T", "20", "--epochs", "1", "--eval", "0"]
+
+
+# ------------------------------------------------------------------ stand-ins
+def box(*shape):
+    return spaces.Box(-1.0, 1.0, shape=shape, dtype=np.float64)
+
+
+def spaces_env(observation_space, action_space):
+    return SimpleNamespace(observation_space=observation_space, action_space=action_space)
+
+
+def categorical(hidden=()):
+    return CategoricalPolicy(stand_in_env(4, spaces.Discrete(2)), hidden=hidden, seed=0)
+
+
+def gaussian():
+    return DiagonalGaussianPolicy(stand_in_env(5, box(1)), hidden=(8,), seed=0)
+
+
+def batch(T=3, E=2, obs_dim=4):
+    """A valid CartPole-sized batch: states (T, E, 4), integer actions, returns, mask."""
+    rng = np.random.default_rng(0)
+    return (rng.normal(size=(T, E, obs_dim)), rng.integers(0, 2, size=(T, E)),
+            rng.normal(size=(T, E)), np.ones((T, E), dtype=bool))
+
+
+def with_value(array, index, value):
+    array = np.array(array, dtype=float)
+    array[index] = value
+    return array
+
+
+class Faulty(gymnasium.vector.VectorWrapper):
+    """A vector env that, in its `bad_epoch`-th rollout (counted by resets), returns a NaN (or
+    `value`) as one reward or as one observation entry."""
+
+    def __init__(self, env, bad_epoch, where="reward", value=np.nan):
+        super().__init__(env)
+        self.resets, self.bad_epoch, self.where, self.value = 0, bad_epoch, where, value
+
+    def reset(self, **kwargs):
+        self.resets += 1
+        return self.env.reset(**kwargs)
+
+    def step(self, actions):
+        observations, rewards, terminated, truncated, info = self.env.step(actions)
+        if self.resets == self.bad_epoch:
+            if self.where == "reward":
+                rewards = with_value(rewards, 0, self.value)
+            else:
+                observations = with_value(observations, (0, 0), self.value)
+        return observations, rewards, terminated, truncated, info
+
+
+def train_faulty(bad_epoch, where="reward", value=np.nan, history=None):
+    env = Faulty(make_env("CartPole-v0", 4), bad_epoch, where, value)
+    agent = CategoricalPolicy(env, seed=0)
+    return reinforce(env, agent, epochs=5, T=20, seed=0, history=history)
+
+
+def train_cartpole(**kwargs):
+    env = make_env("CartPole-v0", 2)
+    settings = dict(epochs=1, T=5, seed=0)
+    settings.update(kwargs)
+    return reinforce(env, CategoricalPolicy(env, seed=0), **settings)
+
+
+# ------------------------------------------------------------------ files for --load
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Checkpoints of each script (1 tiny epoch) and files that are not checkpoints."""
+    root = tmp_path_factory.mktemp("checkpoints")
+    paths = {"cartpole": root / "cartpole.npz", "swingup": root / "swingup.npz"}
+    cli.main(run_cartpole.CARTPOLE, TINY + ["--save", str(paths["cartpole"]), "--plot", str(root / "c.png")])
+    cli.main(run_swingup.SWINGUP, TINY + ["--hidden", "8", "--save", str(paths["swingup"]),
+                                          "--plot", str(root / "s.png")])
+    data = paths["cartpole"].read_bytes()
+    paths["truncated"] = root / "truncated.npz"
+    paths["truncated"].write_bytes(data[: len(data) // 2])
+    paths["empty"] = root / "empty.npz"
+    paths["empty"].write_bytes(b"")
+    paths["text"] = root / "notes.npz"
+    paths["text"].write_text("not a checkpoint\n")
+    paths["foreign"] = root / "foreign.npz"
+    np.savez(paths["foreign"], weights=np.ones(3))
+    paths["missing"] = root / "missing.npz"
+    return paths
+
+
+def script(name, *flags):
+    """A case that runs one script's main with flags ({name} in a flag: a path from `files`)."""
+    def run(files):
+        argv = [str(flag).format(**files) for flag in flags]
+        cli.main(SCRIPTS[name], TINY + argv + ["--plot", str(files["cartpole"].parent / "x.png")])
+    return run
+
+
+class Usage:
+    """Expected outcome of a script case: SystemExit(2) and this fragment on stderr."""
+
+    def __init__(self, fragment):
+        self.fragment = fragment
+
+
+# ------------------------------------------------------------------ the table
+CASES = [
+    # --- spaces a policy cannot handle
+    ("categorical-multidiscrete-actions",
+     lambda f: CategoricalPolicy(stand_in_env(4, spaces.MultiDiscrete([2, 3]))),
+     TypeError, "CategoricalPolicy needs a Discrete action space"),
+    ("dict-observations",
+     lambda f: CategoricalPolicy(spaces_env(spaces.Dict({"x": box(4)}), spaces.Discrete(2))),
+     TypeError, "flat Box observation space"),
+    ("tuple-observations",
+     lambda f: DiagonalGaussianPolicy(spaces_env(spaces.Tuple((box(2), box(2))), box(1))),
+     TypeError, "flat Box observation space"),
+    ("image-observations",
+     lambda f: CategoricalPolicy(spaces_env(spaces.Box(0, 255, (8, 8, 3), np.uint8), spaces.Discrete(2))),
+     TypeError, "flat Box observation space"),
+    ("2d-box-observations",
+     lambda f: DiagonalGaussianPolicy(spaces_env(box(4, 4), box(1))),
+     TypeError, "flat Box observation space"),
+    ("categorical-box-actions",
+     lambda f: CategoricalPolicy(stand_in_env(4, box(1))),
+     TypeError, "CategoricalPolicy needs a Discrete action space"),
+    ("gaussian-discrete-actions",
+     lambda f: DiagonalGaussianPolicy(stand_in_env(4, spaces.Discrete(2))),
+     TypeError, "DiagonalGaussianPolicy needs a Box action space"),
+    ("gaussian-2d-box-actions",
+     lambda f: DiagonalGaussianPolicy(stand_in_env(4, box(2, 2))),
+     TypeError, "DiagonalGaussianPolicy needs a Box action space of shape (M,)"),
+    ("script-box-actions-for-categorical", script("cartpole", "--env", "Pendulum-v1"),
+     SystemExit, Usage("Pendulum-v1: CategoricalPolicy needs a Discrete action space")),
+    # --- wrong shapes and dtypes
+    ("pi-states-last-dim",
+     lambda f: categorical().pi(np.zeros((3, 5))),
+     ValueError, "states must have shape (..., 4) (obs_dim = 4), got shape (3, 5)"),
+    ("act-scalar-state",
+     lambda f: categorical().act(np.float64(1.0)),
+     ValueError, "states must have shape (..., 4)"),
+    ("act-string-states",
+     lambda f: categorical().act(np.array([["a", "b", "c", "d"]])),
+     TypeError, "states must be numeric"),
+    ("learn-states-last-dim",
+     lambda f: categorical().learn(np.zeros((3, 2, 3)), *batch()[1:3]),
+     ValueError, "states must have shape (..., 4)"),
+    ("learn-float-actions-for-categorical",
+     lambda f: categorical().learn(batch()[0], batch()[1].astype(float), batch()[2]),
+     TypeError, "actions of a Discrete space must be integers"),
+    ("learn-action-out-of-range",
+     lambda f: categorical().learn(batch()[0], np.full((3, 2), 2), batch()[2]),
+     ValueError, "actions must lie in [0, 2)"),
+    ("learn-negative-action",
+     lambda f: categorical().learn(batch()[0], np.full((3, 2), -1), batch()[2]),
+     ValueError, "actions must lie in [0, 2)"),
+    ("learn-actions-shape",
+     lambda f: categorical().learn(batch()[0], np.zeros((3, 2, 1), dtype=int), batch()[2]),
+     ValueError, "actions must have shape (3, 2)"),
+    ("gaussian-actions-shape",
+     lambda f: gaussian().learn(np.zeros((3, 2, 5)), np.zeros((3, 2)), np.zeros((3, 2))),
+     ValueError, "actions must have shape (3, 2, 1)"),
+    ("loss-returns-shape",
+     lambda f: categorical().loss_and_grads(*batch()[:2], np.zeros((2, 3))),
+     ValueError, "returns must have shape (3, 2)"),
+    ("loss-mask-shape",
+     lambda f: categorical().loss_and_grads(*batch()[:3], mask=np.ones((3,), dtype=bool)),
+     ValueError, "mask must be a bool array of shape (3, 2)"),
+    ("loss-mask-dtype",
+     lambda f: categorical().loss_and_grads(*batch()[:3], mask=np.ones((3, 2))),
+     ValueError, "mask must be a bool array"),
+    ("loss-mask-all-false",
+     lambda f: categorical().loss_and_grads(*batch()[:3], mask=np.zeros((3, 2), dtype=bool)),
+     ValueError, "no valid samples"),
+    # --- NaN and inf in inputs
+    ("pi-nan-states",
+     lambda f: categorical().pi(with_value(np.zeros((2, 4)), (1, 2), np.nan)),
+     NonFiniteError, "states contain NaN or inf"),
+    ("learn-inf-states",
+     lambda f: categorical().learn(with_value(batch()[0], (0, 0, 0), np.inf), *batch()[1:3]),
+     NonFiniteError, "states contain NaN or inf"),
+    ("learn-nan-returns",
+     lambda f: categorical().learn(*batch()[:2], with_value(batch()[2], (2, 1), np.nan)),
+     NonFiniteError, "returns contain NaN or inf"),
+    ("learn-inf-returns",
+     lambda f: categorical().learn(*batch()[:2], with_value(batch()[2], (0, 0), -np.inf)),
+     NonFiniteError, "returns contain NaN or inf"),
+    ("gaussian-nan-actions",
+     lambda f: gaussian().learn(np.zeros((3, 2, 5)), with_value(np.zeros((3, 2, 1)), (0, 0, 0), np.nan),
+                                np.zeros((3, 2))),
+     ValueError, "actions contain NaN or inf"),
+    # --- hyperparameters out of range, API
+    ("lr-zero", lambda f: CategoricalPolicy(stand_in_env(4, spaces.Discrete(2)), lr=0.0),
+     ValueError, "learning rate must be a positive finite number"),
+    ("lr-negative", lambda f: DiagonalGaussianPolicy(stand_in_env(4, box(1)), lr=-1e-3),
+     ValueError, "learning rate must be a positive finite number"),
+    ("lr-nan", lambda f: CategoricalPolicy(stand_in_env(4, spaces.Discrete(2)), lr=float("nan")),
+     ValueError, "learning rate must be a positive finite number"),
+    ("gamma-above-1", lambda f: train_cartpole(gamma=1.5), ValueError, "gamma must lie in [0, 1]"),
+    ("gamma-negative", lambda f: train_cartpole(gamma=-0.1), ValueError, "gamma must lie in [0, 1]"),
+    ("gamma-nan", lambda f: train_cartpole(gamma=float("nan")), ValueError, "gamma must lie in [0, 1]"),
+    ("T-zero", lambda f: train_cartpole(T=0), ValueError, "T must be a positive integer"),
+    ("epochs-zero", lambda f: train_cartpole(epochs=0), ValueError, "epochs must be a positive integer"),
+    ("epochs-float", lambda f: train_cartpole(epochs=2.5), ValueError, "epochs must be a positive integer"),
+    ("hidden-zero", lambda f: categorical(hidden=(0,)), ValueError, "hidden sizes must be positive integers"),
+    ("hidden-negative", lambda f: categorical(hidden=(8, -4)), ValueError, "hidden sizes must be positive integers"),
+    ("num-envs-zero", lambda f: make_env("CartPole-v0", 0), ValueError, "num_envs must be a positive integer"),
+    ("log-std-init-too-large",
+     lambda f: DiagonalGaussianPolicy(stand_in_env(4, box(1)), log_std_init=3.0),
+     ValueError, "log_std_init must lie in [-5.0, 2.0]"),
+    ("log-std-init-nan",
+     lambda f: DiagonalGaussianPolicy(stand_in_env(4, box(1)), log_std_init=float("nan")),
+     ValueError, "log_std_init must lie in [-5.0, 2.0]"),
+    ("vectorization-unknown", lambda f: make_env("CartPole-v0", 2, "gpu"),
+     ValueError, "vectorization must be one of"),
+    # --- hyperparameters out of range, scripts
+    ("script-lr-zero", script("cartpole", "--lr", "0"),
+     SystemExit, Usage("argument --lr: expected a positive finite number, got '0'")),
+    ("script-lr-nan", script("swingup", "--lr", "nan"),
+     SystemExit, Usage("argument --lr: expected a positive finite number")),
+    ("script-gamma-1.5", script("cartpole", "--gamma", "1.5"),
+     SystemExit, Usage("argument --gamma: expected a number in [0, 1], got '1.5'")),
+    ("script-num-envs-zero", script("swingup", "--num-envs", "0"),
+     SystemExit, Usage("argument --num-envs: expected a positive integer, got '0'")),
+    ("script-T-zero", script("cartpole", "--T", "0"),
+     SystemExit, Usage("argument --T: expected a positive integer, got '0'")),
+    ("script-epochs-zero", script("swingup", "--epochs", "0"),
+     SystemExit, Usage("argument --epochs: expected a positive integer, got '0'")),
+    ("script-hidden-zero", script("cartpole", "--hidden", "0"),
+     SystemExit, Usage("argument --hidden: expected a positive integer, got '0'")),
+    ("script-eval-negative", script("cartpole", "--eval", "-1"),
+     SystemExit, Usage("argument --eval: expected a non-negative integer")),
+    ("script-log-std-init-out-of-range", script("swingup", "--log-std-init", "9"),
+     SystemExit, Usage("log_std_init must lie in [-5.0, 2.0], got 9.0")),
+    ("script-save-every-without-save", script("cartpole", "--save-every", "2"),
+     SystemExit, Usage("--save-every needs --save PATH")),
+    # --- unknown environment ids
+    ("env-unknown", lambda f: make_env("NoSuchEnv-v0", 2), ValueError, "unknown environment id 'NoSuchEnv-v0'"),
+    ("script-env-unknown", script("cartpole", "--env", "NoSuchEnv-v0"),
+     SystemExit, Usage("argument --env: unknown environment id 'NoSuchEnv-v0'")),
+    # --- checkpoints, API
+    ("load-missing", lambda f: load_checkpoint(f["missing"]), FileNotFoundError, "no checkpoint file"),
+    ("load-truncated", lambda f: load_checkpoint(f["truncated"]), CheckpointError, "truncated or corrupt"),
+    ("load-empty", lambda f: load_checkpoint(f["empty"]), CheckpointError, "truncated or corrupt"),
+    ("load-text-file", lambda f: load_checkpoint(f["text"]), CheckpointError, "not a minipg checkpoint"),
+    ("load-foreign-npz", lambda f: load_checkpoint(f["foreign"]), CheckpointError, "not a minipg checkpoint"),
+    ("restore-other-hidden",
+     lambda f: restore_policy(load_checkpoint(f["cartpole"]), categorical(hidden=(8,))),
+     CheckpointError, "checkpoint is for CategoricalPolicy(N=4, M=2, hidden=()"),
+    ("restore-other-policy-class",
+     lambda f: restore_policy(load_checkpoint(f["swingup"]), categorical()),
+     CheckpointError, "checkpoint is for DiagonalGaussianPolicy(N=5, M=1, hidden=(8,)"),
+    ("policy-from-checkpoint-other-env",
+     lambda f: policy_from_checkpoint(load_checkpoint(f["swingup"]), stand_in_env(4, spaces.Discrete(2))),
+     CheckpointError, "cannot act in this environment"),
+    # --- checkpoints, scripts
+    ("script-load-missing", script("cartpole", "--load", "{missing}"),
+     SystemExit, Usage("--load: [Errno 2] no checkpoint file")),
+    ("script-load-truncated", script("cartpole", "--load", "{truncated}"),
+     SystemExit, Usage("truncated or corrupt checkpoint")),
+    ("script-load-not-a-checkpoint", script("swingup", "--load", "{text}"),
+     SystemExit, Usage("not a minipg checkpoint")),
+    ("script-load-other-env", script("cartpole", "--load", "{cartpole}", "--env", "CartPole-v1"),
+     SystemExit, Usage("was trained on CartPole-v0, not on --env CartPole-v1")),
+    ("script-load-other-architecture", script("cartpole", "--load", "{cartpole}", "--hidden", "8"),
+     SystemExit, Usage("checkpoint is for CategoricalPolicy(N=4, M=2, hidden=()")),
+    ("script-load-swingup-checkpoint-in-cartpole", script("cartpole", "--load", "{swingup}"),
+     SystemExit, Usage("is a checkpoint of DiagonalGaussianPolicy(N=5, M=1, hidden=(8,)")),
+    ("script-load-cartpole-checkpoint-in-swingup", script("swingup", "--load", "{cartpole}"),
+     SystemExit, Usage("run_swingup.py trains a DiagonalGaussianPolicy")),
+    ("script-load-swingup-checkpoint-names-the-script", script("cartpole", "--load", "{swingup}"),
+     SystemExit, Usage("run_cartpole.py trains a CategoricalPolicy")),
+    # --- faults during training
+    ("train-nan-reward-at-epoch-3", lambda f: train_faulty(3), NonFiniteError,
+     "epoch 3: the environment returned a non-finite reward"),
+    ("train-inf-reward-at-epoch-2", lambda f: train_faulty(2, value=np.inf), NonFiniteError,
+     "epoch 2: the environment returned a non-finite reward"),
+    ("train-overflowing-returns-at-epoch-3", lambda f: train_faulty(3, value=1e308), NonFiniteError,
+     "epoch 3: returns contain NaN or inf"),
+    ("train-nan-observation", lambda f: train_faulty(2, where="observation"), NonFiniteError,
+     "states contain NaN or inf"),
+]
+
+
+@pytest.mark.parametrize("run, error, expected", [pytest.param(run, error, expected, id=name)
+                                                  for name, run, error, expected in CASES])
+def test_bad_input_gives_a_clear_error(run, error, expected, files, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(error) as info, np.errstate(over="ignore", invalid="ignore"):
+        run(files)
+    if isinstance(expected, Usage):
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert expected.fragment in err
+        assert "Traceback" not in err
+        prog = "run_swingup.py" if "run_swingup.py" in err.splitlines()[0] else "run_cartpole.py"
+        assert err.splitlines()[0].startswith(f"usage: {prog}")
+        assert err.splitlines()[-1].startswith(f"{prog}: error: ")
+    else:
+        message = str(info.value)
+        assert expected in message
+        assert "Traceback" not in message
+        raised_in = Path(info.traceback[-1].path).resolve()
+        assert NUMPY_DIR not in raised_in.parents, f"raised inside NumPy ({raised_in}): {message}"
+
+
+def test_the_table_is_large_enough():
+    assert len(CASES) >= 18
+    assert len({name for name, *_ in CASES}) == len(CASES)
+
+
+# ------------------------------------------------------------------ the NaN guard
+def test_nan_guard_keeps_the_good_epochs_in_history():
+    history = {key: [] for key in ("avg_reward", "mean_return", "episodes", "loss", "entropy",
+                                   "env_steps", "seconds")}
+    with pytest.raises(NonFiniteError, match="epoch 3"):
+        train_faulty(3, history=history)
+    assert all(len(values) == 2 for values in history.values())
+    assert np.isfinite(history["loss"]).all()
+
+
+@pytest.mark.parametrize("where, message", [
+    ("reward", "stopped: epoch 3: the environment returned a non-finite reward"),
+    ("observation", "stopped: epoch 3: states contain NaN or inf"),
+])
+def test_script_stops_on_nan_and_keeps_good_outputs(where, message, tmp_path, monkeypatch, capsys):
+    real_make_env = cli.make_env
+    monkeypatch.setattr(cli, "make_env", lambda *args: Faulty(real_make_env(*args), 3, where))
+    paths = {name: tmp_path / name for name in ("run.npz", "run.csv", "run.png", "run.gif")}
+    flags = ["--epochs", "6", "--save", paths["run.npz"], "--save-every", "2", "--csv", paths["run.csv"],
+             "--plot", paths["run.png"], "--eval", "3", "--gif", paths["run.gif"]]
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(run_cartpole.CARTPOLE, TINY + [str(flag) for flag in flags])
+    assert stopped.value.code == 1
+    captured = capsys.readouterr()
+    assert message in captured.err
+    assert "Outputs keep the 2 good epochs" in captured.err
+    assert "Traceback" not in captured.err
+    with open(paths["run.csv"], newline="") as handle:
+        assert [row[0] for row in csv.reader(handle)] == ["epoch", "1", "2"]
+    assert paths["run.png"].stat().st_size > 0
+    assert not paths["run.gif"].exists() and "eval:" not in captured.out  # no eval of a broken run
+
+    # the checkpoint is the last good --save-every one (epoch 2), not overwritten at the end
+    kept = load_checkpoint(paths["run.npz"])
+    assert kept.epoch == 2 and len(kept.history["loss"]) == 2
+    assert all(np.isfinite(p).all() for p in kept.parameters)
+    monkeypatch.setattr(cli, "make_env", real_make_env)
+    clean = tmp_path / "clean.npz"
+    cli.main(run_cartpole.CARTPOLE, TINY + ["--epochs", "2", "--save", str(clean), "--plot", str(tmp_path / "c.png")])
+    for a, b in zip(kept.parameters, load_checkpoint(clean).parameters):
+        assert a.tobytes() == b.tobytes()
+
+
+# ------------------------------------------------------------------ real processes
+def test_usage_error_exit_status_in_a_real_process(tmp_path):
+    result = subprocess.run([sys.executable, str(REPO / "run_cartpole.py"), "--gamma", "1.5"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "run_cartpole.py: error: argument --gamma: expected a number in [0, 1], got '1.5'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_nan_guard_exit_status_in_a_real_process(tmp_path):
+    program = textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = [{str(REPO)!r}, {str(Path(__file__).parent)!r}]
+        import run_cartpole
+        from minipg import cli
+        from test_errors import Faulty
+        real_make_env = cli.make_env
+        cli.make_env = lambda *args: Faulty(real_make_env(*args), 3)
+        cli.main(run_cartpole.CARTPOLE, sys.argv[1:])
+    """)
+    result = subprocess.run([sys.executable, "-c", program, *TINY, "--epochs", "5", "--csv", "run.csv",
+                             "--plot", "run.png"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert "stopped: epoch 3: the environment returned a non-finite reward" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "run.png").exists()
+    assert len((tmp_path / "run.csv").read_text().splitlines()) == 1 + 2

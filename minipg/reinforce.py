@@ -67,6 +67,7 @@ def collect_rollout(env, agent, buffers, observations, should_stop=None):
     states, actions, rewards = buffers["states"], buffers["actions"], buffers["rewards"]
     dones, valid = buffers["dones"], buffers["valid"]
     next_step_reset = autoreset_mode(env) == AutoresetMode.NEXT_STEP
+    valid[:] = True
     ended_last_step = np.zeros(env.num_envs, dtype=bool)
     for t in range(len(states)):
         states[t] = observations
@@ -119,7 +120,8 @@ def epoch_seed(seed, epoch):
 
 def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=None,
               baseline="none", normalize_advantages=False, lr_decay=False, max_grad_norm=None,
-              log_std_final=None, start_epoch=0, history=None, should_stop=None):
+              log_std_final=None, first_episode_only=False, start_epoch=0, history=None,
+              should_stop=None):
     """Train `agent` on the vector env `env` with REINFORCE; return the per-epoch history.
 
     env: a gymnasium VectorEnv with E = env.num_envs copies (NEXT_STEP or SAME_STEP autoreset);
@@ -137,7 +139,11 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
     max_grad_norm: rescale the gradient to this global L2 norm when it is larger;
     log_std_final (Gaussian policies): after each update, cap log σ by a bound that moves
     linearly from the policy's log_std_init to log_std_final over the epochs, so exploration
-    noise shrinks on schedule while the policy can still lower σ faster by itself.
+    noise shrinks on schedule while the policy can still lower σ faster by itself;
+    first_episode_only: learn only from each env's first episode of the rollout, so a batch is
+    E complete episodes from the start-state distribution, exactly the samples of the textbook
+    estimator of J (with T ≥ the episode limit); later episodes, cut short by the end of the
+    rollout, are masked out.
 
     Returns a dict of per-epoch lists: avg_reward, mean_return, episodes, loss, entropy,
     env_steps (cumulative), seconds (wall time of the epoch), and log_std (its mean) for a
@@ -168,6 +174,9 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
         observations, _ = env.reset(seed=epoch_seed(seed, epoch))
         if not collect_rollout(env, agent, buffers, observations, should_stop):
             break
+        if first_episode_only:
+            ended_before = (np.cumsum(buffers["dones"], axis=0) - buffers["dones"]) > 0
+            buffers["valid"] &= ~ended_before
         check_finite(epoch, "observation", buffers["states"])
         check_finite(epoch, "reward", buffers["rewards"])
         returns = calculate_returns(buffers["rewards"], buffers["dones"], gamma)

@@ -302,8 +302,6 @@ def train(experiment, args, several_seeds=False):
                       history=history, should_stop=interrupt)
         except NonFiniteError as error:
             ok = False
-            if not str(error).startswith("epoch "):  # e.g. a NaN observation met by the policy
-                error = f"epoch {len(history['loss']) + 1}: {error}"
             print(f"stopped: {error}. Outputs keep the {len(history['loss'])} good epochs; "
                   f"the last checkpoint written before this epoch is kept.", file=sys.stderr, flush=True)
     env.close()

@@ -1,6 +1,7 @@
 """Learning-curve figures with matplotlib's object API (no pyplot global state, works headless)."""
 
 import os
+import warnings
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -39,7 +40,9 @@ def plot_learning_curves(histories, path, title, reference=None):
             if len(runs) == 1:
                 ax.plot(epochs, values[0], label=next(iter(histories)))
             else:
-                mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+                with warnings.catch_warnings():  # an epoch where no run finished an episode is NaN
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
                 ax.plot(epochs, mean, label=f"minipg, mean of {len(runs)} runs")
                 ax.fill_between(epochs, mean - std, mean + std, alpha=0.3, label="± 1 std")
         if reference and key == "avg_reward":

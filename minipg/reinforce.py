@@ -172,12 +172,14 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
     for epoch in range(start_epoch, epochs):
         start = time.perf_counter()
         observations, _ = env.reset(seed=epoch_seed(seed, epoch))
-        if not collect_rollout(env, agent, buffers, observations, should_stop):
-            break
+        try:
+            if not collect_rollout(env, agent, buffers, observations, should_stop):
+                break
+        except NonFiniteError as error:  # the policy met a NaN/inf observation
+            raise NonFiniteError(f"epoch {epoch + 1}: {error}") from None
         if first_episode_only:
             ended_before = (np.cumsum(buffers["dones"], axis=0) - buffers["dones"]) > 0
             buffers["valid"] &= ~ended_before
-        check_finite(epoch, "observation", buffers["states"])
         check_finite(epoch, "reward", buffers["rewards"])
         returns = calculate_returns(buffers["rewards"], buffers["dones"], gamma)
         advantages = compute_advantages(returns, buffers["valid"], baseline, normalize_advantages,

@@ -19,7 +19,7 @@ CARTPOLE = {
             "env": "CartPole-v0", "num_envs": 32, "lr": 0.1, "gamma": 0.99, "epochs": 100,
             "T": 1000, "seed": 0, "hidden": [], "vectorization": "auto",
             "baseline": "none", "normalize_advantages": False, "lr_decay": False,
-            "max_grad_norm": None, "log_std_final": None, "eval": 100,
+            "max_grad_norm": None, "log_std_final": None, "mirror": False, "eval": 100,
         },
     },
 }

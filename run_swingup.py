@@ -8,6 +8,7 @@
 import sys
 
 from minipg.cli import finite_float, main
+from minipg.envs import observation_mirror
 
 # --env-impl picks the vectorization: the batched NumPy twin, or the package's classes one by one.
 ENV_IMPLEMENTATIONS = {"numpy": "vector", "package": "sync"}
@@ -39,20 +40,23 @@ SWINGUP = {
     "default_preset": "solve",
     "extra_arguments": (add_swingup_arguments,),
     "finalize_args": resolve_env_impl,
-    "policy_kwargs": lambda args: {"log_std_init": args.log_std_init},
+    "policy_kwargs": lambda args: {
+        "log_std_init": args.log_std_init,
+        "mirror": observation_mirror(args.env) if args.mirror else None,
+    },
     "presets": {
         # The post's experiment, unchanged.  Its log_sigma = 1 was used as a variance, so
         # σ = exp(0.5) ≈ 1.65: log_std_init 0.5 reproduces that exploration.
         "blog": dict(COMMON, lr=1e-2, gamma=0.999, epochs=20, T=1000, log_std_init=0.5,
                      baseline="none", normalize_advantages=False, lr_decay=False, max_grad_norm=None,
-                     log_std_final=None, dtype="float64"),
+                     log_std_final=None, mirror=False, dtype="float64"),
         # Swings the pole up and holds it (README: "Solving the swing-up").  Still REINFORCE:
         # Monte-Carlo returns with the post's γ and initial σ, one update per rollout; added are
         # a learned value baseline, normalized advantages, a decaying learning rate and a
         # schedule that shrinks σ from e^0.5 to e^-2 so the late policy can balance precisely.
         "solve": dict(COMMON, lr=5e-3, gamma=0.999, epochs=400, T=500, log_std_init=0.5,
                       baseline="value", normalize_advantages=True, lr_decay=True, max_grad_norm=None,
-                      log_std_final=-2.0, dtype="float32"),
+                      log_std_final=-2.0, mirror=True, dtype="float32"),
     },
 }
 

@@ -106,9 +106,12 @@ def policy_architecture(agent):
     """What must match for a checkpoint to fit a policy.
 
     {"policy": class name, "N", "M", "hidden": list of sizes, "log_std": whether the policy
-    has a log_std parameter, "dtype": "float64" or "float32"}.  The dtype counts because a
-    run continued in another precision would not continue the saved one.
+    has a log_std parameter, "dtype": "float64" or "float32", "mirror": the mirror signs of a
+    symmetric Gaussian policy or None}.  The dtype counts because a run continued in another
+    precision would not continue the saved one; the mirror, because it changes what the
+    parameters mean.
     """
+    mirror = getattr(agent, "mirror", None)
     return {
         "policy": type(agent).__name__,
         "N": int(agent.N),
@@ -116,6 +119,7 @@ def policy_architecture(agent):
         "hidden": [int(size) for size in agent.hidden],
         "log_std": hasattr(agent, "log_std"),
         "dtype": agent.parameters()[0].dtype.name,
+        "mirror": None if mirror is None else [int(sign) for sign in mirror],
     }
 
 
@@ -421,8 +425,10 @@ def restore_baseline(checkpoint, baseline):
 
 def _comparable(architecture):
     """The fields that decide whether a checkpoint fits, with hidden as a tuple."""
+    mirror = architecture.get("mirror")  # absent in files written before mirrors existed
     return (architecture["policy"], int(architecture["N"]), int(architecture["M"]),
-            tuple(int(size) for size in architecture["hidden"]), architecture["dtype"])
+            tuple(int(size) for size in architecture["hidden"]), architecture["dtype"],
+            None if mirror is None else tuple(int(sign) for sign in mirror))
 
 
 def policy_from_checkpoint(checkpoint, env):
@@ -438,9 +444,12 @@ def policy_from_checkpoint(checkpoint, env):
             f"{checkpoint.path}: unknown policy class {name!r} (known: {', '.join(POLICY_CLASSES)})"
         )
     try:
+        extra = {}
+        if checkpoint.architecture.get("mirror") is not None:
+            extra["mirror"] = checkpoint.architecture["mirror"]
         agent = POLICY_CLASSES[name](env, lr=checkpoint.adam.initial_lr,
                                      hidden=tuple(checkpoint.architecture["hidden"]),
-                                     dtype=checkpoint.architecture["dtype"])
+                                     dtype=checkpoint.architecture["dtype"], **extra)
     except (TypeError, ValueError) as error:  # the env's spaces do not suit the policy class
         raise CheckpointError(
             f"{checkpoint.path}: checkpoint is for {describe_architecture(checkpoint.architecture)}, "

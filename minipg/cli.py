@@ -35,7 +35,7 @@ CSV_COLUMNS = ("epoch", "avg_reward", "mean_return", "episodes", "loss", "entrop
 # What --save stores as the run's configuration and --load restores as defaults.
 CONFIG_KEYS = ("env", "num_envs", "lr", "gamma", "epochs", "T", "seed", "hidden", "vectorization",
                "baseline", "normalize_advantages", "lr_decay", "max_grad_norm", "log_std_init",
-               "log_std_final",
+               "log_std_final", "mirror",
                "env_impl", "preset", "dtype", "chunk_size")
 
 POLICIES = {"categorical": CategoricalPolicy, "gaussian": DiagonalGaussianPolicy}
@@ -110,6 +110,9 @@ def build_parser(experiment):
                           help="decay the learning rate linearly to 0 over the epochs")
     training.add_argument("--max-grad-norm", type=positive_float,
                           help="rescale gradients whose global L2 norm exceeds this")
+    training.add_argument("--mirror", action=argparse.BooleanOptionalAction,
+                          help="Gaussian policies: make the mean odd under the env's left-right "
+                               "reflection (see DiagonalGaussianPolicy)")
     training.add_argument("--log-std-final", type=optional_float,
                           help="Gaussian policies: cap log σ by a bound falling linearly from "
                                "its initial value to this over the epochs ('none': no cap)")
@@ -158,6 +161,11 @@ def parse_args(experiment, argv=None):
         gymnasium.spec(args.env)
     except gymnasium.error.Error as error:
         parser.error(f"argument --env: unknown environment id {args.env!r} ({error})")
+    if experiment["policy"] != "gaussian":
+        for flag, value in (("--mirror", args.mirror), ("--log-std-final", args.log_std_final)):
+            if value:
+                parser.error(f"{flag} needs a Gaussian policy; {experiment['prog']} trains a "
+                             f"{POLICIES[experiment['policy']].__name__}")
     if args.save_every and not args.save:
         parser.error("--save-every needs --save PATH")
     if "finalize_args" in experiment:

@@ -23,7 +23,7 @@ import warnings
 import gymnasium
 from gymnasium.vector import AutoresetMode
 
-from .swingup import register_swingup
+from .swingup import ENV_IDS, OBSERVATION_MIRROR, register_swingup
 
 # CartPoleSwingUp-v0/-v1 become known to gymnasium.make / make_vec (this imports no gym).
 register_swingup()
@@ -48,6 +48,18 @@ def make_env(env_id, num_envs, vectorization="auto"):
         # CartPole-v0 is the post's environment on purpose; gymnasium's "out of date" notice is noise here.
         warnings.filterwarnings("ignore", message=".*is out of date.*")
         return gymnasium.make_vec(env_id, num_envs=num_envs, vectorization_mode=_GYMNASIUM_MODE[vectorization])
+
+
+# Environments symmetric under a reflection that flips the sign of the (1-D Box) action, with
+# the signs it puts on each observation dimension (see DiagonalGaussianPolicy's mirror).
+MIRRORS = {env_id: OBSERVATION_MIRROR for env_id in ENV_IDS.values()}
+
+
+def observation_mirror(env_id):
+    """The observation signs of env_id's left-right reflection (MIRRORS), or a ValueError."""
+    if env_id not in MIRRORS:
+        raise ValueError(f"no mirror symmetry is known for {env_id} (known: {', '.join(MIRRORS)})")
+    return MIRRORS[env_id]
 
 
 def autoreset_mode(env):

@@ -289,10 +289,21 @@ class DiagonalGaussianPolicy(Policy):
     state-independent parameter vector, initialized to `log_std_init`.  The default 0.5 gives
     σ = e^0.5 ≈ 1.65, the exploration of the original, whose log_sigma = 1 was used as a
     *variance* (σ² = e¹).
+
+    mirror (optional): a reflection of the state space, given as one sign per observation
+    dimension, m ∈ {−1, +1}^obs_dim, under which the task is symmetric with the action negated
+    (cart-pole: reflect the track).  The mean is then made odd under it,
+
+        μ_θ(s) = ½ (f_θ(s) − f_θ(m ⊙ s)),   so  π(−a | m ⊙ s) = π(a | s),
+
+    and ∂L/∂θ = ½ (J_f(s)ᵀ g − J_f(m ⊙ s)ᵀ g), one forward and backward pass over the stacked
+    pair.  (The output layer's bias cancels in the difference; it keeps its initial value.)  A symmetric task has an optimal policy with this symmetry; restricting the search
+    to such policies means a behaviour learned for one side (say, a pole leaning left) holds
+    for the other, instead of being learned twice — or once only.
     """
 
     def __init__(self, env, lr=1e-2, hidden=(64, 64), seed=None, log_std_init=0.5, chunk_size=None,
-                 dtype=np.float64):
+                 dtype=np.float64, mirror=None):
         from gymnasium import spaces
 
         observation_space, action_space = single_spaces(env)
@@ -310,6 +321,12 @@ class DiagonalGaussianPolicy(Policy):
             raise ValueError(f"log_std_init must lie in [{LOG_STD_MIN}, {LOG_STD_MAX}], got {log_std_init}")
         self.log_std_init = float(log_std_init)
         self.log_std = np.full(self.M, self.log_std_init, dtype=self.dtype)
+        self.mirror = None
+        if mirror is not None:
+            self.mirror = np.asarray(mirror, dtype=self.dtype)
+            if self.mirror.shape != (self.N,) or not np.all(np.abs(self.mirror) == 1):
+                raise ValueError(f"mirror must be {self.N} signs (+1 or -1), one per observation "
+                                 f"dimension, got {mirror!r}")
         super().__init__(net, lr, rng, chunk_size)
 
     def parameters(self):
@@ -317,7 +334,20 @@ class DiagonalGaussianPolicy(Policy):
 
     def pi(self, states):
         """DiagGaussian(μ_θ(s), log_std).  states: (..., obs_dim) → mean: (..., M)."""
-        return DiagGaussian(self.net.forward(self.check_states(states)), self.log_std)
+        return DiagGaussian(self.mean(self.check_states(states)), self.log_std)
+
+    def mean(self, states):
+        """μ_θ(s): f_θ(s), or ½(f_θ(s) − f_θ(m ⊙ s)) with a mirror.  (..., obs_dim) → (..., M)."""
+        if self.mirror is None:
+            return self.net.forward(states)
+        outputs = self.net.forward(np.stack([states, states * self.mirror]))
+        return 0.5 * (outputs[0] - outputs[1])
+
+    def mean_backward(self, grad_mean):
+        """Parameter gradients of the network given ∂L/∂μ for the last `mean` call."""
+        if self.mirror is None:
+            return self.net.backward(grad_mean)
+        return self.net.backward(np.stack([0.5 * grad_mean, -0.5 * grad_mean]))
 
     def check_actions(self, actions, batch_shape):
         expected = batch_shape + (self.M,)
@@ -342,7 +372,7 @@ class DiagonalGaussianPolicy(Policy):
         dist = self.pi(states)
         log_prob = dist.log_prob(actions)
         grad_mean, grad_log_std = dist.grad_log_prob(actions)
-        grads = self.net.backward(weights[:, None] * grad_mean)
+        grads = self.mean_backward(weights[:, None] * grad_mean)
         # log_std is shared by every sample, so its gradient sums over the chunk
         grads.append((weights[:, None] * grad_log_std).sum(axis=0))
         entropy = valid_sum(dist.entropy(), mask)

@@ -113,6 +113,9 @@ INITIAL_STATE_MEAN = np.array([0.0, 0.0, np.pi, 0.0])  # pole hanging down
 INITIAL_STATE_STD = 0.2  # same standard deviation for all four components
 STATE_DIM = 4  # [x, x_dot, theta, theta_dot]
 OBS_DIM = 5  # [x, x_dot, cos theta, sin theta, theta_dot]
+# Reflecting the track (x → −x, θ → −θ, force → −force) maps the dynamics, rewards, termination
+# and start distribution onto themselves; on the observation it flips these signs.
+OBSERVATION_MIRROR = (-1.0, -1.0, 1.0, -1.0, -1.0)
 ACTION_LIMIT = 1.0  # actions are clipped to [-1, 1]
 RENDER_FPS = 50  # the package's advertised frame rate (real time is 1/DT = 100)
 

@@ -129,7 +129,7 @@ def test_config_history_and_epoch_round_trip(tmp_path):
     assert loaded.history["mean_return"][::2] == HISTORY["mean_return"][::2]
     assert loaded.history["episodes"] == HISTORY["episodes"]
     assert loaded.architecture == {"policy": "DiagonalGaussianPolicy", "N": OBS_DIM, "M": ACTION_DIM,
-                                   "hidden": [8, 8], "log_std": True, "dtype": "float64"}
+                                   "hidden": [8, 8], "log_std": True, "dtype": "float64", "mirror": None}
 
 
 def test_policy_from_checkpoint_builds_the_saved_policy(tmp_path):

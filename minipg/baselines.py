@@ -76,7 +76,7 @@ class ValueBaseline:
 
     def __call__(self, states):
         """b = V_φ(s, t) in units of return: (T, E)."""
-        return self.net.forward(self.features(states))[..., 0] / self.scale
+        return self.net.predict(self.features(states))[..., 0] / self.scale
 
     def loss_and_grads(self, features, targets):
         """L_V = mean (V − y)² on (n, obs_dim + 1) features and (n,) scaled targets; ∂L_V/∂φ."""

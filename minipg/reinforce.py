@@ -21,7 +21,7 @@ from gymnasium.vector import AutoresetMode
 
 from .baselines import ValueBaseline, compute_advantages, make_baseline
 from .envs import autoreset_mode
-from .policies import NonFiniteError
+from .policies import NonFiniteError, single_spaces
 from .returns import calculate_returns, episode_returns
 
 def check_finite(epoch, what, values):
@@ -40,7 +40,7 @@ def rollout_buffers(env, agent, T):
     rewards: (T, E); dones: (T, E) bools; valid: (T, E) bools (False on autoreset steps).
     """
     E, dtype = env.num_envs, agent.dtype
-    if isinstance(agent_action_space(env), spaces.Discrete):
+    if isinstance(single_spaces(env)[1], spaces.Discrete):
         actions = np.empty((T, E), dtype=np.int64)
     else:
         actions = np.empty((T, E, agent.M), dtype=dtype)
@@ -51,10 +51,6 @@ def rollout_buffers(env, agent, T):
         "dones": np.empty((T, E), dtype=bool),
         "valid": np.ones((T, E), dtype=bool),
     }
-
-
-def agent_action_space(env):
-    return getattr(env, "single_action_space", None) or env.action_space
 
 
 def collect_rollout(env, agent, buffers, observations, should_stop=None):

@@ -7,8 +7,13 @@ Where each piece of the math lives:
     optim.py          Adam
     returns.py        G_t = r_t + γ(1 − d_t) G_{t+1}
     policies.py       L = −mean(log π(a|s) G) and ∂L/∂θ (CategoricalPolicy, DiagonalGaussianPolicy)
+    baselines.py      advantages A = G − b: time and learned value baselines, normalization
     reinforce.py      the training loop: rollout T steps × E envs, returns, one update per epoch
     envs.py           vector environments and their autoreset modes
+    swingup.py        CartPoleSwingUp-v0/-v1: adapter for the package and a batched NumPy twin
+
+and the tooling around them: evaluation.py, checkpoint.py, render.py (GIFs), plotting.py,
+cli.py (the scripts' shared command line) and bench.py (`python -m minipg.bench`).
 """
 
 from .distributions import Categorical, DiagGaussian

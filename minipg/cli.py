@@ -165,7 +165,7 @@ def parse_args(experiment, argv=None):
         for flag, value in (("--mirror", args.mirror), ("--log-std-final", args.log_std_final)):
             if value:
                 parser.error(f"{flag} needs a Gaussian policy; {experiment['prog']} trains a "
-                             f"{POLICIES[experiment['policy']].__name__}")
+                             f"{policy_name}")
     if args.save_every and not args.save:
         parser.error("--save-every needs --save PATH")
     if "finalize_args" in experiment:

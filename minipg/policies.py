@@ -84,7 +84,7 @@ class Policy:
     """Base class: a network maps states to the inputs of an action distribution.
 
     Subclasses set self.net (an MLP), self.N (obs_dim), self.M (action dim or count) and
-    implement `pi` and `_chunk_loss_and_grads`.
+    implement `distribution`, `check_actions` and `_chunk_loss_and_grads`.
     """
 
     def __init__(self, net, lr, rng, chunk_size=None):
@@ -101,7 +101,11 @@ class Policy:
         return list(self.net.params)
 
     def pi(self, states):
-        """The action distribution π(·|s) for states: (..., obs_dim)."""
+        """The action distribution π(·|s) for states: (..., obs_dim), checked by check_states."""
+        return self.distribution(self.check_states(states))
+
+    def distribution(self, states):
+        """π(·|s) for states already checked (the learn step checks a whole batch once)."""
         raise NotImplementedError
 
     # ------------------------------------------------------------ input checks
@@ -259,9 +263,9 @@ class CategoricalPolicy(Policy):
         net = MLP((self.N, *self.hidden, self.M), rng, self.dtype)
         super().__init__(net, lr, rng, chunk_size)
 
-    def pi(self, states):
+    def distribution(self, states):
         """Categorical(logits = f_θ(s)).  states: (..., obs_dim) → logits: (..., n_actions)."""
-        return Categorical(self.net.forward(self.check_states(states)))
+        return Categorical(self.net.forward(states))
 
     def check_actions(self, actions, batch_shape):
         if actions.shape != batch_shape:
@@ -275,7 +279,7 @@ class CategoricalPolicy(Policy):
         return actions
 
     def _chunk_loss_and_grads(self, states, actions, weights, mask):
-        dist = self.pi(states)
+        dist = self.distribution(states)
         log_prob = dist.log_prob(actions)
         grad_logits = weights[:, None] * dist.grad_log_prob(actions)
         entropy = valid_sum(dist.entropy(), mask)
@@ -332,9 +336,9 @@ class DiagonalGaussianPolicy(Policy):
     def parameters(self):
         return list(self.net.params) + [self.log_std]
 
-    def pi(self, states):
+    def distribution(self, states):
         """DiagGaussian(μ_θ(s), log_std).  states: (..., obs_dim) → mean: (..., M)."""
-        return DiagGaussian(self.mean(self.check_states(states)), self.log_std)
+        return DiagGaussian(self.mean(states), self.log_std)
 
     def mean(self, states):
         """μ_θ(s): f_θ(s), or ½(f_θ(s) − f_θ(m ⊙ s)) with a mirror.  (..., obs_dim) → (..., M)."""
@@ -369,7 +373,7 @@ class DiagonalGaussianPolicy(Policy):
         np.minimum(self.log_std, np.clip(upper, LOG_STD_MIN, LOG_STD_MAX), out=self.log_std)
 
     def _chunk_loss_and_grads(self, states, actions, weights, mask):
-        dist = self.pi(states)
+        dist = self.distribution(states)
         log_prob = dist.log_prob(actions)
         grad_mean, grad_log_std = dist.grad_log_prob(actions)
         grads = self.mean_backward(weights[:, None] * grad_mean)

@@ -167,12 +167,16 @@ def save_checkpoint(path, agent, config, history, epoch, baseline=None):
             arrays[_BASELINE_PREFIX + _PARAM_KEY.format(i)] = param
             arrays[_BASELINE_PREFIX + _ADAM_M_KEY.format(i)] = m
             arrays[_BASELINE_PREFIX + _ADAM_V_KEY.format(i)] = v
-    _write_atomically(path, arrays)
+    write_atomically(path, lambda file: np.savez_compressed(file, **arrays))
     return path
 
 
-def _write_atomically(path, arrays):
-    """np.savez_compressed(arrays) to a temporary file beside `path`, fsync, then os.replace."""
+def write_atomically(path, write):
+    """write(binary file) to a temporary file beside `path`, fsync, then os.replace over `path`.
+
+    A crash at any moment leaves the old file or the new one, never a partial file; parent
+    directories are created.  Used for checkpoints and for the scripts' CSV logs.
+    """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -182,7 +186,7 @@ def _write_atomically(path, arrays):
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(descriptor, "wb") as file:
-            np.savez_compressed(file, **arrays)
+            write(file)
             file.flush()
             os.fsync(file.fileno())  # the bytes are on disk before the name points at them
         os.replace(temporary, path)

@@ -6,6 +6,7 @@ Each script describes its experiment (presets of defaults and the policy to buil
 
 import argparse
 import csv
+import io
 import json
 import math
 import os
@@ -20,7 +21,7 @@ from .baselines import BASELINES, ValueBaseline, make_baseline
 from .envs import VECTORIZATION_MODES, make_env
 from .evaluation import evaluate
 from .checkpoint import (CheckpointError, describe_architecture, load_checkpoint, restore_baseline,
-                         restore_policy, save_checkpoint)
+                         restore_policy, save_checkpoint, write_atomically)
 from .plotting import plot_learning_curves
 from .policies import CategoricalPolicy, DiagonalGaussianPolicy, NonFiniteError
 from .reinforce import new_history, reinforce
@@ -425,20 +426,17 @@ def write_csv(history, path):
     log_std = history.get("log_std", [""] * epochs)
     wall = np.cumsum(history["seconds"])
     steps_per_epoch = np.diff(np.concatenate(([0], history["env_steps"])))
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    temporary = f"{path}.tmp"
-    with open(temporary, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(CSV_COLUMNS)
-        for i in range(epochs):
-            seconds = history["seconds"][i]
-            writer.writerow([
-                i + 1, history["avg_reward"][i], history["mean_return"][i], history["episodes"][i],
-                history["loss"][i], history["entropy"][i], log_std[i], history["env_steps"][i],
-                steps_per_epoch[i] / seconds if seconds > 0 else "", wall[i],
-            ])
-    os.replace(temporary, path)
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(CSV_COLUMNS)
+    for i in range(epochs):
+        seconds = history["seconds"][i]
+        writer.writerow([
+            i + 1, history["avg_reward"][i], history["mean_return"][i], history["episodes"][i],
+            history["loss"][i], history["entropy"][i], log_std[i], history["env_steps"][i],
+            steps_per_epoch[i] / seconds if seconds > 0 else "", wall[i],
+        ])
+    write_atomically(path, lambda file: file.write(text.getvalue().encode("utf-8")))
     return path
 
 

@@ -13,13 +13,14 @@ cartpole, swingup — the two blog configurations
               hidden (64, 64), lr 1e-2, log_std_init 0.5, γ 0.999.
 
     Epoch split.  `instrumented_epoch` repeats what one epoch of minipg.reinforce.reinforce
-    does (reset, collect_rollout, calculate_returns, update, epoch_metrics), with the rollout
-    loop copied line for line from minipg.reinforce.collect_rollout plus perf_counter
-    accumulators around `agent.act` and `env.step`.  Its rows:
-        env.step            Σ over the T steps of the env.step call (incl. writing rewards[t])
-        agent.act           Σ of the policy forward pass + sampling (incl. writing actions[t])
-        rollout loop rest   the rest of the rollout loop (states[t] = obs, done/valid flags)
-                            and reinforce's check that the rewards are finite
+    does (reset, collect_rollout, calculate_returns, update, epoch_metrics); the rollout is
+    minipg.reinforce.collect_rollout itself, given an env and an agent whose `step` and `act`
+    add their perf_counter time to accumulators (`Timed`).  Its rows:
+        env.step            Σ over the T steps of the env.step calls
+        agent.act           Σ of the policy forward pass + sampling with the pre-drawn noise
+        rollout loop rest   the rest of the rollout: drawing the epoch's sampling noise, writing
+                            the buffers, done/valid flags, reinforce's check that the rewards
+                            are finite
         calculate_returns   the backward recursion of returns.py
         update              the learn step: loss, hand-written gradients, Adam (policies.py)
         reset + metrics     env.reset at the start, epoch_metrics at the end
@@ -90,11 +91,10 @@ import tracemalloc
 
 import gymnasium
 import numpy as np
-from gymnasium.vector import AutoresetMode
 
-from .envs import autoreset_mode, make_env
+from .envs import make_env
 from .policies import DEFAULT_CHUNK_SIZE, CategoricalPolicy, DiagonalGaussianPolicy
-from .reinforce import check_finite, epoch_metrics, reinforce, rollout_buffers
+from .reinforce import check_finite, collect_rollout, epoch_metrics, reinforce, rollout_buffers
 from .returns import calculate_returns
 
 MiB = 2**20
@@ -137,31 +137,38 @@ def make_policy(config, env, chunk_size, seed=0, dtype="float64"):
     return config["policy"](env, seed=seed, chunk_size=chunk_size, dtype=dtype, **config["policy_kwargs"])
 
 
-def instrumented_rollout(env, agent, buffers, observations):
-    """minipg.reinforce.collect_rollout, line for line, plus timers around act and step.
+class Timed:
+    """`wrapped` with one method timed: calls add their perf_counter seconds to `.seconds`.
 
-    Returns (observations after the last step, Σ seconds in agent.act, Σ seconds in env.step).
+    Every other attribute passes through, so the real rollout loop runs unchanged on it.
     """
-    clock = time.perf_counter
-    act_seconds = step_seconds = 0.0
-    states, actions, rewards = buffers["states"], buffers["actions"], buffers["rewards"]
-    dones, valid = buffers["dones"], buffers["valid"]
-    next_step_reset = autoreset_mode(env) == AutoresetMode.NEXT_STEP
-    ended_last_step = np.zeros(env.num_envs, dtype=bool)
-    for t in range(len(states)):
-        states[t] = observations
-        t0 = clock()                                                      # timer
-        actions[t] = agent.act(observations)
-        t1 = clock()                                                      # timer
-        observations, rewards[t], terminated, truncated, _ = env.step(actions[t])
-        t2 = clock()                                                      # timer
-        act_seconds += t1 - t0                                            # timer
-        step_seconds += t2 - t1                                           # timer
-        np.logical_or(terminated, truncated, out=dones[t])
-        if next_step_reset:
-            np.logical_not(ended_last_step, out=valid[t])
-            ended_last_step = dones[t]
-    return observations, act_seconds, step_seconds
+
+    def __init__(self, wrapped, method):
+        self._wrapped = wrapped
+        self.seconds = 0.0
+        inner = getattr(wrapped, method)
+
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+
+        setattr(self, method, timed)
+
+    def __getattr__(self, name):
+        return getattr(self._wrapped, name)
+
+
+def instrumented_rollout(env, agent, buffers, observations):
+    """minipg.reinforce.collect_rollout itself, with `agent.act` and `env.step` timed.
+
+    Returns (Σ seconds in agent.act, Σ seconds in env.step).
+    """
+    timed_env, timed_agent = Timed(env, "step"), Timed(agent, "act")
+    collect_rollout(timed_env, timed_agent, buffers, observations)
+    return timed_agent.seconds, timed_env.seconds
 
 
 def instrumented_epoch(env, agent, buffers, gamma, seed):
@@ -176,7 +183,7 @@ def instrumented_epoch(env, agent, buffers, gamma, seed):
     start = clock()
     observations, _ = env.reset(seed=seed)
     rollout_start = clock()
-    _, act_seconds, step_seconds = instrumented_rollout(env, agent, buffers, observations)
+    act_seconds, step_seconds = instrumented_rollout(env, agent, buffers, observations)
     # reinforce's check that the env returned finite rewards (observations are checked by act)
     check_finite(0, "reward", buffers["rewards"])
     rollout_end = clock()

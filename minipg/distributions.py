@@ -24,13 +24,32 @@ import numpy as np
 LOG_2PI = float(np.log(2.0 * np.pi))  # a Python float, so float32 inputs stay float32
 
 
+# Reductions over the action axis.  NumPy reduces a short last axis row by row, at 15–35 ns
+# a row: for 2 actions that was half of CartPole's learn step.  A product with a ones vector
+# (one BLAS call) sums 10× faster, and the max of a transposed copy (one vectorized pass per
+# action) is 25× faster for 2 actions, but slower beyond a few dozen actions.
+FEW_ACTIONS = 16
+
+
+def sum_last(x):
+    """Σ over the last axis: (..., n) → (...)."""
+    return x @ np.ones(x.shape[-1], dtype=x.dtype)
+
+
+def max_last(x):
+    """max over the last axis: (..., n) → (...)."""
+    if x.shape[-1] > FEW_ACTIONS:
+        return x.max(axis=-1)
+    return np.moveaxis(x, -1, 0).copy().max(axis=0)
+
+
 def log_softmax(logits):
     """log softmax(z) = z − logsumexp(z) along the last axis, stable for any finite z.
 
     Subtracting max(z) first keeps exp() in [0, 1], so logits of ±1e4 give finite results.
     """
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    shifted = logits - max_last(logits)[..., None]
+    return shifted - np.log(sum_last(np.exp(shifted)))[..., None]
 
 
 class Categorical:
@@ -51,12 +70,21 @@ class Categorical:
     def probs(self):
         return np.exp(self.log_probs)
 
-    def sample(self, rng):
-        """Draw a ~ π by the Gumbel-max trick: argmax_j (z_j + g_j), g_j ~ Gumbel(0, 1) i.i.d.
+    @staticmethod
+    def standard_noise(rng, shape, dtype=np.float64):
+        """g ~ Gumbel(0, 1) i.i.d. of `shape` = (..., n_actions): all the randomness of a sample."""
+        return rng.gumbel(size=shape).astype(dtype, copy=False)
 
-        Returns integer actions of shape (...).  Uses only the logits, so no softmax is needed.
+    def sample_with(self, noise):
+        """The Gumbel-max trick: a = argmax_j (z_j + g_j) is distributed as π when g is
+        `standard_noise`.  noise: (..., n_actions) → integer actions (...).  Uses only the
+        logits, so no softmax is needed.
         """
-        return np.argmax(self.logits + rng.gumbel(size=self.logits.shape), axis=-1)
+        return np.argmax(self.logits + noise, axis=-1)
+
+    def sample(self, rng):
+        """Draw a ~ π: (...) integers (`sample_with` fresh Gumbel noise)."""
+        return self.sample_with(self.standard_noise(rng, self.logits.shape, self.logits.dtype))
 
     def mode(self):
         """The most probable action, argmax_j z_j: (...)."""
@@ -68,7 +96,7 @@ class Categorical:
 
     def entropy(self):
         """H = −Σ_j p_j log p_j: (...)."""
-        return -(self.probs * self.log_probs).sum(axis=-1)
+        return -sum_last(self.probs * self.log_probs)
 
     def grad_log_prob(self, actions):
         """∂ log π(a) / ∂logits = onehot(a) − softmax(logits): (..., n_actions)."""
@@ -89,9 +117,18 @@ class DiagGaussian:
         self.log_std = log_std
         self.std = np.exp(log_std)
 
+    @staticmethod
+    def standard_noise(rng, shape, dtype=np.float64):
+        """z ~ N(0, I) of `shape` = (..., M): all the randomness of a sample."""
+        return rng.standard_normal(shape, dtype=dtype)
+
+    def sample_with(self, noise):
+        """a = μ + σ ⊙ z, distributed as π when z is `standard_noise`: (..., M) → (..., M)."""
+        return self.mean + self.std * noise
+
     def sample(self, rng):
-        """a = μ + σ ⊙ z, z ~ N(0, I): (..., M)."""
-        return self.mean + self.std * rng.standard_normal(self.mean.shape, dtype=self.mean.dtype)
+        """Draw a ~ π: (..., M) (`sample_with` fresh standard normal noise)."""
+        return self.sample_with(self.standard_noise(rng, self.mean.shape, self.mean.dtype))
 
     def mode(self):
         """The most probable action, μ: (..., M)."""
@@ -100,12 +137,12 @@ class DiagGaussian:
     def log_prob(self, actions):
         """log N(a; μ, diag(σ²)) summed over action dimensions: (..., M) → (...)."""
         z = (actions - self.mean) / self.std
-        return (-0.5 * z**2 - self.log_std - 0.5 * LOG_2PI).sum(axis=-1)
+        return sum_last(-0.5 * z**2 - self.log_std - 0.5 * LOG_2PI)
 
     def entropy(self):
         """H = Σ_i (log σ_i + ½(1 + log 2π)), broadcast to the batch shape: (...)."""
         per_dim = np.broadcast_to(self.log_std + 0.5 * (1.0 + LOG_2PI), self.mean.shape)
-        return per_dim.sum(axis=-1)
+        return sum_last(per_dim)
 
     def grad_log_prob(self, actions):
         """(∂ log π/∂μ, ∂ log π/∂log σ) = ((a−μ)/σ², ((a−μ)/σ)² − 1), each (..., M).

@@ -67,10 +67,10 @@ class MLP:
         The leading batch dimensions are flattened first: one (B, n_in) @ (n_in, n_out)
         product is far faster than NumPy's matmul looping over a (T, E, n_in) stack.
         """
-        batch_shape = x.shape[:-1]
-        h = x.reshape(-1, x.shape[-1])
+        flat = x.ndim != 2  # a (B, n_in) batch, e.g. one rollout step, needs no reshaping
+        h = x.reshape(-1, x.shape[-1]) if flat else x
         inputs = []
-        last = len(self.weights) - 1
+        last = len(self.params) // 2 - 1
         for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
             inputs.append(h)
             h = h @ weight
@@ -78,7 +78,7 @@ class MLP:
             if i < last:
                 np.maximum(h, 0.0, out=h)
         self._inputs = inputs  # each (B, n_in of that layer)
-        return h.reshape(batch_shape + h.shape[-1:])
+        return h.reshape(x.shape[:-1] + h.shape[-1:]) if flat else h
 
     __call__ = forward
 

@@ -145,9 +145,27 @@ class Policy:
     def check_actions(self, actions, batch_shape):
         raise NotImplementedError
 
-    def act(self, states):
-        """Sample one action per state: a ~ π(·|s).  states: (E, obs_dim) → actions: (E, ...)."""
-        return self.pi(states).sample(self.rng)
+    def act(self, states, noise=None):
+        """Sample one action per state: a ~ π(·|s).  states: (E, obs_dim) → actions: (E, ...).
+
+        noise: optional pre-drawn standard noise for these states, from `sampling_noise`;
+        drawn from self.rng when omitted.
+        """
+        distribution = self.pi(states)
+        if noise is None:
+            return distribution.sample(self.rng)
+        return distribution.sample_with(noise)
+
+    def sampling_noise(self, batch_shape):
+        """The standard noise of `batch_shape` samples (Gumbel or normal, see distributions.py),
+        drawn from self.rng in one call: (*batch_shape, M).
+
+        The generator yields the same numbers whether drawn at once or step by step, so
+        act(states_t, noise[t]) for noise = sampling_noise((T, E)) picks exactly the actions
+        of T calls act(states_t).  The rollout draws an epoch's noise at once: a generator call
+        per step costs more than the numbers it draws.
+        """
+        return self.distribution_type.standard_noise(self.rng, tuple(batch_shape) + (self.M,), self.dtype)
 
     def act_deterministic(self, states):
         """The distribution's mode (argmax or mean), for evaluation without exploration noise."""
@@ -247,6 +265,8 @@ class CategoricalPolicy(Policy):
     hidden=(64, 64) for a ReLU MLP.
     """
 
+    distribution_type = Categorical
+
     def __init__(self, env, lr=1e-2, hidden=(), seed=None, chunk_size=None, dtype=np.float64):
         from gymnasium import spaces
 
@@ -305,6 +325,8 @@ class DiagonalGaussianPolicy(Policy):
     to such policies means a behaviour learned for one side (say, a pole leaning left) holds
     for the other, instead of being learned twice — or once only.
     """
+
+    distribution_type = DiagGaussian
 
     def __init__(self, env, lr=1e-2, hidden=(64, 64), seed=None, log_std_init=0.5, chunk_size=None,
                  dtype=np.float64, mirror=None):

@@ -63,18 +63,19 @@ def collect_rollout(env, agent, buffers, observations, should_stop=None):
     states, actions, rewards = buffers["states"], buffers["actions"], buffers["rewards"]
     dones, valid = buffers["dones"], buffers["valid"]
     next_step_reset = autoreset_mode(env) == AutoresetMode.NEXT_STEP
-    valid[:] = True
-    ended_last_step = np.zeros(env.num_envs, dtype=bool)
+    noise = agent.sampling_noise(dones.shape)  # (T, E, ...): all of the rollout's sampling noise
     for t in range(len(states)):
         states[t] = observations
-        actions[t] = agent.act(observations)
+        actions[t] = agent.act(states[t], noise[t])
         observations, rewards[t], terminated, truncated, _ = env.step(actions[t])
         np.logical_or(terminated, truncated, out=dones[t])
-        if next_step_reset:
-            np.logical_not(ended_last_step, out=valid[t])
-            ended_last_step = dones[t]
         if should_stop is not None and should_stop():
             return False
+    valid[0] = True  # the rollout starts from a reset
+    if next_step_reset:
+        np.logical_not(dones[:-1], out=valid[1:])
+    else:
+        valid[1:] = True
     return True
 
 

@@ -67,7 +67,7 @@ def test_instrumented_rollout_fills_the_same_buffers_as_collect_rollout():
             if rollout == "real":
                 collect_rollout(env, agent, buffers, observations)
             else:
-                _, act_seconds, step_seconds = bench.instrumented_rollout(env, agent, buffers, observations)
+                act_seconds, step_seconds = bench.instrumented_rollout(env, agent, buffers, observations)
                 assert act_seconds > 0 and step_seconds > 0
             filled.append(buffers)
         real, instrumented = filled

@@ -10,11 +10,24 @@ import numpy as np
 import pytest
 
 from conftest import GRAD_TOL, SEEDS, numerical_gradient, relative_error
-from minipg.distributions import Categorical, DiagGaussian
+from minipg.distributions import FEW_ACTIONS, Categorical, DiagGaussian, max_last, sum_last
 
 BATCH_SHAPE = (4, 3)   # a small (T, E) batch
 N_SAMPLES = 200_000    # draws per sampling test: standard errors of ~0.2 % of σ
 Z_TOL = 5.0            # allowed deviation of a sample statistic, in standard errors
+
+
+# ------------------------------------------------------------- reductions over the action axis
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, FEW_ACTIONS, FEW_ACTIONS + 1, 40])
+@pytest.mark.parametrize("batch_shape", [(), (7,), (3, 4)])
+def test_action_axis_reductions_match_numpy(batch_shape, n):
+    """sum_last and max_last (the fast paths for few actions and the plain one) equal NumPy's."""
+    x = np.random.default_rng(n).normal(size=batch_shape + (n,))
+    np.testing.assert_allclose(sum_last(x), x.sum(axis=-1), rtol=1e-13, atol=1e-13)
+    np.testing.assert_array_equal(max_last(x), x.max(axis=-1))
+    assert sum_last(x).shape == max_last(x).shape == batch_shape
 
 
 # --------------------------------------------------------------------------- Categorical
@@ -27,7 +40,7 @@ def random_categorical(rng, n_actions, batch_shape=BATCH_SHAPE, scale=2.0):
     return logits, actions
 
 
-@pytest.mark.parametrize("n_actions", [2, 5])
+@pytest.mark.parametrize("n_actions", [2, 5, FEW_ACTIONS + 24])
 @pytest.mark.parametrize("seed", SEEDS)
 def test_categorical_log_prob_is_log_softmax(seed, n_actions):
     """log π(a) equals log(exp(z_a) / Σ_j exp(z_j)) computed directly; probs sum to 1."""

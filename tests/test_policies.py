@@ -28,25 +28,25 @@ CHUNK_TOL = 1e-12      # chunking only reorders a sum: it may change nothing but
 # ------------------------------------------------------------------------------- helpers
 
 
-def make_categorical(seed, hidden=(), chunk_size=None):
+def make_categorical(seed, hidden=(), chunk_size=None, dtype=np.float64):
     env = stand_in_env(OBS_DIM, spaces.Discrete(N_ACTIONS))
-    return CategoricalPolicy(env, lr=LR, hidden=hidden, seed=seed, chunk_size=chunk_size)
+    return CategoricalPolicy(env, lr=LR, hidden=hidden, seed=seed, chunk_size=chunk_size, dtype=dtype)
 
 
-def make_gaussian(seed, action_dim, hidden=(7, 5), chunk_size=None):
+def make_gaussian(seed, action_dim, hidden=(7, 5), chunk_size=None, dtype=np.float64):
     """A Gaussian policy whose log_std entries differ (random), so each gets its own gradient."""
     env = stand_in_env(OBS_DIM, spaces.Box(-1.0, 1.0, shape=(action_dim,)))
-    policy = DiagonalGaussianPolicy(env, lr=LR, hidden=hidden, seed=seed, chunk_size=chunk_size)
+    policy = DiagonalGaussianPolicy(env, lr=LR, hidden=hidden, seed=seed, chunk_size=chunk_size, dtype=dtype)
     policy.log_std[:] = np.random.default_rng(seed).uniform(-0.5, 0.5, size=action_dim)
     return policy
 
 
-# Every policy configuration the batch tests run on: (id, constructor(seed, chunk_size)).
+# Every policy configuration the batch tests run on: (id, constructor(seed, chunk_size, dtype)).
 POLICIES = {
-    "categorical_linear": lambda seed, chunk_size=None: make_categorical(seed, (), chunk_size),
-    "categorical_hidden8": lambda seed, chunk_size=None: make_categorical(seed, (8,), chunk_size),
-    "gaussian_1d": lambda seed, chunk_size=None: make_gaussian(seed, 1, chunk_size=chunk_size),
-    "gaussian_3d": lambda seed, chunk_size=None: make_gaussian(seed, 3, chunk_size=chunk_size),
+    "categorical_linear": lambda seed, **options: make_categorical(seed, (), **options),
+    "categorical_hidden8": lambda seed, **options: make_categorical(seed, (8,), **options),
+    "gaussian_1d": lambda seed, **options: make_gaussian(seed, 1, **options),
+    "gaussian_3d": lambda seed, **options: make_gaussian(seed, 3, **options),
 }
 
 
@@ -170,6 +170,20 @@ def test_chunked_equals_unchunked(name, with_mask):
 
 
 # --------------------------------------------------------------------------- parameters
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", POLICIES)
+def test_act_with_pre_drawn_noise_picks_the_actions_of_step_by_step_sampling(name, dtype):
+    """A rollout draws all its noise at once (sampling_noise); the actions must be exactly
+    those of one act(states) call per step from the same generator state."""
+    step_by_step, pre_drawn = POLICIES[name](seed=3, dtype=dtype), POLICIES[name](seed=3, dtype=dtype)
+    states = np.random.default_rng(4).normal(size=(T, E, OBS_DIM)).astype(dtype)
+    noise = pre_drawn.sampling_noise((T, E))
+    assert noise.shape[:2] == (T, E) and noise.dtype == dtype
+    for t in range(T):
+        np.testing.assert_array_equal(pre_drawn.act(states[t], noise[t]), step_by_step.act(states[t]))
+    assert pre_drawn.rng.bit_generator.state == step_by_step.rng.bit_generator.state
 
 
 def test_categorical_parameters_are_the_network_weights_in_order():

@@ -507,8 +507,30 @@ def scaling_table(rows, dtype_name, chunk_size):
     body = [[r["E"], r["T"], f"{r['samples']:,}", seconds(r["epoch_median_s"]), f"{r['us_per_sample']:.3f}",
              mib(r["learn_peak_bytes"]), mib(r["buffers_bytes"]), mib(r["maxrss_bytes"])] for r in rows]
     epochs = rows[0]["epochs"] if rows else 0
-    return format_table(headers, body, f"== Swing-up scaling: real reinforce epochs, median of {epochs} "
-                                       f"({dtype_name}, chunk_size {chunk_size}) ==")
+    table = format_table(headers, body, f"== Swing-up scaling: real reinforce epochs, median of {epochs} "
+                                        f"({dtype_name}, chunk_size {chunk_size}) ==")
+    return table + "\n" + linearity_line(rows)
+
+
+def linearity_line(rows):
+    """How far from proportional to E·T: the largest µs/sample over the smallest (target ≤ 1.5).
+
+    Also for the rows with E ≥ each E of the table, which shows where a fixed per-step cost
+    stops mattering."""
+    def spread(subset):
+        per_sample = [r["us_per_sample"] for r in subset]
+        return max(per_sample) / min(per_sample)
+
+    if len(rows) < 2:
+        return "linearity: needs two or more (E, T) rows"
+    overall = spread(rows)
+    parts = [f"linearity: max/min us per sample = {overall:.2f}x (target <= 1.5x: "
+             f"{'met' if overall <= 1.5 else 'NOT met'})"]
+    for smallest in sorted({r["E"] for r in rows})[1:]:
+        subset = [r for r in rows if r["E"] >= smallest]
+        if len(subset) >= 2:
+            parts.append(f"E >= {smallest}: {spread(subset):.2f}x")
+    return "; ".join(parts)
 
 
 def impl_table(result):

@@ -73,3 +73,11 @@ def test_instrumented_rollout_fills_the_same_buffers_as_collect_rollout():
         real, instrumented = filled
         for key in real:
             np.testing.assert_array_equal(real[key], instrumented[key], err_msg=f"{name}: {key}")
+
+
+def test_linearity_line_reports_the_spread_of_time_per_sample():
+    rows = [{"E": E, "T": 10, "us_per_sample": us} for E, us in ((32, 3.0), (256, 1.2), (1024, 1.0))]
+    line = bench.linearity_line(rows)
+    assert line.startswith("linearity: max/min us per sample = 3.00x (target <= 1.5x: NOT met)")
+    assert "E >= 256: 1.20x" in line and "E >= 1024" not in line  # one row is no spread
+    assert "met)" in bench.linearity_line(rows[1:]) and "NOT" not in bench.linearity_line(rows[1:])

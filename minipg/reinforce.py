@@ -54,7 +54,8 @@ def rollout_buffers(env, agent, T):
 
 
 def collect_rollout(env, agent, buffers, observations, should_stop=None):
-    """Run T steps of `agent` in `env` from `observations`: (E, obs_dim), filling `buffers`.
+    """Run T steps of `agent` in `env` from `observations`: (E, obs_dim), the observations
+    env.reset() just returned, filling `buffers`.
 
     In NEXT_STEP mode, valid[t, e] is False when env e's episode ended at t − 1 (step t is
     its reset).  should_stop: optional callable checked after every step; when it returns

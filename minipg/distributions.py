@@ -58,6 +58,7 @@ class Categorical:
     def __init__(self, logits):
         self.logits = logits
         self._log_probs = None
+        self._probs = None
 
     @property
     def log_probs(self):
@@ -68,7 +69,10 @@ class Categorical:
 
     @property
     def probs(self):
-        return np.exp(self.log_probs)
+        """softmax(logits) = exp(log_probs): (..., n_actions), computed on first use."""
+        if self._probs is None:
+            self._probs = np.exp(self.log_probs)
+        return self._probs
 
     @staticmethod
     def standard_noise(rng, shape, dtype=np.float64):

@@ -70,7 +70,7 @@ class MLP:
         flat = x.ndim != 2  # a (B, n_in) batch, e.g. one rollout step, needs no reshaping
         h = x.reshape(-1, x.shape[-1]) if flat else x
         inputs = []
-        last = len(self.params) // 2 - 1
+        last = len(self.weights) - 1
         for i, (weight, bias) in enumerate(zip(self.weights, self.biases)):
             inputs.append(h)
             h = h @ weight

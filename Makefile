@@ -30,7 +30,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python -m minipg.bench
+	$(BIN)/python -m minipg.tools.bench
 
 # The README's figures (docs/).  REFERENCE: the original code's learning curves, when present.
 REFERENCE ?= ../shared/reference/original_pytorch_curves.json

@@ -6,7 +6,7 @@
 
 import sys
 
-from minipg.cli import main
+from minipg.tools.cli import main
 
 CARTPOLE = {
     "name": "cartpole",

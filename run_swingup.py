@@ -7,7 +7,7 @@
 
 import sys
 
-from minipg.cli import finite_float, main
+from minipg.tools.cli import finite_float, main
 from minipg.envs import observation_mirror
 
 # --env-impl picks the vectorization: the batched NumPy twin, or the package's classes one by one.

@@ -1,19 +1,21 @@
 """minipg: the policy-gradient theorem and REINFORCE in NumPy, every gradient written by hand.
 
-Where each piece of the math lives:
+The math and the training loop, one concept per module (read them in this order):
 
-    layers.py         y = x W + b, ReLU, and their backward pass (MLP)
-    distributions.py  log π and ∇ log π for Categorical and diagonal-Gaussian policies
-    optim.py          Adam
+    reinforce.py      the training loop: rollout T steps × E envs, returns, one update per epoch
     returns.py        G_t = r_t + γ(1 − d_t) G_{t+1}
     policies.py       L = −mean(log π(a|s) G) and ∂L/∂θ (CategoricalPolicy, DiagonalGaussianPolicy)
+    distributions.py  log π and ∇ log π for Categorical and diagonal-Gaussian policies
+    layers.py         y = x W + b, ReLU, and their backward pass (MLP)
+    optim.py          Adam
     baselines.py      advantages A = G − b: time and learned value baselines, normalization
-    reinforce.py      the training loop: rollout T steps × E envs, returns, one update per epoch
-    envs.py           vector environments and their autoreset modes
-    swingup.py        CartPoleSwingUp-v0/-v1: adapter for the package and a batched NumPy twin
 
-and the tooling around them: evaluation.py, checkpoint.py, render.py (GIFs), plotting.py,
-cli.py (the scripts' shared command line) and bench.py (`python -m minipg.bench`).
+Around them, in their own packages:
+
+    envs/             vector environments (vector.py) and CartPoleSwingUp-v0/-v1 (swingup.py);
+                      importing minipg registers the swing-up ids with gymnasium
+    tools/            what the scripts use: cli, checkpoint, evaluation, render, plotting, bench
+                      (`python -m minipg.tools.bench`); nothing above imports from it
 """
 
 from .distributions import Categorical, DiagGaussian

@@ -9,7 +9,7 @@ One epoch = one policy update:
     4. one Adam step on L = −mean(log π(a|s) · G)            (policies.py)
 
 d_t is 1 when an episode ended at t, by termination or by the time limit (the post treats
-both as the end of the episode).  With a NEXT_STEP-autoreset env (see envs.py) the step after
+both as the end of the episode).  With a NEXT_STEP-autoreset env (see envs/vector.py) the step after
 an episode ends is a reset, not a transition: it is masked out of the loss and the counts.
 """
 
@@ -118,7 +118,7 @@ def epoch_seed(seed, epoch):
 
 def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=None,
               baseline="none", normalize_advantages=False, lr_decay=False, max_grad_norm=None,
-              log_std_final=None, first_episode_only=False, start_epoch=0, history=None,
+              log_std_final=None, start_epoch=0, history=None,
               should_stop=None):
     """Train `agent` on the vector env `env` with REINFORCE; return the per-epoch history.
 
@@ -137,11 +137,7 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
     max_grad_norm: rescale the gradient to this global L2 norm when it is larger;
     log_std_final (Gaussian policies): after each update, cap log σ by a bound that moves
     linearly from the policy's log_std_init to log_std_final over the epochs, so exploration
-    noise shrinks on schedule while the policy can still lower σ faster by itself;
-    first_episode_only: learn only from each env's first episode of the rollout, so a batch is
-    E complete episodes from the start-state distribution, exactly the samples of the textbook
-    estimator of J (with T ≥ the episode limit); later episodes, cut short by the end of the
-    rollout, are masked out.
+    noise shrinks on schedule while the policy can still lower σ faster by itself.
 
     Returns a dict of per-epoch lists: avg_reward, mean_return, episodes, loss, entropy,
     env_steps (cumulative), seconds (wall time of the epoch), and log_std (its mean) for a
@@ -175,9 +171,6 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
                 break
         except NonFiniteError as error:  # the policy met a NaN/inf observation
             raise NonFiniteError(f"epoch {epoch + 1}: {error}") from None
-        if first_episode_only:
-            ended_before = (np.cumsum(buffers["dones"], axis=0) - buffers["dones"]) > 0
-            buffers["valid"] &= ~ended_before
         check_finite(epoch, "reward", buffers["rewards"])
         returns = calculate_returns(buffers["rewards"], buffers["dones"], gamma)
         advantages = compute_advantages(returns, buffers["valid"], baseline, normalize_advantages,

@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 
-from minipg import bench
+from minipg.tools import bench
 from minipg.reinforce import collect_rollout, rollout_buffers
 
 

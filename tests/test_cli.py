@@ -1,7 +1,7 @@
 """run_cartpole.py and run_swingup.py used like real tools: save and resume, periodic
 checkpoints, evaluation, GIF, CSV, several seeds, plots, and Ctrl-C.
 
-Most runs call `minipg.cli.main` in-process with tiny configurations (a few envs, a short
+Most runs call `minipg.tools.cli.main` in-process with tiny configurations (a few envs, a short
 rollout, 2–5 epochs) and write into pytest's tmp_path; two run the scripts as real
 subprocesses to check exit statuses and what reaches the terminal.
 """
@@ -25,8 +25,8 @@ if str(REPO) not in sys.path:  # the run_*.py scripts live at the repository roo
 
 import run_cartpole  # noqa: E402
 import run_swingup  # noqa: E402
-from minipg import cli  # noqa: E402
-from minipg.checkpoint import load_checkpoint  # noqa: E402
+from minipg.tools import cli  # noqa: E402
+from minipg.tools.checkpoint import load_checkpoint  # noqa: E402
 from minipg.policies import LOG_STD_MAX, LOG_STD_MIN  # noqa: E402
 
 # Tiny configurations of each script; later flags on a command line override these.  Swing-up

@@ -13,12 +13,12 @@ if str(REPO) not in sys.path:  # the run_*.py scripts live at the repository roo
 
 import run_cartpole  # noqa: E402
 import run_swingup  # noqa: E402
-from minipg import cli  # noqa: E402
-from minipg.checkpoint import load_checkpoint  # noqa: E402
+from minipg.tools import cli  # noqa: E402
+from minipg.tools.checkpoint import load_checkpoint  # noqa: E402
 from minipg.envs import make_env  # noqa: E402
-from minipg.evaluation import evaluate  # noqa: E402
+from minipg.tools.evaluation import evaluate  # noqa: E402
 from minipg.policies import CategoricalPolicy, DiagonalGaussianPolicy  # noqa: E402
-from minipg.render import record_episode, render_episode_gif  # noqa: E402
+from minipg.tools.render import record_episode, render_episode_gif  # noqa: E402
 
 # Short runs of each script: swing-up's default preset with the cheap time baseline (its
 # learned value baseline fits a network every epoch); "cartpole-value" covers that baseline.

@@ -2,7 +2,7 @@
 
 One table (CASES) lists each bad input or fault, the error it must raise and a fragment of
 its message.  API cases raise an exception whose raising frame is minipg's own check (not
-deep inside NumPy); script cases run `minipg.cli.main` as the scripts do and must exit with
+deep inside NumPy); script cases run `minipg.tools.cli.main` as the scripts do and must exit with
 argparse's usage status 2 and "prog: error: ..." on stderr, without a traceback.
 
 After the table: the NaN guard (training stops naming the epoch, the script exits 1 and keeps
@@ -28,9 +28,9 @@ if str(REPO) not in sys.path:  # the run_*.py scripts live at the repository roo
 import run_cartpole  # noqa: E402
 import run_swingup  # noqa: E402
 from conftest import stand_in_env  # noqa: E402
-from minipg import cli  # noqa: E402
-from minipg.checkpoint import (CheckpointError, load_checkpoint, policy_from_checkpoint,  # noqa: E402
-                               restore_policy, save_checkpoint)
+from minipg.tools import cli  # noqa: E402
+from minipg.tools.checkpoint import (CheckpointError, load_checkpoint, policy_from_checkpoint,  # noqa: E402
+                               restore_policy)
 from minipg.envs import make_env  # noqa: E402
 from minipg.policies import CategoricalPolicy, DiagonalGaussianPolicy, NonFiniteError  # noqa: E402
 from minipg.reinforce import reinforce  # noqa: E402
@@ -406,7 +406,7 @@ def test_nan_guard_exit_status_in_a_real_process(tmp_path):
         import sys
         sys.path[:0] = [{str(REPO)!r}, {str(Path(__file__).parent)!r}]
         import run_cartpole
-        from minipg import cli
+        from minipg.tools import cli
         from test_errors import Faulty
         real_make_env = cli.make_env
         cli.make_env = lambda *args: Faulty(real_make_env(*args), 3)

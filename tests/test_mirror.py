@@ -7,7 +7,7 @@ from gymnasium import spaces
 
 from minipg import DiagonalGaussianPolicy
 from minipg.envs import observation_mirror
-from minipg.swingup import OBSERVATION_MIRROR, CartPoleSwingUpVectorEnv
+from minipg.envs.swingup import OBSERVATION_MIRROR, CartPoleSwingUpVectorEnv
 
 
 def mirrored_policy(seed, obs_dim=5, action_dim=1, hidden=(6, 5)):

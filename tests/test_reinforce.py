@@ -302,22 +302,3 @@ def test_different_seeds_differ():
     history_b, params_b = short_cartpole_run(seed=8)
     assert history_a["loss"] != history_b["loss"]
     assert not np.array_equal(params_a[0], params_b[0])
-
-
-@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
-def test_first_episode_only_learns_from_each_envs_first_episode(mode):
-    """With first_episode_only, the update sees exactly the valid steps up to and including
-    each env's first episode end, nothing after it."""
-    env = Corridor(LENGTHS, mode)
-    agent, twin = make_agent(env), make_agent(env)
-    history = reinforce(env, agent, gamma=0.9, epochs=1, T=T, seed=0, first_episode_only=True)
-
-    buffers = hand_rollout(env, twin)
-    ended_before = (np.cumsum(buffers["dones"], axis=0) - buffers["dones"]) > 0
-    mask = buffers["valid"] & ~ended_before
-    assert mask.sum() < buffers["valid"].sum()  # the corridors do end inside the rollout
-    returns = calculate_returns(buffers["rewards"], buffers["dones"], 0.9)
-    expected = twin.update(buffers["states"], buffers["actions"], returns, mask=mask)
-    assert history["loss"][0] == pytest.approx(expected["loss"], rel=1e-12)
-    for mine, theirs in zip(agent.parameters(), twin.parameters()):
-        np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-15)

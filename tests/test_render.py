@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from minipg.policies import CategoricalPolicy, DiagonalGaussianPolicy
-from minipg.render import (
+from minipg.tools.render import (
     DPI,
     FIGURE_WIDTH_INCHES,
     GEOMETRIES,

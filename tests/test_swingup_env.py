@@ -1,4 +1,4 @@
-"""Tests of minipg.swingup: the adapter, the batched twin, and their registration.
+"""Tests of minipg.envs.swingup: the adapter, the batched twin, and their registration.
 
 The reference throughout is the package's own environment (gym-cartpole-swingup 0.1.4),
 reached through the adapter CartPoleSwingUpEnv. Under NumPy 2 the package computes in
@@ -18,7 +18,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 from gymnasium.vector import AutoresetMode
 
-from minipg.swingup import (
+from minipg.envs.swingup import (
     CartPoleSwingUpEnv,
     CartPoleSwingUpVectorEnv,
     register_swingup,
@@ -348,8 +348,8 @@ def test_termination_when_cart_leaves_track():
 def test_registration():
     for env_id, reward in [("CartPoleSwingUp-v0", "cos"), ("CartPoleSwingUp-v1", "positive")]:
         spec = gymnasium.spec(env_id)
-        assert spec.entry_point == "minipg.swingup:CartPoleSwingUpEnv"
-        assert spec.vector_entry_point == "minipg.swingup:CartPoleSwingUpVectorEnv"
+        assert spec.entry_point == "minipg.envs.swingup:CartPoleSwingUpEnv"
+        assert spec.vector_entry_point == "minipg.envs.swingup:CartPoleSwingUpVectorEnv"
         assert spec.max_episode_steps == 500
         assert spec.kwargs == {"reward": reward}
 
@@ -440,10 +440,10 @@ def test_rejects_what_it_does_not_support():
 def test_import_does_not_import_gym_and_is_silent():
     script = """
 import sys
-import minipg.swingup
-assert "gym" not in sys.modules, "import minipg.swingup imported gym"
+import minipg.envs.swingup
+assert "gym" not in sys.modules, "import minipg.envs.swingup imported gym"
 import gymnasium
-minipg.swingup.register_swingup()
+minipg.envs.swingup.register_swingup()
 envs = gymnasium.make_vec("CartPoleSwingUp-v1", num_envs=2)
 envs.reset(seed=0)
 envs.step(envs.action_space.sample())

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .envs import make_env
+from ..envs import make_env
 
 # Episodes run side by side in one vector env; more are run in successive batches.
 MAX_PARALLEL_EPISODES = 256

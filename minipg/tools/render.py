@@ -23,7 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from . import swingup
+from ..envs import swingup
 
 # Frame size: 300 px wide (FIGURE_WIDTH_INCHES · DPI), the height following the scene's aspect
 # ratio.  Small on purpose: a 500-step swing-up episode drawn at 50 frames/s is 250 frames, and

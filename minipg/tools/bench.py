@@ -1,4 +1,4 @@
-"""Where the time of a REINFORCE epoch goes, and how it scales: `python -m minipg.bench`.
+"""Where the time of a REINFORCE epoch goes, and how it scales: `python -m minipg.tools.bench`.
 
 Every figure is wall-clock time from time.perf_counter(), measured in this one process, and
 reported as the MEDIAN over repeated epochs (so one slow epoch, e.g. the first one or one
@@ -68,7 +68,7 @@ impl — swing-up physics: minipg's NumPy twin vs the package's own classes
 BLAS threads.  The learn step's matrix products run in NumPy's OpenBLAS, multi-threaded by
 default.  On a machine whose cores are busy with other processes, OpenBLAS's spinning threads
 can make them tens of times slower; the header prints the thread count, and
-OPENBLAS_NUM_THREADS=1 python -m minipg.bench gives stable single-thread figures.
+OPENBLAS_NUM_THREADS=1 python -m minipg.tools.bench gives stable single-thread figures.
 
 --chunk-size N is passed to the policies (samples per chunk of the learn step); the learn
 peak memory shows its effect.  --profile additionally profiles one swing-up blog epoch with
@@ -92,10 +92,10 @@ import tracemalloc
 import gymnasium
 import numpy as np
 
-from .envs import make_env
-from .policies import DEFAULT_CHUNK_SIZE, CategoricalPolicy, DiagonalGaussianPolicy
-from .reinforce import check_finite, collect_rollout, epoch_metrics, reinforce, rollout_buffers
-from .returns import calculate_returns
+from ..envs import make_env
+from ..policies import DEFAULT_CHUNK_SIZE, CategoricalPolicy, DiagonalGaussianPolicy
+from ..reinforce import check_finite, collect_rollout, epoch_metrics, reinforce, rollout_buffers
+from ..returns import calculate_returns
 
 MiB = 2**20
 
@@ -559,7 +559,7 @@ def non_negative_int(text):
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="python -m minipg.bench",
+        prog="python -m minipg.tools.bench",
         description="Time the blog configurations epoch by epoch, the env alone, swing-up scaling "
                     "and the swing-up env implementations (see the module docstring for each figure).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

@@ -17,14 +17,14 @@ import time
 import gymnasium
 import numpy as np
 
-from .baselines import BASELINES, ValueBaseline, make_baseline
-from .envs import VECTORIZATION_MODES, make_env
+from ..baselines import BASELINES, ValueBaseline, make_baseline
+from ..envs import VECTORIZATION_MODES, make_env
 from .evaluation import evaluate
 from .checkpoint import (CheckpointError, describe_architecture, load_checkpoint, restore_baseline,
                          restore_policy, save_checkpoint, write_atomically)
 from .plotting import plot_learning_curves
-from .policies import CategoricalPolicy, DiagonalGaussianPolicy, NonFiniteError
-from .reinforce import new_history, reinforce
+from ..policies import CategoricalPolicy, DiagonalGaussianPolicy, NonFiniteError
+from ..reinforce import new_history, reinforce
 from .render import render_episode_gif
 
 # Evaluation episodes are seeded apart from training's epoch seeds.
@@ -91,7 +91,7 @@ def build_parser(experiment):
     parser.add_argument("--hidden", type=positive_int, nargs="*",
                         help="hidden layer sizes of the policy network (none: linear)")
     parser.add_argument("--vectorization", choices=VECTORIZATION_MODES,
-                        help="how the E envs are stepped (see minipg/envs.py)")
+                        help="how the E envs are stepped (see minipg/envs/vector.py)")
     speed = parser.add_argument_group("speed and memory")
     speed.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                        help="float type of the policy, buffers and learning (float32: faster)")

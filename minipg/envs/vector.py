@@ -23,10 +23,7 @@ import warnings
 import gymnasium
 from gymnasium.vector import AutoresetMode
 
-from .swingup import ENV_IDS, OBSERVATION_MIRROR, register_swingup
-
-# CartPoleSwingUp-v0/-v1 become known to gymnasium.make / make_vec (this imports no gym).
-register_swingup()
+from .swingup import ENV_IDS, OBSERVATION_MIRROR
 
 VECTORIZATION_MODES = ("auto", "vector", "sync", "async")
 _GYMNASIUM_MODE = {"auto": None, "vector": "vector_entry_point", "sync": "sync", "async": "async"}

@@ -515,8 +515,8 @@ def register_swingup() -> None:
             continue
         gymnasium.register(
             id=env_id,
-            entry_point="minipg.swingup:CartPoleSwingUpEnv",
-            vector_entry_point="minipg.swingup:CartPoleSwingUpVectorEnv",
+            entry_point="minipg.envs.swingup:CartPoleSwingUpEnv",
+            vector_entry_point="minipg.envs.swingup:CartPoleSwingUpVectorEnv",
             max_episode_steps=MAX_EPISODE_STEPS,
             kwargs={"reward": reward},
         )

@@ -34,11 +34,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .policies import CategoricalPolicy, DiagonalGaussianPolicy
+from ..policies import CategoricalPolicy, DiagonalGaussianPolicy
 
 FORMAT_TAG = "minipg-checkpoint"
-# Version 2 added the architecture's dtype and Adam's initial_lr.  Version 1 files (float64
-# or float32 policies of the same layout) still load: see _upgrade_version_1.
 FORMAT_VERSION = 2
 
 # The policy classes a checkpoint can name, for `policy_from_checkpoint`.
@@ -259,9 +257,10 @@ def load_checkpoint(path):
             if tag is None or tag.dtype != np.uint8 or tag.tobytes() != FORMAT_TAG.encode("utf-8"):
                 raise CheckpointError(f"{path}: not a minipg checkpoint (no '{FORMAT_TAG}' format tag)")
             version = int(archive["version"])
-            if version > FORMAT_VERSION:
+            if version != FORMAT_VERSION:
+                relation = "newer" if version > FORMAT_VERSION else "older"
                 raise CheckpointError(
-                    f"{path}: checkpoint format version {version} is newer than this minipg "
+                    f"{path}: checkpoint format version {version} is {relation} than this minipg "
                     f"reads (version {FORMAT_VERSION})"
                 )
             meta = {key: json.loads(_read_text(archive[key])) for key in _JSON_KEYS}
@@ -280,8 +279,6 @@ def load_checkpoint(path):
                        for name, key in (("parameters", _PARAM_KEY), ("m", _ADAM_M_KEY),
                                          ("v", _ADAM_V_KEY))},
                 }
-        if version == 1:
-            _upgrade_version_1(meta, parameters)
         optimizer = meta["optimizer"]
         architecture = meta["architecture"]
         return Checkpoint(
@@ -312,13 +309,6 @@ def load_checkpoint(path):
         raise CheckpointError(
             f"{path}: truncated or corrupt checkpoint ({type(error).__name__}: {error})"
         ) from error
-
-
-def _upgrade_version_1(meta, parameters):
-    """Fill in what version 1 did not record: the dtype (that of the stored parameters) and the
-    configured learning rate (unknown; Adam's current rate, exact unless lr_decay was on)."""
-    meta["architecture"].setdefault("dtype", parameters[0].dtype.name)
-    meta["optimizer"].setdefault("initial_lr", meta["optimizer"]["lr"])
 
 
 def _check_archive_integrity(path):

@@ -1,0 +1,16 @@
+"""The environments minipg trains on, stepped E at a time through gymnasium's vector API.
+
+    vector.py   make_env (batched, sync or async vector envs), autoreset_mode, observation_mirror
+    swingup.py  CartPoleSwingUp-v0/-v1: an adapter for the gym-cartpole-swingup package and a
+                batched NumPy twin of its physics
+
+Importing this package registers CartPoleSwingUp-v0/-v1 with gymnasium (without importing gym),
+so `gymnasium.make("CartPoleSwingUp-v0")` and `gymnasium.make_vec(...)` work after `import minipg`.
+"""
+
+from .swingup import register_swingup
+from .vector import VECTORIZATION_MODES, autoreset_mode, make_env, observation_mirror
+
+register_swingup()
+
+__all__ = ["VECTORIZATION_MODES", "autoreset_mode", "make_env", "observation_mirror", "register_swingup"]

@@ -1,0 +1,9 @@
+"""What the scripts use around the training loop; nothing in minipg's core imports from here.
+
+    cli.py         the command line shared by run_cartpole.py and run_swingup.py
+    checkpoint.py  saving and resuming a run (.npz, written atomically)
+    evaluation.py  complete episodes with the mode action or sampled actions
+    render.py      one episode drawn as an animated GIF
+    plotting.py    learning-curve PNGs
+    bench.py       where an epoch's time goes: `python -m minipg.tools.bench`
+"""

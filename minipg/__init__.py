@@ -9,6 +9,7 @@ The math and the training loop, one concept per module (read them in this order)
     layers.py         y = x W + b, ReLU, and their backward pass (MLP)
     optim.py          Adam
     baselines.py      advantages A = G − b: time and learned value baselines, normalization
+    parallel.py       one BLAS thread, the learn step's chunks on worker threads (why: see there)
 
 Around them, in their own packages:
 
@@ -18,13 +19,17 @@ Around them, in their own packages:
                       (`python -m minipg.tools.bench`); nothing above imports from it
 """
 
-from .distributions import Categorical, DiagGaussian
-from .envs import make_env
-from .layers import MLP
-from .optim import Adam
-from .policies import CategoricalPolicy, DiagonalGaussianPolicy, NonFiniteError, Policy
-from .reinforce import reinforce
-from .returns import calculate_returns
+from .parallel import limit_blas_threads
+
+limit_blas_threads()  # one BLAS thread unless MINIPG_BLAS_THREADS says otherwise (see parallel.py)
+
+from .distributions import Categorical, DiagGaussian  # noqa: E402
+from .envs import make_env  # noqa: E402
+from .layers import MLP  # noqa: E402
+from .optim import Adam  # noqa: E402
+from .policies import CategoricalPolicy, DiagonalGaussianPolicy, NonFiniteError, Policy  # noqa: E402
+from .reinforce import reinforce  # noqa: E402
+from .returns import calculate_returns  # noqa: E402
 
 __all__ = [
     "Adam",

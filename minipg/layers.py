@@ -54,6 +54,11 @@ class MLP:
         self._inputs = None  # forward cache: the input of each linear layer
 
     @property
+    def multiply_adds_per_sample(self):
+        """Σ n_in·n_out over the layers: the work of one sample's forward pass."""
+        return sum(n_in * n_out for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:]))
+
+    @property
     def weights(self):
         return self.params[0::2]
 

@@ -18,11 +18,14 @@ The backward pass is the chain rule through the distribution and the network:
     ∂L/∂θ_network      = MLP.backward(∂L/∂(dist. input))                    (layers.py)
 """
 
+import copy
+
 import numpy as np
 
 from .distributions import Categorical, DiagGaussian
 from .layers import MLP
 from .optim import Adam
+from .parallel import map_in_order, worker_threads
 
 # Samples per chunk of the learn step: bounds the memory of the (chunk, hidden) activations.
 # The gradient is a sum over samples, so chunking changes nothing but rounding.
@@ -87,18 +90,29 @@ class Policy:
     implement `distribution`, `check_actions` and `_chunk_loss_and_grads`.
     """
 
-    def __init__(self, net, lr, rng, chunk_size=None):
+    def __init__(self, net, lr, rng, chunk_size=None, threads=None):
         self.net = net
         self.rng = rng
         self.chunk_size = DEFAULT_CHUNK_SIZE if chunk_size is None else int(chunk_size)
         if self.chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}")
+        # Threads the learn step's chunks run on (parallel.py); results do not depend on it.
+        self.threads = worker_threads() if threads is None else int(threads)
+        if self.threads < 1:
+            raise ValueError(f"threads must be a positive integer, got {threads}")
         self.opt = Adam(self.parameters(), lr=lr)
         self.lr = self.opt.lr  # the configured rate; a schedule sets opt.lr from it
 
     def parameters(self):
         """[W1, b1, W2, b2, ...] (+ [log_std] for the Gaussian): the arrays Adam updates in place."""
         return list(self.net.params)
+
+    def thread_copy(self):
+        """A shallow copy sharing every parameter array, with a network of its own whose forward
+        cache another thread's chunk cannot overwrite."""
+        twin = copy.copy(self)
+        twin.net = copy.copy(self.net)
+        return twin
 
     def pi(self, states):
         """The action distribution π(·|s) for states: (..., obs_dim), checked by check_states."""
@@ -228,19 +242,25 @@ class Policy:
         if n_valid == 0:
             raise ValueError("no valid samples to learn from (the mask is all False)")
 
-        loss = 0.0
-        entropy_sum = 0.0
-        grads = None
-        for start in range(0, n_samples, self.chunk_size):
+        def chunk(start):
             rows = slice(start, start + self.chunk_size)
             # weight_n = −G_n/N on valid samples, 0 on masked ones: L = Σ_n weight_n log π(a_n|s_n)
             weights = flat_returns[rows] * (-1.0 / n_valid)
             chunk_mask = None if flat_mask is None else flat_mask[rows]
             if chunk_mask is not None:
                 weights[~chunk_mask] = 0.0
-            chunk_loss, chunk_grads, chunk_entropy = self._chunk_loss_and_grads(
+            # Its own forward cache, so that chunks can run on several threads at once.
+            return self.thread_copy()._chunk_loss_and_grads(
                 flat_states[rows], flat_actions[rows], weights, chunk_mask
             )
+
+        loss = 0.0
+        entropy_sum = 0.0
+        grads = None
+        # Summed in chunk order whatever thread computed a chunk: the same sums for any thread count.
+        chunk_work = min(self.chunk_size, n_samples) * self.net.multiply_adds_per_sample
+        for chunk_loss, chunk_grads, chunk_entropy in map_in_order(
+                chunk, range(0, n_samples, self.chunk_size), self.threads, chunk_work):
             loss += chunk_loss
             entropy_sum += chunk_entropy
             if grads is None:
@@ -267,7 +287,8 @@ class CategoricalPolicy(Policy):
 
     distribution_type = Categorical
 
-    def __init__(self, env, lr=1e-2, hidden=(), seed=None, chunk_size=None, dtype=np.float64):
+    def __init__(self, env, lr=1e-2, hidden=(), seed=None, chunk_size=None, dtype=np.float64,
+                 threads=None):
         from gymnasium import spaces
 
         observation_space, action_space = single_spaces(env)
@@ -281,7 +302,7 @@ class CategoricalPolicy(Policy):
         self.dtype = check_dtype(dtype)
         rng = np.random.default_rng(seed)
         net = MLP((self.N, *self.hidden, self.M), rng, self.dtype)
-        super().__init__(net, lr, rng, chunk_size)
+        super().__init__(net, lr, rng, chunk_size, threads)
 
     def distribution(self, states):
         """Categorical(logits = f_θ(s)).  states: (..., obs_dim) → logits: (..., n_actions)."""
@@ -329,7 +350,7 @@ class DiagonalGaussianPolicy(Policy):
     distribution_type = DiagGaussian
 
     def __init__(self, env, lr=1e-2, hidden=(64, 64), seed=None, log_std_init=0.5, chunk_size=None,
-                 dtype=np.float64, mirror=None):
+                 dtype=np.float64, mirror=None, threads=None):
         from gymnasium import spaces
 
         observation_space, action_space = single_spaces(env)
@@ -353,7 +374,7 @@ class DiagonalGaussianPolicy(Policy):
             if self.mirror.shape != (self.N,) or not np.all(np.abs(self.mirror) == 1):
                 raise ValueError(f"mirror must be {self.N} signs (+1 or -1), one per observation "
                                  f"dimension, got {mirror!r}")
-        super().__init__(net, lr, rng, chunk_size)
+        super().__init__(net, lr, rng, chunk_size, threads)
 
     def parameters(self):
         return list(self.net.params) + [self.log_std]

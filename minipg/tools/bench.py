@@ -65,10 +65,16 @@ impl — swing-up physics: minipg's NumPy twin vs the package's own classes
     SyncVectorEnv: E Python env.step calls per step).  Median of --impl-repeats runs; env
     construction and reset are not timed.
 
-BLAS threads.  The learn step's matrix products run in NumPy's OpenBLAS, multi-threaded by
-default.  On a machine whose cores are busy with other processes, OpenBLAS's spinning threads
-can make them tens of times slower; the header prints the thread count, and
-OPENBLAS_NUM_THREADS=1 python -m minipg.tools.bench gives stable single-thread figures.
+busy — each blog configuration alone and next to a competing process
+    The competitor is a second process training the same configuration without end (what a
+    second run_*.py would do).  Rounds alternate: --busy-epochs real reinforce epochs with the
+    competitor paused (SIGSTOP: alone), then as many with it running (SIGCONT: busy), so a drift
+    of the machine's speed hits both alike.  slowdown = median busy epoch / median alone epoch;
+    target <= 2.5 (a fair share of 2 cores is 2x).  The competitor inherits the environment, so
+    MINIPG_BLAS_THREADS=default MINIPG_THREADS=1 shows NumPy's default threading instead.
+
+Threads.  minipg runs BLAS on one thread and the learn step's chunks on MINIPG_THREADS worker
+threads (minipg/parallel.py); the header prints both counts.
 
 --chunk-size N is passed to the policies (samples per chunk of the learn step); the learn
 peak memory shows its effect.  --profile additionally profiles one swing-up blog epoch with
@@ -84,15 +90,19 @@ import os
 import platform
 import pstats
 import resource
+import signal
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
 
 import gymnasium
 import numpy as np
+import threadpoolctl
 
 from ..envs import make_env
+from ..parallel import BLAS_THREADS_VARIABLE, WORKER_THREADS_VARIABLE, worker_threads
 from ..policies import DEFAULT_CHUNK_SIZE, CategoricalPolicy, DiagonalGaussianPolicy
 from ..reinforce import check_finite, collect_rollout, epoch_metrics, reinforce, rollout_buffers
 from ..returns import calculate_returns
@@ -115,11 +125,13 @@ CONFIGS = {
 # The targets the figures are judged against (at the blog sizes only).
 CARTPOLE_MAX_RATIO = 1.5       # CartPole epoch ≤ 1.5 × the env alone
 SWINGUP_MAX_EPOCH_SECONDS = 0.45  # swing-up blog epoch, float64
+BUSY_MAX_SLOWDOWN = 2.5  # an epoch beside one competing process / alone (a fair share is 2x)
 
 # Environment variables that set the BLAS thread count; recorded with the figures.
-THREAD_ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+THREAD_ENV_VARS = (BLAS_THREADS_VARIABLE, WORKER_THREADS_VARIABLE, "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                   "MKL_NUM_THREADS")
 
-SECTIONS = ("cartpole", "swingup", "scaling", "impl")
+SECTIONS = ("cartpole", "swingup", "scaling", "impl", "busy")
 SPLIT_ROWS = (
     ("env_step", "env.step"),
     ("act", "agent.act (forward + sample)"),
@@ -264,23 +276,9 @@ def time_env_alone(env, T, seed):
 
 
 def blas_threads():
-    """The thread count of NumPy's bundled OpenBLAS (asked through ctypes), or None if not found."""
-    import ctypes
-    import glob
-
-    libs_dir = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
-    for path in glob.glob(os.path.join(libs_dir, "*openblas*")):
-        try:
-            lib = ctypes.CDLL(path)  # already loaded by NumPy: this returns the same library
-        except OSError:
-            continue
-        for name in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
-                     "openblas_get_num_threads"):
-            getter = getattr(lib, name, None)
-            if getter is not None:
-                getter.restype = ctypes.c_int
-                return int(getter())
-    return None
+    """The thread count of the BLAS NumPy uses (threadpoolctl), or None if none is found."""
+    counts = [info["num_threads"] for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas"]
+    return counts[0] if counts else None
 
 
 def median(values):
@@ -429,6 +427,56 @@ def profile_swingup_epoch(chunk_size, top, seed=0, dtype="float64"):
 
 
 # ---------------------------------------------------------------- output
+def bench_busy(name, config, rounds, epochs, chunk_size, seed=0, dtype="float64"):
+    """Epoch seconds of `config` alone and beside a competing process (see module doc)."""
+    env = make_env(config["env_id"], config["E"], config["vectorization"])
+    agent = make_policy(config, env, chunk_size, seed, dtype)
+    competitor = subprocess.Popen(
+        [sys.executable, "-m", "minipg.tools.bench", "--compete", name, "--dtype", dtype,
+         "--chunk-size", str(chunk_size)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        competitor.stdout.readline()  # "ready": its first epoch is done
+        reinforce(env, agent, gamma=config["gamma"], epochs=1, T=config["T"], seed=seed)  # warm-up
+        alone, busy = [], []
+        for round_ in range(rounds):
+            for signal_, times in ((signal.SIGSTOP, alone), (signal.SIGCONT, busy)):
+                competitor.send_signal(signal_)
+                history = reinforce(env, agent, gamma=config["gamma"], epochs=epochs,
+                                    T=config["T"], seed=seed + round_)
+                times.extend(history["seconds"])
+    finally:
+        competitor.send_signal(signal.SIGCONT)  # a stopped process does not act on SIGTERM
+        competitor.terminate()
+        competitor.wait()
+        env.close()
+    return {"E": config["E"], "T": config["T"], "alone_s": alone, "busy_s": busy,
+            "alone_median_s": median(alone), "busy_median_s": median(busy),
+            "slowdown": median(busy) / median(alone)}
+
+
+def compete(name, chunk_size, dtype):
+    """The competitor of `bench_busy`: train `name`'s configuration until terminated."""
+    config = CONFIGS[name]
+    env = make_env(config["env_id"], config["E"], config["vectorization"])
+    agent = make_policy(config, env, chunk_size, 1, dtype)
+
+    def ready(epoch, history):
+        if epoch == 0:
+            print("ready", flush=True)
+
+    reinforce(env, agent, gamma=config["gamma"], epochs=10**9, T=config["T"], seed=1, callback=ready)
+
+
+def busy_table(results):
+    headers = ["config", "E", "T", "alone epoch [s]", "busy epoch [s]", "slowdown", "target", "met"]
+    rows = [[name, r["E"], r["T"], seconds(r["alone_median_s"]), seconds(r["busy_median_s"]),
+             f"{r['slowdown']:.2f}x", f"<= {BUSY_MAX_SLOWDOWN}x",
+             "yes" if r["slowdown"] <= BUSY_MAX_SLOWDOWN else "NO"] for name, r in results.items()]
+    return format_table(headers, rows, "== Busy machine: alone vs beside a second process training "
+                                       "the same configuration (medians) ==")
+
+
 def format_table(headers, rows, title=None):
     """Plain text table: first column left-aligned, the others right-aligned."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
@@ -588,19 +636,26 @@ def build_parser():
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of policies and env resets")
     parser.add_argument("--profile", type=positive_int, nargs="?", const=10, default=None, metavar="TOP",
                         help="also cProfile one swing-up blog epoch and print the TOP functions by tottime")
+    parser.add_argument("--busy-rounds", type=positive_int, default=3,
+                        help="busy: alternating rounds of alone and busy epochs")
+    parser.add_argument("--busy-epochs", type=positive_int, default=3,
+                        help="busy: epochs per round and condition")
     parser.add_argument("--json", metavar="PATH", help="write every figure to this JSON file")
+    parser.add_argument("--compete", choices=sorted(CONFIGS), help=argparse.SUPPRESS)  # bench_busy's competitor
     return parser
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.compete:
+        return compete(args.compete, args.chunk_size, args.dtype)
     dtype_name = args.dtype
     report = {
         "meta": {
             "argv": sys.argv[1:] if argv is None else list(argv),
             "python": platform.python_version(), "numpy": np.__version__, "gymnasium": gymnasium.__version__,
             "cpu_count": os.cpu_count(), "dtype": dtype_name, "chunk_size": args.chunk_size,
-            "blas_threads": blas_threads(),
+            "blas_threads": blas_threads(), "worker_threads": worker_threads(),
             "thread_env": {key: os.environ.get(key) for key in THREAD_ENV_VARS},
             "loadavg_before": loadavg(),
         },
@@ -608,7 +663,8 @@ def main(argv=None):
     print(f"minipg bench: python {report['meta']['python']}, numpy {np.__version__}, gymnasium "
           f"{gymnasium.__version__}, {os.cpu_count()} CPUs, {dtype_name}, chunk_size {args.chunk_size}")
     threads_set = {k: v for k, v in report["meta"]["thread_env"].items() if v is not None}
-    print(f"BLAS threads: {report['meta']['blas_threads'] or 'unknown'} ({threads_set or 'no *_NUM_THREADS set'})")
+    print(f"BLAS threads: {report['meta']['blas_threads'] or 'unknown'}, learn-step worker threads: "
+          f"{report['meta']['worker_threads']} ({threads_set or 'no thread variables set'})")
     print(f"load average before (1, 5, 15 min): {report['meta']['loadavg_before']}")
     print(flush=True)
 
@@ -627,6 +683,12 @@ def main(argv=None):
         result = bench_impl(args.impl_E, args.impl_steps, args.impl_repeats, args.seed)
         report["impl"] = result
         print(impl_table(result), end="\n\n", flush=True)
+    if "busy" in args.only:
+        results = {name: bench_busy(name, CONFIGS[name], args.busy_rounds, args.busy_epochs,
+                                    args.chunk_size, args.seed, args.dtype)
+                   for name in ("cartpole", "swingup")}
+        report["busy"] = results
+        print(busy_table(results), end="\n\n", flush=True)
     if args.profile:
         text = profile_swingup_epoch(args.chunk_size, args.profile, args.seed, args.dtype)
         report["profile_swingup"] = text

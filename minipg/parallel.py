@@ -1,0 +1,86 @@
+"""How minipg uses the cores: one BLAS thread, and the learn step's chunks on worker threads.
+
+Why not NumPy's default?  Its OpenBLAS splits every matrix product over all cores, and its
+threads *spin* while they wait for each other.  When another busy process holds a core, each
+small product (a 256 × 64 rollout step) waits for a thread that is not running: two swing-up
+runs at once took 25 s per epoch each instead of 0.75 s.  So on `import minipg` BLAS is set
+to one thread (with threadpoolctl, which works whatever NumPy was imported before), and the
+one place where a second core pays, the learn step's forward and backward pass over tens of
+chunks of 4096 samples (policies.py), runs those chunks on Python threads.  NumPy releases
+the GIL inside its array operations, and a Python thread waiting for a busy core sleeps instead
+of spinning, so a shared machine slows a run by about its fair share, not 30×.
+
+Each chunk's gradient is computed on one thread by one BLAS thread, and the chunks are summed
+in their order whatever thread computed them, so results do not depend on the thread counts.
+
+Overrides, read when minipg is imported:
+
+    MINIPG_BLAS_THREADS=N   BLAS threads (default 1); "default" leaves NumPy's own setting
+    MINIPG_THREADS=N        worker threads of the learn step (default: the usable cores)
+"""
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy  # noqa: F401  (loads NumPy's BLAS: threadpoolctl only sees loaded libraries)
+from threadpoolctl import threadpool_limits
+
+BLAS_THREADS_VARIABLE = "MINIPG_BLAS_THREADS"
+WORKER_THREADS_VARIABLE = "MINIPG_THREADS"
+
+
+def usable_cores():
+    """The cores this process may run on (its CPU affinity, where the OS reports one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def thread_count(variable, default):
+    """The positive integer in environment `variable`, `default` when unset; else a ValueError."""
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{variable} must be a positive integer, got {text!r}")
+    return value
+
+
+def limit_blas_threads():
+    """Set the BLAS thread count from MINIPG_BLAS_THREADS (default 1; "default": leave it).
+
+    Returns the count set, or None when left alone.
+    """
+    if os.environ.get(BLAS_THREADS_VARIABLE, "").strip().lower() == "default":
+        return None
+    count = thread_count(BLAS_THREADS_VARIABLE, 1)
+    threadpool_limits(limits=count, user_api="blas")
+    return count
+
+
+def worker_threads():
+    """Threads for the learn step's chunks: MINIPG_THREADS, or the usable cores."""
+    return thread_count(WORKER_THREADS_VARIABLE, usable_cores())
+
+
+# Handing an item to a thread costs tens of microseconds; an item with fewer multiply-adds than
+# this (a linear CartPole policy's chunk: 4096 × 4 × 2) finishes sooner on the calling thread.
+MIN_PARALLEL_MULTIPLY_ADDS = 2**20
+
+
+def map_in_order(function, items, threads, multiply_adds=None):
+    """[function(item) for item in items], computed on up to `threads` threads, in item order.
+
+    multiply_adds: the work of one item, if known; below MIN_PARALLEL_MULTIPLY_ADDS, and with one
+    thread or one item, everything runs in the caller's thread: no pool, nothing to wait for.
+    """
+    items = list(items)
+    small = multiply_adds is not None and multiply_adds < MIN_PARALLEL_MULTIPLY_ADDS
+    if threads <= 1 or len(items) <= 1 or small:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(threads, len(items))) as pool:
+        return list(pool.map(function, items))

@@ -1,0 +1,93 @@
+"""Threads (minipg/parallel.py): one BLAS thread on import, overridable; the learn step gives the
+same bits on any number of worker threads."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+from conftest import stand_in_env
+from minipg import parallel
+from minipg.policies import CategoricalPolicy, DiagonalGaussianPolicy
+
+
+def blas_threads_after_import(**variables):
+    """The BLAS thread count a fresh `import minipg` leaves, with these environment variables."""
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("MINIPG_")}
+    environment.update(variables)
+    code = ("import minipg, threadpoolctl; "
+            "print([i['num_threads'] for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas'][0])")
+    result = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True)
+    return result
+
+
+def test_import_sets_one_blas_thread_and_the_variable_overrides_it():
+    assert blas_threads_after_import(OPENBLAS_NUM_THREADS="2").stdout.strip() == "1"
+    assert blas_threads_after_import(OPENBLAS_NUM_THREADS="2", MINIPG_BLAS_THREADS="2").stdout.strip() == "2"
+    # "default" leaves what NumPy's BLAS was started with
+    assert blas_threads_after_import(OPENBLAS_NUM_THREADS="2", MINIPG_BLAS_THREADS="default").stdout.strip() == "2"
+
+
+def test_bad_blas_thread_variable_is_named_at_import():
+    result = blas_threads_after_import(MINIPG_BLAS_THREADS="many")
+    assert result.returncode != 0
+    assert "MINIPG_BLAS_THREADS must be a positive integer, got 'many'" in result.stderr
+
+
+@pytest.mark.parametrize("text, expected", [("", 3), ("1", 1), (" 4 ", 4)])
+def test_thread_count(monkeypatch, text, expected):
+    monkeypatch.setenv("MINIPG_THREADS", text)
+    assert parallel.thread_count("MINIPG_THREADS", 3) == expected
+
+
+@pytest.mark.parametrize("text", ["0", "-2", "1.5", "two"])
+def test_thread_count_rejects(monkeypatch, text):
+    monkeypatch.setenv("MINIPG_THREADS", text)
+    with pytest.raises(ValueError, match=f"MINIPG_THREADS must be a positive integer, got '{text}'"):
+        parallel.worker_threads()
+
+
+def test_worker_threads_default_to_the_usable_cores(monkeypatch):
+    monkeypatch.delenv("MINIPG_THREADS", raising=False)
+    assert parallel.worker_threads() == parallel.usable_cores() >= 1
+
+
+@pytest.mark.parametrize("threads", [1, 2, 5])
+@pytest.mark.parametrize("multiply_adds", [None, 1, parallel.MIN_PARALLEL_MULTIPLY_ADDS])
+def test_map_in_order(threads, multiply_adds):
+    assert parallel.map_in_order(lambda x: x * x, range(7), threads, multiply_adds) == [x * x for x in range(7)]
+
+
+def test_policy_threads_must_be_positive():
+    with pytest.raises(ValueError, match="threads must be a positive integer, got 0"):
+        CategoricalPolicy(stand_in_env(3, spaces.Discrete(2)), threads=0)
+
+
+@pytest.mark.parametrize("make_policy, actions", [
+    (lambda threads: DiagonalGaussianPolicy(stand_in_env(5, spaces.Box(-1, 1, (2,))), hidden=(64, 64),
+                                            seed=0, chunk_size=300, threads=threads,
+                                            mirror=(1, -1, 1, -1, 1)),
+     lambda rng, shape: rng.standard_normal(shape + (2,))),
+    (lambda threads: CategoricalPolicy(stand_in_env(5, spaces.Discrete(3)), hidden=(300, 300), seed=0,
+                                       chunk_size=101, threads=threads),
+     lambda rng, shape: rng.integers(0, 3, size=shape)),
+], ids=["gaussian-mirror", "categorical-mlp"])
+def test_learn_step_is_bitwise_the_same_on_any_number_of_threads(make_policy, actions):
+    """Chunks big enough to run in parallel (so threads are really used), summed in order."""
+    rng = np.random.default_rng(0)
+    shape = (40, 31)
+    states = rng.standard_normal(shape + (5,))
+    batch = (states, actions(rng, shape), rng.standard_normal(shape), rng.random(shape) < 0.9)
+    results = []
+    for threads in (1, 2, 3):
+        policy = make_policy(threads)
+        assert policy.chunk_size * policy.net.multiply_adds_per_sample >= parallel.MIN_PARALLEL_MULTIPLY_ADDS
+        stats = policy.update(*batch)
+        results.append((stats["loss"], stats["entropy"], [p.copy() for p in policy.parameters()]))
+    for loss, entropy, parameters in results[1:]:
+        assert loss == results[0][0] and entropy == results[0][1]
+        for a, b in zip(parameters, results[0][2]):
+            np.testing.assert_array_equal(a, b)

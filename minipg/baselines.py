@@ -45,10 +45,12 @@ def normalize(advantages, valid):
 
 
 class ValueBaseline:
-    """V_φ(s, t) ≈ E[G_t | s_t = s], an MLP on the features [s, 1 − t/T].
+    """V_φ(s, t) ≈ E[G_t | s_t = s], an MLP on the features [s, 1 − t/T] (or [s]).
 
     Why the time feature: a rollout stops after T steps, so G_t only sums rewards up to T and
-    depends on the time left, not on the state alone.
+    depends on the time left, not on the state alone.  When the loop bootstraps V at the cuts
+    instead (reinforce's `bootstrap`), the target no longer depends on the time left, and
+    time_feature=False fits V on the state alone.
 
     Why the scale: returns are fitted as G·(1 − γ), which lies in [−1, 1] when |r| ≤ 1 (the
     discounted sum of rewards of size ≤ 1 is at most 1/(1 − γ)), so the output layer needs no
@@ -61,15 +63,17 @@ class ValueBaseline:
     """
 
     def __init__(self, obs_dim, gamma, rng, hidden=(64, 64), lr=1e-3, steps=50, batch_size=4096,
-                 dtype=np.float64):
-        self.net = MLP((obs_dim + 1, *hidden, 1), rng, dtype)
+                 dtype=np.float64, time_feature=True):
+        self.time_feature = bool(time_feature)
+        self.net = MLP((obs_dim + self.time_feature, *hidden, 1), rng, dtype)
         self.opt = Adam(self.net.params, lr=lr)
         self.scale = 1.0 - gamma if gamma < 1.0 else 1.0
         self.rng, self.steps, self.batch_size = rng, int(steps), int(batch_size)
 
-    @staticmethod
-    def features(states):
-        """[s, 1 − t/T] for states: (T, E, obs_dim) → (T, E, obs_dim + 1)."""
+    def features(self, states):
+        """[s, 1 − t/T] for states: (T, E, obs_dim) → (T, E, obs_dim + 1); [s] without the time feature."""
+        if not self.time_feature:
+            return states
         T, E = states.shape[:2]
         time_left = np.broadcast_to((1.0 - np.arange(T, dtype=states.dtype) / T)[:, None, None], (T, E, 1))
         return np.concatenate([states, time_left], axis=-1)
@@ -77,6 +81,12 @@ class ValueBaseline:
     def __call__(self, states):
         """b = V_φ(s, t) in units of return: (T, E)."""
         return self.net.predict(self.features(states))[..., 0] / self.scale
+
+    def of_states(self, states):
+        """V_φ(s) in units of return for states: (..., obs_dim), without the time feature."""
+        if self.time_feature:
+            raise ValueError("V of single states needs a ValueBaseline with time_feature=False")
+        return self.net.predict(states)[..., 0] / self.scale
 
     def loss_and_grads(self, features, targets):
         """L_V = mean (V − y)² on (n, obs_dim + 1) features and (n,) scaled targets; ∂L_V/∂φ."""
@@ -96,12 +106,13 @@ class ValueBaseline:
         return loss
 
 
-def make_baseline(name, agent, gamma):
-    """The baseline `reinforce` uses for a name in BASELINES: a ValueBaseline for "value"."""
+def make_baseline(name, agent, gamma, **value_options):
+    """The baseline `reinforce` uses for a name in BASELINES: a ValueBaseline for "value"
+    (value_options go to its constructor: time_feature, steps, lr, ...)."""
     if name not in BASELINES:
         raise ValueError(f"baseline must be one of {BASELINES}, got {name!r}")
     if name == "value":
-        return ValueBaseline(agent.N, gamma, agent.rng, dtype=agent.dtype)
+        return ValueBaseline(agent.N, gamma, agent.rng, dtype=agent.dtype, **value_options)
     return name
 
 

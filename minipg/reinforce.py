@@ -19,10 +19,10 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
-from .baselines import ValueBaseline, compute_advantages, make_baseline
+from .baselines import ValueBaseline, compute_advantages, make_baseline, normalize
 from .envs import autoreset_mode
 from .policies import NonFiniteError, single_spaces
-from .returns import calculate_returns, episode_returns
+from .returns import calculate_returns, episode_returns, gae_advantages
 
 def check_finite(epoch, what, values):
     """Raise NonFiniteError naming the epoch if `values` holds a NaN or an infinity."""
@@ -37,7 +37,11 @@ def rollout_buffers(env, agent, T):
     """Preallocated buffers for one rollout, reused every epoch, in the agent's float dtype.
 
     states: (T, E, obs_dim); actions: (T, E) ints (Discrete) or (T, E, M) floats (Box);
-    rewards: (T, E); dones: (T, E) bools; valid: (T, E) bools (False on autoreset steps).
+    rewards: (T, E); dones: (T, E) bools (the episode ended at t, terminated or truncated);
+    terminated: (T, E) bools (it ended in a terminal state: no value after it);
+    valid: (T, E) bools (False on autoreset steps).  collect_rollout also leaves there
+    last_observations: (E, obs_dim), the observations after step T − 1, and final_observations:
+    {t: (env indices, their last observations)} of episodes a SAME_STEP env ended at step t.
     """
     E, dtype = env.num_envs, agent.dtype
     if isinstance(single_spaces(env)[1], spaces.Discrete):
@@ -49,6 +53,7 @@ def rollout_buffers(env, agent, T):
         "actions": actions,
         "rewards": np.empty((T, E), dtype=dtype),
         "dones": np.empty((T, E), dtype=bool),
+        "terminated": np.empty((T, E), dtype=bool),
         "valid": np.ones((T, E), dtype=bool),
     }
 
@@ -62,22 +67,71 @@ def collect_rollout(env, agent, buffers, observations, should_stop=None):
     True the rollout is abandoned.  Returns True if all T steps were collected.
     """
     states, actions, rewards = buffers["states"], buffers["actions"], buffers["rewards"]
-    dones, valid = buffers["dones"], buffers["valid"]
+    dones, terminals, valid = buffers["dones"], buffers["terminated"], buffers["valid"]
     next_step_reset = autoreset_mode(env) == AutoresetMode.NEXT_STEP
+    final_observations = buffers["final_observations"] = {}
     noise = agent.sampling_noise(dones.shape)  # (T, E, ...): all of the rollout's sampling noise
     for t in range(len(states)):
         states[t] = observations
         actions[t] = agent.act(states[t], noise[t])
-        observations, rewards[t], terminated, truncated, _ = env.step(actions[t])
-        np.logical_or(terminated, truncated, out=dones[t])
+        observations, rewards[t], terminals[t], truncated, info = env.step(actions[t])
+        np.logical_or(terminals[t], truncated, out=dones[t])
+        if not next_step_reset and "final_obs" in info:
+            # SAME_STEP: `observations` already starts the next episode; keep the last one
+            ended = np.flatnonzero(info["_final_obs"])
+            final_observations[t] = (ended, np.stack(info["final_obs"][ended]))
         if should_stop is not None and should_stop():
             return False
+    buffers["last_observations"] = observations
     valid[0] = True  # the rollout starts from a reset
     if next_step_reset:
         np.logical_not(dones[:-1], out=valid[1:])
     else:
         valid[1:] = True
     return True
+
+
+def following_values(values, buffers, baseline, bootstrap):
+    """V'_t of GAE (returns.py), the value of the state after step t: (T, E).
+
+    values: V(s_t), (T, E).  The state after step t is states[t + 1], or last_observations
+    after the last step.  bootstrap=True: V'_t = V(that state), and 0 where the episode
+    terminated at t; an episode cut by its time limit takes V of its last observation, which
+    in NEXT_STEP mode is states[t + 1] itself (the reset comes one step later) and in SAME_STEP
+    mode was kept in final_observations.  bootstrap=False (the post's treatment of the ends):
+    V'_t = 0 wherever an episode ended and after the last step.
+    """
+    following = np.empty_like(values)
+    following[:-1] = values[1:]
+    if not bootstrap:
+        following[-1] = 0.0
+        following[buffers["dones"]] = 0.0
+        return following
+    dtype = buffers["states"].dtype
+    following[-1] = baseline.of_states(np.asarray(buffers["last_observations"], dtype=dtype))
+    for t, (envs, observations) in buffers["final_observations"].items():
+        following[t, envs] = baseline.of_states(np.asarray(observations, dtype=dtype))
+    following[buffers["terminated"]] = 0.0
+    return following
+
+
+def advantages_and_targets(buffers, gamma, baseline, normalize_advantages, gae_lambda, bootstrap):
+    """The advantages the update weights log π by, and the value fit's targets: each (T, E).
+
+    gae_lambda None: A = G − b with the post's returns G (baselines.compute_advantages), target G.
+    gae_lambda = λ: A = GAE(λ) from the ValueBaseline `baseline`, target the λ-return A + V.
+    """
+    rewards, dones, valid, states = buffers["rewards"], buffers["dones"], buffers["valid"], buffers["states"]
+    if gae_lambda is None:
+        returns = calculate_returns(rewards, dones, gamma)
+        return compute_advantages(returns, valid, baseline, normalize_advantages, states), returns
+    values = baseline(states)
+    advantages = gae_advantages(rewards, values, following_values(values, buffers, baseline, bootstrap),
+                                dones, gamma, gae_lambda)
+    targets = advantages + values
+    if normalize_advantages:
+        advantages = normalize(advantages, valid)
+    return advantages, targets
 
 
 def new_history(agent):
@@ -118,7 +172,7 @@ def epoch_seed(seed, epoch):
 
 def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=None,
               baseline="none", normalize_advantages=False, lr_decay=False, max_grad_norm=None,
-              log_std_final=None, start_epoch=0, history=None,
+              log_std_final=None, gae_lambda=None, bootstrap=False, start_epoch=0, history=None,
               should_stop=None):
     """Train `agent` on the vector env `env` with REINFORCE; return the per-epoch history.
 
@@ -137,7 +191,11 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
     max_grad_norm: rescale the gradient to this global L2 norm when it is larger;
     log_std_final (Gaussian policies): after each update, cap log σ by a bound that moves
     linearly from the policy's log_std_init to log_std_final over the epochs, so exploration
-    noise shrinks on schedule while the policy can still lower σ faster by itself.
+    noise shrinks on schedule while the policy can still lower σ faster by itself;
+    gae_lambda: advantages by GAE(λ) from the learned value baseline (returns.py), which is then
+    fitted to the λ-returns; needs baseline "value";
+    bootstrap: an episode cut by its time limit or by the end of the rollout is worth V of its
+    last state, not 0 (a cut is not a failure); needs gae_lambda (λ = 1: Monte-Carlo returns).
 
     Returns a dict of per-epoch lists: avg_reward, mean_return, episodes, loss, entropy,
     env_steps (cumulative), seconds (wall time of the epoch), and log_std (its mean) for a
@@ -153,13 +211,22 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
             raise ValueError(f"{name} must be a positive integer, got {name}={value!r}")
     if log_std_final is not None and not hasattr(agent, "limit_log_std"):
         raise ValueError("log_std_final needs a Gaussian policy (one with a log_std)")
+    if gae_lambda is not None:
+        if not 0.0 <= gae_lambda <= 1.0:
+            raise ValueError(f"gae_lambda must lie in [0, 1], got gae_lambda={gae_lambda}")
+        if not (baseline == "value" or isinstance(baseline, ValueBaseline)):
+            raise ValueError(f"gae_lambda needs the value baseline (baseline='value'), got {baseline!r}")
+    if bootstrap and gae_lambda is None:
+        raise ValueError("bootstrap needs gae_lambda (1.0 for Monte-Carlo returns with bootstrapped cuts)")
+    if bootstrap and isinstance(baseline, ValueBaseline) and baseline.time_feature:
+        raise ValueError("bootstrap needs a ValueBaseline without the time feature (time_feature=False)")
     mode = autoreset_mode(env)
     if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
         raise ValueError(f"reinforce needs a NEXT_STEP or SAME_STEP autoreset vector env, got {mode}")
 
     buffers = rollout_buffers(env, agent, T)
     if isinstance(baseline, str):
-        baseline = make_baseline(baseline, agent, gamma)
+        baseline = make_baseline(baseline, agent, gamma, **({"time_feature": False} if bootstrap else {}))
     if history is None:
         history = new_history(agent)
     env_steps = history["env_steps"][-1] if history["env_steps"] else 0
@@ -172,11 +239,10 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
         except NonFiniteError as error:  # the policy met a NaN/inf observation
             raise NonFiniteError(f"epoch {epoch + 1}: {error}") from None
         check_finite(epoch, "reward", buffers["rewards"])
-        returns = calculate_returns(buffers["rewards"], buffers["dones"], gamma)
-        advantages = compute_advantages(returns, buffers["valid"], baseline, normalize_advantages,
-                                        buffers["states"])
+        advantages, targets = advantages_and_targets(buffers, gamma, baseline, normalize_advantages,
+                                                     gae_lambda, bootstrap)
         if isinstance(baseline, ValueBaseline):
-            baseline.fit(buffers["states"], returns, buffers["valid"])
+            baseline.fit(buffers["states"], targets, buffers["valid"])
         if lr_decay:
             agent.opt.lr = agent.lr * (1.0 - epoch / epochs)
         try:

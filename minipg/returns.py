@@ -1,4 +1,4 @@
-"""Returns from a rollout of T steps in E parallel environments.
+"""Returns and advantages from a rollout of T steps in E parallel environments.
 
 Reward-to-go (the post's definition, including its treatment of the rollout's end):
 
@@ -7,6 +7,16 @@ Reward-to-go (the post's definition, including its treatment of the rollout's en
 d_t = 1 when an episode ended at step t, so returns never flow across episode boundaries.
 An episode still running at t = T−1 is cut there (its returns see only the rewards inside
 the rollout), exactly as in the original.
+
+Generalized advantage estimation, GAE(λ) (Schulman et al., 2016), from a learned value V:
+
+    δ_t = r_t + γ V'_t − V(s_t),        A_t = δ_t + γλ (1 − d_t) A_{t+1},    A_{T−1} = δ_{T−1}
+
+where V'_t is the value of the state after step t: V(s_{t+1}) while the episode goes on,
+V(s_final) when it was cut by a time limit or by the end of the rollout (bootstrapping: a
+cut is not a failure), and 0 when it terminated.  λ = 1 gives A_t = G_t − V(s_t) with the
+cut returns bootstrapped, λ = 0 the one-step TD error δ_t; in between, A trades the bias of
+V for the variance of the rewards.  A_t + V(s_t) is the λ-return, the value fit's target.
 """
 
 import numpy as np
@@ -24,6 +34,22 @@ def calculate_returns(rewards, dones, gamma):
     for t in range(len(rewards) - 2, -1, -1):
         returns[t] = rewards[t] + continues[t] * returns[t + 1]
     return returns
+
+
+def gae_advantages(rewards, values, next_values, dones, gamma, lam):
+    """Backward recursion A_t = δ_t + γλ(1 − d_t)A_{t+1}, δ_t = r_t + γV'_t − V(s_t).
+
+    rewards, values (V(s_t)), next_values (V'_t, see the module docstring): (T, E) floats;
+    dones: (T, E) bools (the episode ended at t, either way); gamma, lam in [0, 1].
+    Returns A: (T, E), same dtype as rewards.
+    """
+    deltas = rewards + gamma * next_values - values
+    continues = gamma * lam * (1.0 - np.asarray(dones, dtype=rewards.dtype))
+    advantages = np.empty_like(rewards)
+    advantages[-1] = deltas[-1]
+    for t in range(len(rewards) - 2, -1, -1):
+        advantages[t] = deltas[t] + continues[t] * advantages[t + 1]
+    return advantages
 
 
 def episode_returns(rewards, dones):

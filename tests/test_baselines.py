@@ -28,7 +28,7 @@ def test_value_baseline_gradient_matches_finite_differences(seed):
 def test_value_baseline_features_add_the_time_left():
     """features(states)[t, e] = [s_{t,e}, 1 − t/T]."""
     states = np.arange(3 * 2 * 4, dtype=float).reshape(3, 2, 4)
-    features = ValueBaseline.features(states)
+    features = ValueBaseline(4, gamma=0.99, rng=np.random.default_rng(0)).features(states)
     assert features.shape == (3, 2, 5)
     np.testing.assert_array_equal(features[..., :4], states)
     np.testing.assert_allclose(features[:, 0, 4], [1.0, 2 / 3, 1 / 3])

@@ -254,7 +254,7 @@ def maxrss_bytes():
 
 
 def buffers_bytes(buffers):
-    return sum(array.nbytes for array in buffers.values())
+    return sum(value.nbytes for value in buffers.values() if isinstance(value, np.ndarray))
 
 
 def fixed_action(env):

@@ -166,6 +166,43 @@ def test_load_with_epochs_reached_only_evaluates(script, tmp_path, capsys):
     assert path.read_bytes() == before
 
 
+def test_load_alone_continues_the_saved_run(tmp_path, monkeypatch, capsys):
+    """--load alone trains to the epochs the run was started with, under its preset (not the
+    script's default preset's 350 epochs); --epochs N extends or shortens it explicitly."""
+    experiment, base = SCRIPTS["swingup"]
+    T = int(base[base.index("--T") + 1])
+    started = ["--preset", "blog", "--epochs", 4]
+    run("swingup", tmp_path, *started, "--save", tmp_path / "straight.npz")
+    monkeypatch.setattr(cli, "Interrupt", interrupt_after(T + T // 2))  # stopped in epoch 2
+    with pytest.raises(SystemExit):
+        run("swingup", tmp_path, *started, "--save", tmp_path / "run.npz")
+    monkeypatch.undo()
+    assert load_checkpoint(tmp_path / "run.npz").epoch == 1
+    capsys.readouterr()
+
+    def resume(*flags):
+        cli.main(experiment, ["--load", str(tmp_path / "run.npz"), "--eval", "0",
+                              "--plot", str(tmp_path / "resumed.png"), *map(str, flags)])
+        return [line.split()[1] for line in capsys.readouterr().out.splitlines()
+                if PROGRESS_LINE.match(line)]
+
+    assert resume("--epochs", 3, "--save", tmp_path / "shortened.npz") == ["2/3", "3/3"]
+    assert resume("--epochs", 6, "--save", tmp_path / "extended.npz") == ["2/6", "3/6", "4/6", "5/6", "6/6"]
+    assert resume("--save", tmp_path / "resumed.npz") == ["2/4", "3/4", "4/4"]
+    resumed = load_checkpoint(tmp_path / "resumed.npz")
+    assert resumed.config["preset"] == "blog" and resumed.config["epochs"] == 4
+    assert_same_run(load_checkpoint(tmp_path / "straight.npz"), resumed)
+    assert load_checkpoint(tmp_path / "extended.npz").config["epochs"] == 6
+
+
+def test_help_says_what_load_alone_does(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(run_cartpole.CARTPOLE, ["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--load alone continues the run to the epochs it was started with" in text
+    assert "--epochs N extends or shortens it to N in total" in text
+
+
 # ------------------------------------------------------------------ outputs
 @BOTH
 def test_eval_prints_sampled_then_deterministic(script, tmp_path, capsys):

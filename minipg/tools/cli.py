@@ -85,7 +85,8 @@ def build_parser(experiment):
     parser.add_argument("--num-envs", type=positive_int, help="E, parallel environments")
     parser.add_argument("--lr", type=positive_float, help="Adam learning rate")
     parser.add_argument("--gamma", type=unit_interval, help="discount factor γ")
-    parser.add_argument("--epochs", type=positive_int, help="policy updates (one per rollout)")
+    parser.add_argument("--epochs", type=positive_int,
+                        help="policy updates (one per rollout); with --load, the total to reach")
     parser.add_argument("--T", type=positive_int, help="rollout length in steps per epoch")
     parser.add_argument("--seed", type=int, help="seeds the policy (init and sampling) and the envs")
     parser.add_argument("--hidden", type=positive_int, nargs="*",
@@ -122,8 +123,10 @@ def build_parser(experiment):
     outputs.add_argument("--save-every", type=positive_int, metavar="K",
                          help="with --save, also write it every K epochs")
     outputs.add_argument("--load", metavar="PATH",
-                         help="resume from a checkpoint (its settings become the defaults; "
-                              "train up to --epochs in total, or only evaluate if already there)")
+                         help="resume from a checkpoint: its preset and settings become the "
+                              "defaults, so --load alone continues the run to the epochs it was "
+                              "started with; --epochs N extends or shortens it to N in total "
+                              "(only evaluates if already there)")
     outputs.add_argument("--csv", metavar="PATH", help="write one row per epoch to this CSV file")
     outputs.add_argument("--gif", metavar="PATH", help="render one deterministic episode as a GIF")
     outputs.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
@@ -139,17 +142,24 @@ def build_parser(experiment):
 def parse_args(experiment, argv=None):
     """Parse argv, taking unset flags from the chosen preset."""
     parser = build_parser(experiment)
+    presets = experiment["presets"]
     known = parser.parse_known_args(argv)[0]
-    parser.set_defaults(**experiment["presets"][known.preset])
+    checkpoint, saved = None, {}
     if known.load:
         try:
             checkpoint = load_checkpoint(known.load)
         except (OSError, ValueError) as error:
             parser.error(f"--load: {error}")
-        parser.set_defaults(**{key: value for key, value in checkpoint.config.items()
-                               if key in CONFIG_KEYS and key != "epochs"})
+        # --load alone continues the saved run: its preset's defaults, then its own settings
+        # (its number of epochs included); explicit flags, --preset and --epochs too, override.
+        saved = {key: value for key, value in checkpoint.config.items() if key in CONFIG_KEYS}
+        if saved.get("preset") in presets:
+            parser.set_defaults(preset=saved["preset"])
+            known = parser.parse_known_args(argv)[0]
+    parser.set_defaults(**presets[known.preset])
+    parser.set_defaults(**saved)
     args = parser.parse_args(argv)
-    args.checkpoint = checkpoint if known.load else None
+    args.checkpoint = checkpoint
     policy_name = POLICIES[experiment["policy"]].__name__
     if args.checkpoint is not None and args.checkpoint.architecture.get("policy") != policy_name:
         parser.error(f"--load: {known.load} is a checkpoint of "

@@ -220,31 +220,46 @@ def run_config(args):
 
 
 class Interrupt:
-    """Ctrl-C asks the training loop to stop after the current env step, not mid-update.
+    """Ctrl-C or SIGTERM asks the training loop to stop after the current env step, not mid-update.
 
-    Used as a context manager around training: the first SIGINT sets `requested`; a second
-    one falls back to Python's KeyboardInterrupt for a user who really wants out now.
+    SIGTERM is what `timeout`, Slurm, Kubernetes and systemd send before they kill a job, so it
+    gets the same chance to write the completed epochs.  Used as a context manager around
+    training: the first signal sets `requested` and `signum`; a second one ends the process at
+    once (Ctrl-C as Python's KeyboardInterrupt) for a user who really wants out now.
     """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self.signum = None
+        self._previous = {}
 
     def __enter__(self):
-        self._previous = signal.signal(signal.SIGINT, self._handle)
+        self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
         return self
 
     def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self._previous)
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
     def _handle(self, signum, frame):
         if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print("\ninterrupted: stopping after this step (Ctrl-C again to abort)", flush=True)
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise SystemExit(EXIT_TERMINATED)
+        self.requested, self.signum = True, signum
+        notice = ("interrupted: stopping after this step (Ctrl-C again to abort)" if signum == signal.SIGINT
+                  else f"{signal.Signals(signum).name}: stopping after this step")
+        print(f"\n{notice}", flush=True)
 
     def __call__(self):
         return self.requested
+
+    @property
+    def status(self):
+        """The exit status a shell reports for a process ended by the signal: 128 + its number."""
+        return EXIT_TERMINATED if self.signum == signal.SIGTERM else EXIT_INTERRUPTED
 
 
 def suffixed(path, seed, several):
@@ -263,12 +278,14 @@ def usage_error(experiment, message):
 # Exit statuses of main besides 0 and argparse's 2 (usage errors).
 EXIT_NON_FINITE = 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a process ended by Ctrl-C
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what a scheduler (timeout, Slurm, systemd) sends
 
 
 def train(experiment, args, several_seeds=False):
     """Train (or resume, or only load) one seed's run and write its outputs.
 
-    Returns (agent, history, status): status 0, EXIT_NON_FINITE or EXIT_INTERRUPTED.
+    Returns (agent, history, status): status 0, EXIT_NON_FINITE, EXIT_INTERRUPTED (Ctrl-C) or
+    EXIT_TERMINATED (SIGTERM).
     """
     env = make_env(args.env, args.num_envs, args.vectorization)
     try:
@@ -351,7 +368,7 @@ def train(experiment, args, several_seeds=False):
             print(f"gif: {gif_path} (one deterministic episode, return {episode_return:.1f})")
     status = 0 if ok else EXIT_NON_FINITE
     if ok and interrupt.requested:
-        status = EXIT_INTERRUPTED
+        status = interrupt.status
     return agent, history, status, evaluation
 
 
@@ -389,7 +406,7 @@ def main(experiment, argv=None):
     """Train one experiment (or one per --seeds) from the command line.
 
     Returns (agent, history) of the last seed run.  Exits with status 1 if training stopped
-    on a non-finite value, 130 if it was interrupted.
+    on a non-finite value, 130 if it was interrupted by Ctrl-C, 143 by SIGTERM.
     """
     args = parse_args(experiment, argv)
     seeds = args.seeds if args.seeds else [args.seed]

@@ -10,6 +10,8 @@ the outputs of the good epochs), and two real subprocesses for the exit statuses
 """
 
 import csv
+import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -124,6 +126,11 @@ def files(tmp_path_factory):
     paths["foreign"] = root / "foreign.npz"
     np.savez(paths["foreign"], weights=np.ones(3))
     paths["missing"] = root / "missing.npz"
+    paths["dir"] = root
+    paths["read_only_dir"] = root / "read-only"
+    paths["read_only_dir"].mkdir(mode=0o555)
+    paths["read_only_file"] = root / "read-only.gif"
+    paths["read_only_file"].touch(mode=0o444)
     return paths
 
 
@@ -131,12 +138,14 @@ def script(name, *flags):
     """A case that runs one script's main with flags ({name} in a flag: a path from `files`)."""
     def run(files):
         argv = [str(flag).format(**files) for flag in flags]
-        cli.main(SCRIPTS[name], TINY + argv + ["--plot", str(files["cartpole"].parent / "x.png")])
+        plot = [] if "--plot" in argv else ["--plot", str(files["cartpole"].parent / "x.png")]
+        cli.main(SCRIPTS[name], TINY + argv + plot)
     return run
 
 
 class Usage:
-    """Expected outcome of a script case: SystemExit(2) and this fragment on stderr."""
+    """Expected outcome of a script case: SystemExit(2) and this fragment on stderr ({name}: a
+    path from `files`), before any training."""
 
     def __init__(self, fragment):
         self.fragment = fragment
@@ -309,6 +318,18 @@ CASES = [
      SystemExit, Usage("run_swingup.py trains a DiagonalGaussianPolicy")),
     ("script-load-swingup-checkpoint-names-the-script", script("cartpole", "--load", "{swingup}"),
      SystemExit, Usage("run_cartpole.py trains a CategoricalPolicy")),
+    # --- output paths that cannot be written: refused before training, without creating anything
+    ("script-save-under-a-file", script("cartpole", "--save", "{text}/run.npz"),
+     SystemExit, Usage("argument --save: cannot write {text}/run.npz: {text}: Not a directory")),
+    ("script-csv-is-a-directory", script("swingup", "--csv", "{dir}"),
+     SystemExit, Usage("argument --csv: cannot write {dir}: Is a directory")),
+    ("script-plot-under-a-file", script("cartpole", "--plot", "{text}/figures/curve.png"),
+     SystemExit, Usage("argument --plot: cannot write {text}/figures/curve.png: {text}: Not a directory")),
+    ("script-gif-read-only-file", script("cartpole", "--gif", "{read_only_file}"),
+     SystemExit, Usage("argument --gif: cannot write {read_only_file}: Permission denied")),
+    ("script-save-in-read-only-directory", script("swingup", "--save", "{read_only_dir}/new/run.npz"),
+     SystemExit, Usage("argument --save: cannot write {read_only_dir}/new/run.npz: {read_only_dir}: "
+                       "Permission denied")),
     # --- faults during training
     ("train-nan-reward-at-epoch-3", lambda f: train_faulty(3), NonFiniteError,
      "epoch 3: the environment returned a non-finite reward"),
@@ -321,17 +342,26 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("run, error, expected", [pytest.param(run, error, expected, id=name)
-                                                  for name, run, error, expected in CASES])
+# Permissions do not stop root, so these cases cannot fail as root.
+NEEDS_PERMISSIONS = {"script-gif-read-only-file", "script-save-in-read-only-directory"}
+AS_ROOT = pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+
+
+@pytest.mark.parametrize("run, error, expected", [
+    pytest.param(run, error, expected, id=name, marks=AS_ROOT if name in NEEDS_PERMISSIONS else ())
+    for name, run, error, expected in CASES])
 def test_bad_input_gives_a_clear_error(run, error, expected, files, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    before = sorted(files["dir"].rglob("*"))
     with pytest.raises(error) as info, np.errstate(over="ignore", invalid="ignore"):
         run(files)
     if isinstance(expected, Usage):
         assert info.value.code == 2
-        err = capsys.readouterr().err
-        assert expected.fragment in err
+        out, err = capsys.readouterr()
+        assert expected.fragment.format(**files) in err
         assert "Traceback" not in err
+        assert not re.search(r"^epoch ", out, re.MULTILINE)  # refused before any training
+        assert sorted(files["dir"].rglob("*")) == before and not list(tmp_path.iterdir())  # nothing written
         prog = "run_swingup.py" if "run_swingup.py" in err.splitlines()[0] else "run_cartpole.py"
         assert err.splitlines()[0].startswith(f"usage: {prog}")
         assert err.splitlines()[-1].startswith(f"{prog}: error: ")

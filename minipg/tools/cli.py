@@ -6,6 +6,7 @@ Each script describes its experiment (presets of defaults and the policy to buil
 
 import argparse
 import csv
+import errno
 import io
 import json
 import math
@@ -184,7 +185,33 @@ def parse_args(experiment, argv=None):
     if args.plot is None:
         seeds = "-".join(str(seed) for seed in args.seeds) if args.seeds else args.seed
         args.plot = f"runs/{experiment['name']}-seed{seeds}.png"
+    # Now, not after a run that then cannot keep what it trained.
+    for flag, path in (("--save", args.save), ("--csv", args.csv), ("--plot", args.plot), ("--gif", args.gif)):
+        reason = None if path is None else unwritable(path)
+        if reason:
+            parser.error(f"argument {flag}: cannot write {path}: {reason}")
     return args
+
+
+def unwritable(path):
+    """Why the file `path` could not be written, as the OS would say it; None if it can.
+
+    Checked without creating anything: an existing `path` must be a file we may write;
+    otherwise its nearest existing ancestor must be a directory we may add entries to (the
+    writers create the missing directories, such as runs/).
+    """
+    if not os.path.basename(path) or os.path.isdir(path):
+        return os.strerror(errno.EISDIR)
+    if os.path.exists(path):
+        return None if os.access(path, os.W_OK) else os.strerror(errno.EACCES)
+    ancestor = os.path.dirname(path) or os.curdir
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor) or os.curdir
+    if not os.path.isdir(ancestor):
+        return f"{ancestor}: {os.strerror(errno.ENOTDIR)}"
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return f"{ancestor}: {os.strerror(errno.EACCES)}"
+    return None
 
 
 # ---------------------------------------------------------------- progress

@@ -312,7 +312,7 @@ def test_interrupted_run_keeps_its_outputs_and_resumes_exactly(script, tmp_path,
 SIGNALS = pytest.mark.parametrize("signum, status, notice", [
     (signal.SIGINT, 130, "interrupted: stopping after this step (Ctrl-C again to abort)"),
     (signal.SIGTERM, 143, "SIGTERM: stopping after this step"),
-])
+], ids=["SIGINT", "SIGTERM"])
 
 
 @SIGNALS

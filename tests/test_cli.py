@@ -1,5 +1,5 @@
 """run_cartpole.py and run_swingup.py used like real tools: save and resume, periodic
-checkpoints, evaluation, GIF, CSV, several seeds, plots, and Ctrl-C.
+checkpoints, evaluation, GIF, CSV, several seeds, plots, and Ctrl-C / SIGTERM.
 
 Most runs call `minipg.tools.cli.main` in-process with tiny configurations (a few envs, a short
 rollout, 2–5 epochs) and write into pytest's tmp_path; two run the scripts as real
@@ -166,6 +166,43 @@ def test_load_with_epochs_reached_only_evaluates(script, tmp_path, capsys):
     assert path.read_bytes() == before
 
 
+def test_load_alone_continues_the_saved_run(tmp_path, monkeypatch, capsys):
+    """--load alone trains to the epochs the run was started with, under its preset (not the
+    script's default preset's 350 epochs); --epochs N extends or shortens it explicitly."""
+    experiment, base = SCRIPTS["swingup"]
+    T = int(base[base.index("--T") + 1])
+    started = ["--preset", "blog", "--epochs", 4]
+    run("swingup", tmp_path, *started, "--save", tmp_path / "straight.npz")
+    monkeypatch.setattr(cli, "Interrupt", interrupt_after(T + T // 2))  # stopped in epoch 2
+    with pytest.raises(SystemExit):
+        run("swingup", tmp_path, *started, "--save", tmp_path / "run.npz")
+    monkeypatch.undo()
+    assert load_checkpoint(tmp_path / "run.npz").epoch == 1
+    capsys.readouterr()
+
+    def resume(*flags):
+        cli.main(experiment, ["--load", str(tmp_path / "run.npz"), "--eval", "0",
+                              "--plot", str(tmp_path / "resumed.png"), *map(str, flags)])
+        return [line.split()[1] for line in capsys.readouterr().out.splitlines()
+                if PROGRESS_LINE.match(line)]
+
+    assert resume("--epochs", 3, "--save", tmp_path / "shortened.npz") == ["2/3", "3/3"]
+    assert resume("--epochs", 6, "--save", tmp_path / "extended.npz") == ["2/6", "3/6", "4/6", "5/6", "6/6"]
+    assert resume("--save", tmp_path / "resumed.npz") == ["2/4", "3/4", "4/4"]
+    resumed = load_checkpoint(tmp_path / "resumed.npz")
+    assert resumed.config["preset"] == "blog" and resumed.config["epochs"] == 4
+    assert_same_run(load_checkpoint(tmp_path / "straight.npz"), resumed)
+    assert load_checkpoint(tmp_path / "extended.npz").config["epochs"] == 6
+
+
+def test_help_says_what_load_alone_does(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(run_cartpole.CARTPOLE, ["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--load alone continues the run to the epochs it was started with" in text
+    assert "--epochs N extends or shortens it to N in total" in text
+
+
 # ------------------------------------------------------------------ outputs
 @BOTH
 def test_eval_prints_sampled_then_deterministic(script, tmp_path, capsys):
@@ -242,7 +279,7 @@ def test_several_seeds_give_one_band_plot_and_a_table(script, tmp_path, capsys):
     assert captured.err == ""
 
 
-# ------------------------------------------------------------------ Ctrl-C
+# ------------------------------------------------------------------ Ctrl-C and SIGTERM
 @BOTH
 def test_interrupted_run_keeps_its_outputs_and_resumes_exactly(script, tmp_path, monkeypatch, capsys):
     experiment, base = SCRIPTS[script]
@@ -271,24 +308,32 @@ def test_interrupted_run_keeps_its_outputs_and_resumes_exactly(script, tmp_path,
     assert len(read_csv(tmp_path / "run.csv")) == 1 + 4
 
 
-def test_real_sigint_in_process_stops_after_the_epoch(tmp_path, monkeypatch, capsys):
-    """The real Interrupt handler: SIGINT sent right after epoch 2's progress line."""
+# Ctrl-C and SIGTERM (what timeout, Slurm, Kubernetes and systemd send) are handled alike.
+SIGNALS = pytest.mark.parametrize("signum, status, notice", [
+    (signal.SIGINT, 130, "interrupted: stopping after this step (Ctrl-C again to abort)"),
+    (signal.SIGTERM, 143, "SIGTERM: stopping after this step"),
+], ids=["SIGINT", "SIGTERM"])
+
+
+@SIGNALS
+def test_real_signal_in_process_stops_after_the_epoch(signum, status, notice, tmp_path, monkeypatch, capsys):
+    """The real Interrupt handler: the signal sent right after epoch 2's progress line."""
     progress = cli.format_progress
 
-    def progress_then_ctrl_c(epoch, epochs, history):
+    def progress_then_signal(epoch, epochs, history):
         if epoch == 1:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signum)
         return progress(epoch, epochs, history)
 
-    monkeypatch.setattr(cli, "format_progress", progress_then_ctrl_c)
-    handler = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(cli, "format_progress", progress_then_signal)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     with pytest.raises(SystemExit) as stopped:
         run("cartpole", tmp_path, "--epochs", 50, "--csv", tmp_path / "run.csv", "--save", tmp_path / "run.npz",
             "--eval", 5, "--gif", tmp_path / "run.gif")
-    assert stopped.value.code == 130
-    assert signal.getsignal(signal.SIGINT) is handler  # the handler is restored
+    assert stopped.value.code == status
+    assert {s: signal.getsignal(s) for s in handlers} == handlers  # the handlers are restored
     out = capsys.readouterr().out
-    assert "interrupted: stopping after this step" in out
+    assert notice in out
     assert "interrupted after 2 complete epochs" in out
     assert "eval:" not in out and not (tmp_path / "run.gif").exists()  # no evaluation after Ctrl-C
     assert load_checkpoint(tmp_path / "run.npz").epoch == 2
@@ -296,11 +341,12 @@ def test_real_sigint_in_process_stops_after_the_epoch(tmp_path, monkeypatch, cap
     assert (tmp_path / "curve.png").exists()
 
 
-def test_sigint_to_a_real_process(tmp_path):
-    csv_path, checkpoint_path = tmp_path / "run.csv", tmp_path / "run.npz"
+@SIGNALS
+def test_signal_to_a_real_process(signum, status, notice, tmp_path):
+    csv_path, checkpoint_path, plot_path = tmp_path / "run.csv", tmp_path / "run.npz", tmp_path / "curve.png"
     command = [sys.executable, "-u", str(REPO / "run_cartpole.py"), "--epochs", "1000", "--T", "200",
                "--num-envs", "4", "--eval", "0", "--csv", str(csv_path), "--save", str(checkpoint_path),
-               "--plot", str(tmp_path / "curve.png")]
+               "--plot", str(plot_path)]
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     try:
@@ -309,18 +355,21 @@ def test_sigint_to_a_real_process(tmp_path):
             if PROGRESS_LINE.match(line) or time.monotonic() > deadline:
                 break
         assert PROGRESS_LINE.match(line), line
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         out, err = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
             process.communicate()
-    assert process.returncode == 130, err
+    assert process.returncode == status, err
+    assert notice in out
     assert "interrupted after" in out
     assert "Traceback" not in err
     checkpoint = load_checkpoint(checkpoint_path)
     assert 1 <= checkpoint.epoch < 1000
     assert len(read_csv(csv_path)) == 1 + checkpoint.epoch
+    with Image.open(plot_path) as image:
+        assert image.format == "PNG"
 
 
 def test_successful_subprocess_run(tmp_path):

@@ -5,16 +5,28 @@ its message.  API cases raise an exception whose raising frame is minipg's own c
 deep inside NumPy); script cases run `minipg.tools.cli.main` as the scripts do and must exit with
 argparse's usage status 2 and "prog: error: ..." on stderr, without a traceback.
 
+Faults during a script's run (SIGTERM, a full disk, a lost permission) are injected by
+replacing one function for the case (`with_patch`); they must end with their exit status and
+at most one line on stderr.
+
 After the table: the NaN guard (training stops naming the epoch, the script exits 1 and keeps
-the outputs of the good epochs), and two real subprocesses for the exit statuses.
+the outputs of the good epochs), what a full disk leaves behind, and two real subprocesses for
+the exit statuses.
 """
 
 import csv
+import errno
+import itertools
+import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 from types import SimpleNamespace
+from unittest import mock
 
 import gymnasium
 import numpy as np
@@ -28,7 +40,7 @@ if str(REPO) not in sys.path:  # the run_*.py scripts live at the repository roo
 import run_cartpole  # noqa: E402
 import run_swingup  # noqa: E402
 from conftest import stand_in_env  # noqa: E402
-from minipg.tools import cli  # noqa: E402
+from minipg.tools import checkpoint, cli  # noqa: E402
 from minipg.tools.checkpoint import (CheckpointError, load_checkpoint, policy_from_checkpoint,  # noqa: E402
                                restore_policy)
 from minipg.envs import make_env  # noqa: E402
@@ -124,6 +136,11 @@ def files(tmp_path_factory):
     paths["foreign"] = root / "foreign.npz"
     np.savez(paths["foreign"], weights=np.ones(3))
     paths["missing"] = root / "missing.npz"
+    paths["dir"] = root
+    paths["read_only_dir"] = root / "read-only"
+    paths["read_only_dir"].mkdir(mode=0o555)
+    paths["read_only_file"] = root / "read-only.gif"
+    paths["read_only_file"].touch(mode=0o444)
     return paths
 
 
@@ -131,15 +148,72 @@ def script(name, *flags):
     """A case that runs one script's main with flags ({name} in a flag: a path from `files`)."""
     def run(files):
         argv = [str(flag).format(**files) for flag in flags]
-        cli.main(SCRIPTS[name], TINY + argv + ["--plot", str(files["cartpole"].parent / "x.png")])
+        plot = [] if "--plot" in argv else ["--plot", str(files["cartpole"].parent / "x.png")]
+        cli.main(SCRIPTS[name], TINY + argv + plot)
     return run
 
 
 class Usage:
-    """Expected outcome of a script case: SystemExit(2) and this fragment on stderr."""
+    """Expected outcome of a script case: SystemExit(2) and this fragment on stderr ({name}: a
+    path from `files`), before any training."""
 
     def __init__(self, fragment):
         self.fragment = fragment
+
+
+class Exits:
+    """Expected outcome of a script case that fails during its run: SystemExit(status), this
+    fragment ({name}: a path from `files`) on stderr (stream="out": stdout), and at most one
+    line on stderr."""
+
+    def __init__(self, status, fragment, stream="err"):
+        self.status, self.fragment, self.stream = status, fragment, stream
+
+
+# ------------------------------------------------------------------ faults during a script's run
+def with_patch(owner, name, make, case):
+    """`case` run with owner.name replaced by make(the original)."""
+    def run(files):
+        with mock.patch.object(owner, name, make(getattr(owner, name))):
+            case(files)
+    return run
+
+
+def disk_full_after(writes):
+    """For write_atomically: `writes` files are written, then every write fails part-way with
+    ENOSPC, as on a disk that filled up (the real write_atomically cleans up after it)."""
+    def make(write_atomically):
+        count = itertools.count(1)
+
+        def filling_up(path, write):
+            def write_until_full(file):
+                file.write(b"PK\x03\x04 the first bytes")
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return write_atomically(path, write if next(count) <= writes else write_until_full)
+        return filling_up
+    return make
+
+
+def permission_lost(writer):
+    def refused(*args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    return refused
+
+
+def after_progress_of_epoch(epoch, act):
+    """For format_progress: act() once epoch `epoch` has ended, before its outputs are written."""
+    def make(format_progress):
+        def progress(index, epochs, history):
+            if index + 1 == epoch:
+                act()
+            return format_progress(index, epochs, history)
+        return progress
+    return make
+
+
+def replace_directory_by_a_file(path):
+    shutil.rmtree(path)
+    Path(path).write_text("")
 
 
 # ------------------------------------------------------------------ the table
@@ -309,6 +383,42 @@ CASES = [
      SystemExit, Usage("run_swingup.py trains a DiagonalGaussianPolicy")),
     ("script-load-swingup-checkpoint-names-the-script", script("cartpole", "--load", "{swingup}"),
      SystemExit, Usage("run_cartpole.py trains a CategoricalPolicy")),
+    # --- output paths that cannot be written: refused before training, without creating anything
+    ("script-save-under-a-file", script("cartpole", "--save", "{text}/run.npz"),
+     SystemExit, Usage("argument --save: cannot write {text}/run.npz: {text}: Not a directory")),
+    ("script-csv-is-a-directory", script("swingup", "--csv", "{dir}"),
+     SystemExit, Usage("argument --csv: cannot write {dir}: Is a directory")),
+    ("script-plot-under-a-file", script("cartpole", "--plot", "{text}/figures/curve.png"),
+     SystemExit, Usage("argument --plot: cannot write {text}/figures/curve.png: {text}: Not a directory")),
+    ("script-gif-read-only-file", script("cartpole", "--gif", "{read_only_file}"),
+     SystemExit, Usage("argument --gif: cannot write {read_only_file}: Permission denied")),
+    ("script-save-in-read-only-directory", script("swingup", "--save", "{read_only_dir}/new/run.npz"),
+     SystemExit, Usage("argument --save: cannot write {read_only_dir}/new/run.npz: {read_only_dir}: "
+                       "Permission denied")),
+    # --- faults during a script's run: what was done is written, one message, no traceback
+    ("script-sigterm",
+     with_patch(cli, "format_progress", after_progress_of_epoch(1, lambda: os.kill(os.getpid(), signal.SIGTERM)),
+                script("cartpole", "--epochs", "3", "--save", "run.npz")),
+     SystemExit, Exits(143, "SIGTERM: stopping after this step", stream="out")),
+    ("script-disk-full-writing-a-checkpoint",
+     with_patch(checkpoint, "write_atomically", disk_full_after(2),
+                script("cartpole", "--epochs", "4", "--save", "run.npz", "--save-every", "1")),
+     SystemExit, Exits(74, "run_cartpole.py: error: cannot write run.npz: No space left on device. "
+                           "Epochs trained: 3; last complete checkpoint: epoch 2 at run.npz")),
+    ("script-disk-full-writing-the-csv",
+     with_patch(cli, "write_atomically", disk_full_after(1),
+                script("swingup", "--epochs", "4", "--csv", "run.csv", "--save", "run.npz")),
+     SystemExit, Exits(74, "run_swingup.py: error: cannot write run.csv: No space left on device. "
+                           "Epochs trained: 2; last complete CSV: epoch 1 at run.csv; "
+                           "last complete checkpoint: epoch 2 at run.npz")),
+    ("script-permission-lost-for-the-plot",
+     with_patch(cli, "plot_learning_curves", permission_lost, script("cartpole", "--save", "run.npz")),
+     SystemExit, Exits(74, "cannot write {dir}/x.png: Permission denied. "
+                           "Epochs trained: 1; last complete checkpoint: epoch 1 at run.npz")),
+    ("script-output-directory-replaced-by-a-file",
+     with_patch(cli, "format_progress", after_progress_of_epoch(2, lambda: replace_directory_by_a_file("out")),
+                script("cartpole", "--epochs", "3", "--csv", "out/run.csv")),
+     SystemExit, Exits(74, "cannot write out/run.csv: File exists. Epochs trained: 2; no complete checkpoint or CSV")),
     # --- faults during training
     ("train-nan-reward-at-epoch-3", lambda f: train_faulty(3), NonFiniteError,
      "epoch 3: the environment returned a non-finite reward"),
@@ -321,20 +431,34 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("run, error, expected", [pytest.param(run, error, expected, id=name)
-                                                  for name, run, error, expected in CASES])
+# Permissions do not stop root, so these cases cannot fail as root.
+NEEDS_PERMISSIONS = {"script-gif-read-only-file", "script-save-in-read-only-directory"}
+AS_ROOT = pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+
+
+@pytest.mark.parametrize("run, error, expected", [
+    pytest.param(run, error, expected, id=name, marks=AS_ROOT if name in NEEDS_PERMISSIONS else ())
+    for name, run, error, expected in CASES])
 def test_bad_input_gives_a_clear_error(run, error, expected, files, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    before = sorted(files["dir"].rglob("*"))
     with pytest.raises(error) as info, np.errstate(over="ignore", invalid="ignore"):
         run(files)
     if isinstance(expected, Usage):
         assert info.value.code == 2
-        err = capsys.readouterr().err
-        assert expected.fragment in err
+        out, err = capsys.readouterr()
+        assert expected.fragment.format(**files) in err
         assert "Traceback" not in err
+        assert not re.search(r"^epoch ", out, re.MULTILINE)  # refused before any training
+        assert sorted(files["dir"].rglob("*")) == before and not list(tmp_path.iterdir())  # nothing written
         prog = "run_swingup.py" if "run_swingup.py" in err.splitlines()[0] else "run_cartpole.py"
         assert err.splitlines()[0].startswith(f"usage: {prog}")
         assert err.splitlines()[-1].startswith(f"{prog}: error: ")
+    elif isinstance(expected, Exits):
+        assert info.value.code == expected.status
+        out, err = capsys.readouterr()
+        assert expected.fragment.format(**files) in (out if expected.stream == "out" else err)
+        assert len(err.splitlines()) <= 1 and "Traceback" not in err
     else:
         message = str(info.value)
         assert expected in message
@@ -389,6 +513,43 @@ def test_script_stops_on_nan_and_keeps_good_outputs(where, message, tmp_path, mo
     cli.main(run_cartpole.CARTPOLE, TINY + ["--epochs", "2", "--save", str(clean), "--plot", str(tmp_path / "c.png")])
     for a, b in zip(kept.parameters, load_checkpoint(clean).parameters):
         assert a.tobytes() == b.tobytes()
+
+
+# ------------------------------------------------------------------ a full disk
+@pytest.mark.parametrize("fills_up", ["checkpoint", "csv"])
+def test_full_disk_keeps_what_was_done_and_the_run_resumes(fills_up, tmp_path, monkeypatch, capsys):
+    """The disk fills up while epoch 3's output is written: training stops, the other outputs
+    are written, no temporary file is left, and the last complete checkpoint resumes the run
+    exactly."""
+    paths = {name: tmp_path / name for name in ("run.npz", "run.csv", "run.png", "run.gif")}
+    flags = ["--epochs", "4", "--save", paths["run.npz"], "--save-every", "1", "--csv", paths["run.csv"],
+             "--plot", paths["run.png"], "--eval", "2", "--gif", paths["run.gif"]]
+    owner = checkpoint if fills_up == "checkpoint" else cli
+    monkeypatch.setattr(owner, "write_atomically", disk_full_after(2)(owner.write_atomically))
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(run_cartpole.CARTPOLE, TINY + [str(flag) for flag in flags])
+    assert stopped.value.code == cli.EXIT_IO_ERROR == 74
+    captured = capsys.readouterr()
+    failed = paths["run.npz"] if fills_up == "checkpoint" else paths["run.csv"]
+    assert captured.err.startswith(f"run_cartpole.py: error: cannot write {failed}: No space left on device.")
+    assert "eval:" not in captured.out and not paths["run.gif"].exists()  # the run did not finish
+    assert paths["run.png"].stat().st_size > 0
+    assert not list(tmp_path.glob(".*.tmp"))
+    with open(paths["run.csv"], newline="") as handle:
+        rows = 1 + (3 if fills_up == "checkpoint" else 2)  # a failed CSV keeps its previous version
+        assert len(list(csv.reader(handle))) == rows
+    kept = load_checkpoint(paths["run.npz"])
+    assert kept.epoch == (2 if fills_up == "checkpoint" else 3)  # epoch 3's, written after the CSV failed
+
+    monkeypatch.undo()
+    cli.main(run_cartpole.CARTPOLE, ["--load", str(paths["run.npz"]), "--eval", "0",
+                                     "--save", str(tmp_path / "resumed.npz"), "--plot", str(paths["run.png"])])
+    cli.main(run_cartpole.CARTPOLE, TINY + ["--epochs", "4", "--save", str(tmp_path / "straight.npz"),
+                                          "--plot", str(paths["run.png"])])
+    resumed, straight = load_checkpoint(tmp_path / "resumed.npz"), load_checkpoint(tmp_path / "straight.npz")
+    assert resumed.epoch == straight.epoch == 4
+    for a, b in zip(resumed.parameters + [resumed.history["loss"]], straight.parameters + [straight.history["loss"]]):
+        assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
 
 
 # ------------------------------------------------------------------ real processes

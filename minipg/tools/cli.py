@@ -6,6 +6,7 @@ Each script describes its experiment (presets of defaults and the policy to buil
 
 import argparse
 import csv
+import errno
 import io
 import json
 import math
@@ -85,7 +86,8 @@ def build_parser(experiment):
     parser.add_argument("--num-envs", type=positive_int, help="E, parallel environments")
     parser.add_argument("--lr", type=positive_float, help="Adam learning rate")
     parser.add_argument("--gamma", type=unit_interval, help="discount factor γ")
-    parser.add_argument("--epochs", type=positive_int, help="policy updates (one per rollout)")
+    parser.add_argument("--epochs", type=positive_int,
+                        help="policy updates (one per rollout); with --load, the total to reach")
     parser.add_argument("--T", type=positive_int, help="rollout length in steps per epoch")
     parser.add_argument("--seed", type=int, help="seeds the policy (init and sampling) and the envs")
     parser.add_argument("--hidden", type=positive_int, nargs="*",
@@ -122,8 +124,10 @@ def build_parser(experiment):
     outputs.add_argument("--save-every", type=positive_int, metavar="K",
                          help="with --save, also write it every K epochs")
     outputs.add_argument("--load", metavar="PATH",
-                         help="resume from a checkpoint (its settings become the defaults; "
-                              "train up to --epochs in total, or only evaluate if already there)")
+                         help="resume from a checkpoint: its preset and settings become the "
+                              "defaults, so --load alone continues the run to the epochs it was "
+                              "started with; --epochs N extends or shortens it to N in total "
+                              "(only evaluates if already there)")
     outputs.add_argument("--csv", metavar="PATH", help="write one row per epoch to this CSV file")
     outputs.add_argument("--gif", metavar="PATH", help="render one deterministic episode as a GIF")
     outputs.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
@@ -139,17 +143,24 @@ def build_parser(experiment):
 def parse_args(experiment, argv=None):
     """Parse argv, taking unset flags from the chosen preset."""
     parser = build_parser(experiment)
+    presets = experiment["presets"]
     known = parser.parse_known_args(argv)[0]
-    parser.set_defaults(**experiment["presets"][known.preset])
+    checkpoint, saved = None, {}
     if known.load:
         try:
             checkpoint = load_checkpoint(known.load)
         except (OSError, ValueError) as error:
             parser.error(f"--load: {error}")
-        parser.set_defaults(**{key: value for key, value in checkpoint.config.items()
-                               if key in CONFIG_KEYS and key != "epochs"})
+        # --load alone continues the saved run: its preset's defaults, then its own settings
+        # (its number of epochs included); explicit flags, --preset and --epochs too, override.
+        saved = {key: value for key, value in checkpoint.config.items() if key in CONFIG_KEYS}
+        if saved.get("preset") in presets:
+            parser.set_defaults(preset=saved["preset"])
+            known = parser.parse_known_args(argv)[0]
+    parser.set_defaults(**presets[known.preset])
+    parser.set_defaults(**saved)
     args = parser.parse_args(argv)
-    args.checkpoint = checkpoint if known.load else None
+    args.checkpoint = checkpoint
     policy_name = POLICIES[experiment["policy"]].__name__
     if args.checkpoint is not None and args.checkpoint.architecture.get("policy") != policy_name:
         parser.error(f"--load: {known.load} is a checkpoint of "
@@ -174,7 +185,33 @@ def parse_args(experiment, argv=None):
     if args.plot is None:
         seeds = "-".join(str(seed) for seed in args.seeds) if args.seeds else args.seed
         args.plot = f"runs/{experiment['name']}-seed{seeds}.png"
+    # Now, not after a run that then cannot keep what it trained.
+    for flag, path in (("--save", args.save), ("--csv", args.csv), ("--plot", args.plot), ("--gif", args.gif)):
+        reason = None if path is None else unwritable(path)
+        if reason:
+            parser.error(f"argument {flag}: cannot write {path}: {reason}")
     return args
+
+
+def unwritable(path):
+    """Why the file `path` could not be written, as the OS would say it; None if it can.
+
+    Checked without creating anything: an existing `path` must be a file we may write;
+    otherwise its nearest existing ancestor must be a directory we may add entries to (the
+    writers create the missing directories, such as runs/).
+    """
+    if not os.path.basename(path) or os.path.isdir(path):
+        return os.strerror(errno.EISDIR)
+    if os.path.exists(path):
+        return None if os.access(path, os.W_OK) else os.strerror(errno.EACCES)
+    ancestor = os.path.dirname(path) or os.curdir
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor) or os.curdir
+    if not os.path.isdir(ancestor):
+        return f"{ancestor}: {os.strerror(errno.ENOTDIR)}"
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return f"{ancestor}: {os.strerror(errno.EACCES)}"
+    return None
 
 
 # ---------------------------------------------------------------- progress
@@ -210,31 +247,95 @@ def run_config(args):
 
 
 class Interrupt:
-    """Ctrl-C asks the training loop to stop after the current env step, not mid-update.
+    """Ctrl-C or SIGTERM asks the training loop to stop after the current env step, not mid-update.
 
-    Used as a context manager around training: the first SIGINT sets `requested`; a second
-    one falls back to Python's KeyboardInterrupt for a user who really wants out now.
+    SIGTERM is what `timeout`, Slurm, Kubernetes and systemd send before they kill a job, so it
+    gets the same chance to write the completed epochs.  Used as a context manager around
+    training: the first signal sets `requested` and `signum`; a second one ends the process at
+    once (Ctrl-C as Python's KeyboardInterrupt) for a user who really wants out now.
     """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self.signum = None
+        self._previous = {}
 
     def __enter__(self):
-        self._previous = signal.signal(signal.SIGINT, self._handle)
+        self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
         return self
 
     def __exit__(self, *exc):
-        signal.signal(signal.SIGINT, self._previous)
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
     def _handle(self, signum, frame):
         if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print("\ninterrupted: stopping after this step (Ctrl-C again to abort)", flush=True)
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise SystemExit(EXIT_TERMINATED)
+        self.requested, self.signum = True, signum
+        notice = ("interrupted: stopping after this step (Ctrl-C again to abort)" if signum == signal.SIGINT
+                  else f"{signal.Signals(signum).name}: stopping after this step")
+        print(f"\n{notice}", flush=True)
 
     def __call__(self):
         return self.requested
+
+    @property
+    def status(self):
+        """The exit status a shell reports for a process ended by the signal: 128 + its number."""
+        return EXIT_TERMINATED if self.signum == signal.SIGTERM else EXIT_INTERRUPTED
+
+
+class Outputs:
+    """Writes a run's output files so that an I/O error ends the run cleanly.
+
+    A full disk, a removed directory or a lost permission makes a writer raise OSError.  That
+    must not end in a traceback that loses the trained policy: `write` records the failure (the
+    file is not tried again), `failed` stops training after the current env step (it is polled
+    like Ctrl-C), the other outputs are still written, and `report` says in one message what
+    failed, the OS's reason and what is intact.  Checkpoints and CSVs are written atomically, so
+    a failed write leaves their previous complete version: `complete` remembers what it holds.
+    """
+
+    def __init__(self):
+        self.failures = {}  # path -> the OSError its writer raised
+        self.complete = {}  # path -> (kind, epochs) of its last complete version (atomic writes)
+
+    @property
+    def failed(self):
+        return bool(self.failures)
+
+    def write(self, path, write, kind=None, epochs=None):
+        """write()'s result, or None if it raised OSError (now or for this path before).
+
+        kind, epochs: for a file written atomically, e.g. ("checkpoint", 7), what it then holds.
+        """
+        if path in self.failures:
+            return None
+        try:
+            result = write()
+        except OSError as error:
+            self.failures[path] = error
+            return None
+        if kind is not None:
+            self.complete[path] = (kind, epochs)
+        return result
+
+    def report(self, prog, epochs=None):
+        """One line: each file that failed with the OS's reason, then, given the run's `epochs`,
+        what is intact: 'prog: error: cannot write runs/x.npz: No space left on device.
+        Epochs trained: 8; last complete checkpoint: epoch 7 at runs/x.npz'."""
+        message = f"{prog}: error: " + "; ".join(f"cannot write {path}: {error.strerror or error}"
+                                                 for path, error in self.failures.items())
+        if epochs is None:
+            return message
+        intact = "; ".join(f"last complete {kind}: epoch {done} at {path}"
+                           for path, (kind, done) in self.complete.items()
+                           if os.path.exists(path))  # not if its directory was removed
+        return f"{message}. Epochs trained: {epochs}; {intact or 'no complete checkpoint or CSV'}"
 
 
 def suffixed(path, seed, several):
@@ -253,12 +354,15 @@ def usage_error(experiment, message):
 # Exit statuses of main besides 0 and argparse's 2 (usage errors).
 EXIT_NON_FINITE = 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a process ended by Ctrl-C
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what a scheduler (timeout, Slurm, systemd) sends
+EXIT_IO_ERROR = 74  # EX_IOERR of sysexits.h: an output file could not be written (see Outputs)
 
 
 def train(experiment, args, several_seeds=False):
     """Train (or resume, or only load) one seed's run and write its outputs.
 
-    Returns (agent, history, status): status 0, EXIT_NON_FINITE or EXIT_INTERRUPTED.
+    Returns (agent, history, status): status 0, EXIT_NON_FINITE, EXIT_IO_ERROR, EXIT_INTERRUPTED
+    (Ctrl-C) or EXIT_TERMINATED (SIGTERM).
     """
     env = make_env(args.env, args.num_envs, args.vectorization)
     try:
@@ -282,19 +386,31 @@ def train(experiment, args, several_seeds=False):
     save_path = suffixed(args.save, args.seed, several_seeds)
     csv_path = suffixed(args.csv, args.seed, several_seeds)
     config = run_config(args)
+    outputs = Outputs()
+    if args.load and save_path and os.path.abspath(args.load) == os.path.abspath(save_path):
+        outputs.complete[save_path] = ("checkpoint", start_epoch)
     # The agent's generator as it was after the last complete epoch.  Ctrl-C abandons the epoch
     # in progress, whose rollout has already drawn actions from the generator; the checkpoint
     # gets this state back so that a resumed run samples exactly what an uninterrupted one would.
     rng_after_epoch = agent.rng.bit_generator.state
+
+    def save(history, epochs):
+        """Write the checkpoint after `epochs` epochs; True if it was written."""
+        return outputs.write(save_path, lambda: save_checkpoint(save_path, agent, config, history, epochs,
+                                                                learned_baseline), "checkpoint", epochs)
+
+    def log(history):
+        """Write the CSV of the epochs in `history`; True if it was written."""
+        return outputs.write(csv_path, lambda: write_csv(history, csv_path), "CSV", len(history["loss"]))
 
     def after_epoch(epoch, history):
         nonlocal rng_after_epoch
         rng_after_epoch = agent.rng.bit_generator.state
         print(format_progress(epoch, args.epochs, history), flush=True)
         if csv_path:
-            write_csv(history, csv_path)
+            log(history)
         if save_path and args.save_every and (epoch + 1) % args.save_every == 0:
-            save_checkpoint(save_path, agent, config, history, epoch + 1, learned_baseline)
+            save(history, epoch + 1)
 
     print(f"{experiment['prog']}: {args.env}, {args.num_envs} envs × T {args.T}, "
           f"{args.epochs} epochs, lr {args.lr}, γ {args.gamma}, seed {args.seed}", flush=True)
@@ -308,40 +424,48 @@ def train(experiment, args, several_seeds=False):
                       normalize_advantages=args.normalize_advantages, lr_decay=args.lr_decay,
                       max_grad_norm=args.max_grad_norm, log_std_final=args.log_std_final,
                       start_epoch=start_epoch,
-                      history=history, should_stop=interrupt)
+                      history=history, should_stop=lambda: interrupt() or outputs.failed)
         except NonFiniteError as error:
             ok = False
             print(f"stopped: {error}. Outputs keep the {len(history['loss'])} good epochs; "
                   f"the last checkpoint written before this epoch is kept.", file=sys.stderr, flush=True)
     env.close()
     done = len(history["loss"])
-    if interrupt.requested:
+    stopped = interrupt.requested or outputs.failed
+    if stopped:
         agent.rng.bit_generator.state = rng_after_epoch
+    if interrupt.requested:
         print(f"interrupted after {done} complete epochs; writing what was done", flush=True)
     if done > start_epoch or not args.load:
         summarize_training(history, start_epoch)
-    if save_path and ok:
-        save_checkpoint(save_path, agent, config, history, done, learned_baseline)
+    # Each output is written if it still can be; one that fails is reported at the end.
+    if save_path and ok and save(history, done):
         print(f"checkpoint: {save_path}")
-    if csv_path:
-        write_csv(history, csv_path)
+    if csv_path and log(history):
         print(f"csv: {csv_path}")
     if not several_seeds and done:
-        path = plot_learning_curves({f"minipg seed {args.seed}": history}, args.plot,
-                                    reference=reference_curves(args, experiment),
-                                    title=f"REINFORCE on {args.env} ({args.num_envs} envs, T={args.T})")
-        print(f"learning curve: {path}")
-    if ok and not interrupt.requested:
+        plotted = outputs.write(args.plot, lambda: plot_learning_curves(
+            {f"minipg seed {args.seed}": history}, args.plot, reference=reference_curves(args, experiment),
+            title=f"REINFORCE on {args.env} ({args.num_envs} envs, T={args.T})"))
+        if plotted:
+            print(f"learning curve: {plotted}")
+    if ok and not stopped:
         if args.eval:
             evaluation = report_evaluation(agent, args)
         if args.gif:
-            gif_path, episode_return = render_episode_gif(
-                agent, args.env, suffixed(args.gif, args.seed, several_seeds),
-                seed=None if args.seed is None else args.seed + EVAL_SEED_OFFSET)
-            print(f"gif: {gif_path} (one deterministic episode, return {episode_return:.1f})")
-    status = 0 if ok else EXIT_NON_FINITE
-    if ok and interrupt.requested:
-        status = EXIT_INTERRUPTED
+            gif_path = suffixed(args.gif, args.seed, several_seeds)
+            gif = outputs.write(gif_path, lambda: render_episode_gif(
+                agent, args.env, gif_path, seed=None if args.seed is None else args.seed + EVAL_SEED_OFFSET))
+            if gif:
+                print(f"gif: {gif_path} (one deterministic episode, return {gif[1]:.1f})")
+    if outputs.failed:
+        print(outputs.report(experiment["prog"], done), file=sys.stderr, flush=True)
+    # The most serious reason to stop decides the exit status.
+    status = interrupt.status if interrupt.requested else 0
+    if outputs.failed:
+        status = EXIT_IO_ERROR
+    if not ok:
+        status = EXIT_NON_FINITE
     return agent, history, status, evaluation
 
 
@@ -379,7 +503,8 @@ def main(experiment, argv=None):
     """Train one experiment (or one per --seeds) from the command line.
 
     Returns (agent, history) of the last seed run.  Exits with status 1 if training stopped
-    on a non-finite value, 130 if it was interrupted.
+    on a non-finite value, 74 if an output could not be written, 130 if it was interrupted by
+    Ctrl-C, 143 by SIGTERM.
     """
     args = parse_args(experiment, argv)
     seeds = args.seeds if args.seeds else [args.seed]
@@ -399,10 +524,16 @@ def main(experiment, argv=None):
         if status:
             break
     if several:
-        path = plot_learning_curves(histories, args.plot, reference=reference_curves(args, experiment),
-                                    title=f"REINFORCE on {args.env}: {len(histories)} seeds")
-        print(f"learning curves (mean ± std over seeds): {path}")
+        outputs = Outputs()
+        path = outputs.write(args.plot, lambda: plot_learning_curves(
+            histories, args.plot, reference=reference_curves(args, experiment),
+            title=f"REINFORCE on {args.env}: {len(histories)} seeds"))
+        if path:
+            print(f"learning curves (mean ± std over seeds): {path}")
         print_seed_table(summaries)
+        if outputs.failed:
+            print(outputs.report(experiment["prog"]), file=sys.stderr, flush=True)
+            status = status or EXIT_IO_ERROR
     if status:
         raise SystemExit(status)
     return agent, history

@@ -12,7 +12,7 @@ from gymnasium.vector.utils import batch_space
 import minipg
 from conftest import relative_error
 from minipg.policies import CategoricalPolicy, DiagonalGaussianPolicy
-from minipg.reinforce import HISTORY_KEYS, collect_rollout, reinforce, rollout_buffers
+from minipg.reinforce import HISTORY_KEYS, collect_rollout, following_values, reinforce, rollout_buffers
 from minipg.returns import calculate_returns
 
 NEXT_STEP, SAME_STEP = AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP
@@ -58,13 +58,19 @@ class Corridor(VectorEnv):
             rewards = self.steps.astype(np.float64)  # 0 on a reset step
             observations = self._observations()
             self.ended = ended
+            info = {}
         else:
             self.steps += 1
             ended = self.steps == self.lengths
             rewards = self.steps.astype(np.float64)
+            # as gymnasium's SAME_STEP envs: the ended episodes' last observations, in info
+            final = np.full(self.num_envs, None, dtype=object)
+            for e in np.flatnonzero(ended):
+                final[e] = self._observations()[e]
+            info = {"final_obs": final, "_final_obs": ended} if ended.any() else {}
             self.steps[ended] = 0
             observations = self._observations()
-        return observations, rewards, ended & self.terminates, ended & ~self.terminates, {}
+        return observations, rewards, ended & self.terminates, ended & ~self.terminates, info
 
     def _observations(self):
         return self.steps[:, None].astype(np.float32)
@@ -302,3 +308,51 @@ def test_different_seeds_differ():
     history_b, params_b = short_cartpole_run(seed=8)
     assert history_a["loss"] != history_b["loss"]
     assert not np.array_equal(params_a[0], params_b[0])
+
+
+class StateSumValue:
+    """A stand-in value function: V(s) = 10 · s[0]."""
+
+    def of_states(self, states):
+        return 10.0 * np.asarray(states)[..., 0]
+
+
+def test_following_values_bootstrap_cuts_but_not_terminations():
+    """V'_t is V(s_{t+1}) inside an episode, V of the last observation after a time-limit cut
+    (NEXT_STEP: states[t + 1]; SAME_STEP: final_observations) and after the rollout's last step,
+    and 0 after a termination; without bootstrap, 0 after every end and the last step."""
+    states = np.arange(4 * 2, dtype=float).reshape(4, 2, 1)
+    values = 10.0 * states[..., 0]  # V(s_t) = 10 · s_t
+    dones = np.array([[False, True], [True, False], [False, False], [False, False]])
+    terminated = np.array([[False, True], [False, False], [False, False], [False, False]])  # env 0 at t=1: a cut
+    buffers = {"states": states, "dones": dones, "terminated": terminated,
+               "last_observations": np.array([[100.0], [200.0]]), "final_observations": {}}
+    bootstrapped = following_values(values, buffers, StateSumValue(), bootstrap=True)
+    np.testing.assert_array_equal(bootstrapped, [[20.0, 0.0], [40.0, 50.0], [60.0, 70.0], [1000.0, 2000.0]])
+    cut = following_values(values, buffers, StateSumValue(), bootstrap=False)
+    np.testing.assert_array_equal(cut, [[20.0, 0.0], [0.0, 50.0], [60.0, 70.0], [0.0, 0.0]])
+    # SAME_STEP: states[2, 0] already starts the next episode; the cut episode's last state was kept
+    buffers["final_observations"] = {1: (np.array([0]), np.array([[-7.0]]))}
+    bootstrapped = following_values(values, buffers, StateSumValue(), bootstrap=True)
+    assert bootstrapped[1, 0] == -70.0
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_rollout_keeps_terminations_and_the_last_observations(mode):
+    """Corridor ends even envs by termination, odd ones by truncation; SAME_STEP keeps each ended
+    episode's last observation [length]."""
+    env = Corridor(LENGTHS, mode)
+    agent = make_agent(env)
+    buffers = rollout_buffers(env, agent, T)
+    observations, _ = env.reset(seed=0)
+    collect_rollout(env, agent, buffers, observations)
+    even = np.arange(len(LENGTHS)) % 2 == 0
+    np.testing.assert_array_equal(buffers["terminated"], buffers["dones"] & even)
+    assert buffers["last_observations"].shape == (len(LENGTHS), 1)
+    if mode == SAME_STEP:
+        assert buffers["final_observations"]
+        for t, (envs, last) in buffers["final_observations"].items():
+            np.testing.assert_array_equal(envs, np.flatnonzero(buffers["dones"][t]))
+            np.testing.assert_array_equal(last[:, 0], np.asarray(LENGTHS)[envs])
+    else:
+        assert buffers["final_observations"] == {}

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import SEEDS
-from minipg.returns import calculate_returns, episode_returns
+from minipg.returns import calculate_returns, episode_returns, gae_advantages
 
 
 def direct_returns(rewards, dones, gamma):
@@ -107,3 +107,62 @@ def test_episode_returns_worked_example():
 def test_episode_returns_empty_when_no_episode_ends():
     """No end inside the rollout → no finished episode."""
     assert episode_returns(np.ones((5, 3)), np.zeros((5, 3), dtype=bool)).shape == (0,)
+
+
+def direct_gae(rewards, values, next_values, dones, gamma, lam):
+    """A_t = Σ_{k=t}^{K} (γλ)^{k−t} δ_k, δ_k = r_k + γV'_k − V(s_k), K the first k ≥ t that ends
+    its episode (or T−1): GAE's definition as a finite sum, not a recursion."""
+    T, E = rewards.shape
+    deltas = rewards + gamma * next_values - values
+    advantages = np.zeros((T, E))
+    for e in range(E):
+        for t in range(T):
+            k = t
+            while True:
+                advantages[t, e] += (gamma * lam) ** (k - t) * deltas[k, e]
+                if dones[k, e] or k == T - 1:
+                    break
+                k += 1
+    return advantages
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_gae_matches_its_definition(seed):
+    """Random T, E, γ, λ, values and episode ends: the recursion equals the direct sum."""
+    rng = np.random.default_rng(seed)
+    rewards, dones = random_rollout(rng)
+    values, next_values = rng.normal(size=(2,) + rewards.shape)
+    gamma, lam = rng.uniform(0.0, 1.0, size=2)
+    advantages = gae_advantages(rewards, values, next_values, dones, gamma, lam)
+    assert advantages.shape == rewards.shape and advantages.dtype == rewards.dtype
+    np.testing.assert_allclose(advantages, direct_gae(rewards, values, next_values, dones, gamma, lam),
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_gae_lambda_one_is_returns_minus_values_and_zero_is_td_error(seed):
+    """λ = 1 with V' = 0 at every end and after the last step: A = G − V (the post's G);
+    λ = 0: A = δ, the one-step TD error."""
+    rng = np.random.default_rng(seed)
+    rewards, dones = random_rollout(rng)
+    values = rng.normal(size=rewards.shape)
+    gamma = rng.uniform(0.0, 1.0)
+    next_values = np.append(values[1:], np.zeros((1, rewards.shape[1])), axis=0) * ~dones
+    np.testing.assert_allclose(gae_advantages(rewards, values, next_values, dones, gamma, 1.0),
+                               calculate_returns(rewards, dones, gamma) - values, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gae_advantages(rewards, values, next_values, dones, gamma, 0.0),
+                               rewards + gamma * next_values - values, rtol=1e-12, atol=1e-12)
+
+
+def test_gae_worked_example():
+    """One env, γ = 0.5, λ = 0.5, an end after step 1 (a cut: V' = 4 there), V = 1 everywhere.
+
+    δ = r + γV' − V = (2 + 0.5·1 − 1, 1 + 0.5·4 − 1, 3 + 0.5·2 − 1) = (1.5, 2, 3)
+    A = (1.5 + 0.25·2, 2, 3) = (2, 2, 3): the end at step 1 stops A_2 from flowing into A_1.
+    """
+    rewards = np.array([[2.0], [1.0], [3.0]])
+    values = np.ones((3, 1))
+    next_values = np.array([[1.0], [4.0], [2.0]])
+    dones = np.array([[False], [True], [False]])
+    np.testing.assert_allclose(gae_advantages(rewards, values, next_values, dones, 0.5, 0.5),
+                               [[2.0], [2.0], [3.0]])

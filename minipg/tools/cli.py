@@ -7,6 +7,7 @@ Each script describes its experiment (presets of defaults and the policy to buil
 import argparse
 import csv
 import errno
+import functools
 import io
 import json
 import math
@@ -26,6 +27,7 @@ from .checkpoint import (CheckpointError, describe_architecture, load_checkpoint
 from .plotting import plot_learning_curves
 from ..policies import CategoricalPolicy, DiagonalGaussianPolicy, NonFiniteError
 from ..reinforce import new_history, reinforce
+from .jobs import run_in_processes
 from .render import render_episode_gif
 
 # Evaluation episodes are seeded apart from training's epoch seeds.
@@ -132,6 +134,9 @@ def build_parser(experiment):
     outputs.add_argument("--gif", metavar="PATH", help="render one deterministic episode as a GIF")
     outputs.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
                          help="run each seed in turn; plot mean ± std over them and print a table")
+    outputs.add_argument("--jobs", type=positive_int, default=1, metavar="N",
+                         help="with --seeds, run N seeds at once in separate processes (each seed's "
+                              "results are those of a sequential run)")
     outputs.add_argument("--eval", type=non_negative_int, metavar="N",
                         help="after training, evaluate N episodes with sampled actions and with "
                              "the mode action (0: skip)")
@@ -178,6 +183,8 @@ def parse_args(experiment, argv=None):
             if value:
                 parser.error(f"{flag} needs a Gaussian policy; {experiment['prog']} trains a "
                              f"{policy_name}")
+    if args.jobs > 1 and not args.seeds:
+        parser.error("--jobs needs --seeds (it runs several seeds at once)")
     if args.save_every and not args.save:
         parser.error("--save-every needs --save PATH")
     if "finalize_args" in experiment:
@@ -511,18 +518,19 @@ def main(experiment, argv=None):
     several = len(seeds) > 1
     if several and args.load:
         raise SystemExit(f"{experiment['prog']}: error: --load takes one run, not --seeds")
-    histories, summaries = {}, []
-    agent = history = None
-    status = 0
-    for seed in seeds:
-        run_args = argparse.Namespace(**vars(args))
-        run_args.seed = seed
-        started = time.perf_counter()
-        agent, history, status, evaluation = train(experiment, run_args, several)
-        histories[f"seed {seed}"] = history
-        summaries.append((seed, history, evaluation, time.perf_counter() - started))
-        if status:
-            break
+    run = functools.partial(run_seed, experiment, args, several)
+    if args.jobs > 1 and several:
+        results = run_in_processes(run, seeds, args.jobs, prefix=lambda seed: f"[seed {seed}] ")
+    else:
+        results = []
+        for seed in seeds:
+            results.append(run(seed))
+            if results[-1][3]:  # a failed or interrupted seed stops the ones after it
+                break
+    histories = {f"seed {seed}": history for seed, _, history, _, _, _ in results}
+    summaries = [(seed, history, evaluation, wall) for seed, _, history, _, evaluation, wall in results]
+    _, agent, history, _, _, _ = results[-1]
+    status = next((result[3] for result in results if result[3]), 0)
     if several:
         outputs = Outputs()
         path = outputs.write(args.plot, lambda: plot_learning_curves(
@@ -537,6 +545,15 @@ def main(experiment, argv=None):
     if status:
         raise SystemExit(status)
     return agent, history
+
+
+def run_seed(experiment, args, several, seed):
+    """train() one seed; returns (seed, agent, history, status, evaluation, wall seconds)."""
+    run_args = argparse.Namespace(**vars(args))
+    run_args.seed = seed
+    started = time.perf_counter()
+    agent, history, status, evaluation = train(experiment, run_args, several)
+    return seed, agent, history, status, evaluation, time.perf_counter() - started
 
 
 def print_seed_table(summaries):

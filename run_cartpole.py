@@ -19,7 +19,8 @@ CARTPOLE = {
             "env": "CartPole-v0", "num_envs": 32, "lr": 0.1, "gamma": 0.99, "epochs": 100,
             "T": 1000, "seed": 0, "hidden": [], "vectorization": "auto",
             "baseline": "none", "normalize_advantages": False, "lr_decay": False,
-            "max_grad_norm": None, "log_std_final": None, "mirror": False, "eval": 100,
+            "max_grad_norm": None, "log_std_final": None, "mirror": False, "gae_lambda": None,
+            "bootstrap": False, "target_kl": None, "eval": 100,
         },
     },
 }

@@ -7,7 +7,7 @@
 
 import sys
 
-from minipg.tools.cli import finite_float, main
+from minipg.tools.cli import finite_float, main, positive_float
 from minipg.envs import observation_mirror
 
 # --env-impl picks the vectorization: the batched NumPy twin, or the package's classes one by one.
@@ -17,6 +17,8 @@ ENV_IMPLEMENTATIONS = {"numpy": "vector", "package": "sync"}
 def add_swingup_arguments(parser):
     parser.add_argument("--log-std-init", type=finite_float,
                         help="initial log σ of the Gaussian policy (the post's σ² = e¹ is log σ = 0.5)")
+    parser.add_argument("--output-scale", type=positive_float,
+                        help="scale of the policy's initial output layer (0.01: the mean starts near 0)")
     parser.add_argument("--env-impl", choices=sorted(ENV_IMPLEMENTATIONS),
                         help="numpy: minipg's batched twin of the env; package: gym-cartpole-swingup's "
                              "own classes stepped one by one (--vectorization overrides)")
@@ -29,7 +31,7 @@ def resolve_env_impl(args):
 
 COMMON = {
     "env": "CartPoleSwingUp-v0", "num_envs": 256, "seed": 0, "hidden": [64, 64],
-    "eval": 100, "env_impl": "numpy", "vectorization": None,
+    "eval": 100, "env_impl": "numpy", "vectorization": None, "output_scale": 1.0,
 }
 
 SWINGUP = {
@@ -42,6 +44,7 @@ SWINGUP = {
     "finalize_args": resolve_env_impl,
     "policy_kwargs": lambda args: {
         "log_std_init": args.log_std_init,
+        "output_scale": args.output_scale,
         "mirror": observation_mirror(args.env) if args.mirror else None,
     },
     "presets": {
@@ -49,7 +52,7 @@ SWINGUP = {
         # σ = exp(0.5) ≈ 1.65: log_std_init 0.5 reproduces that exploration.
         "blog": dict(COMMON, lr=1e-2, gamma=0.999, epochs=20, T=1000, log_std_init=0.5,
                      baseline="none", normalize_advantages=False, lr_decay=False, max_grad_norm=None,
-                     log_std_final=None, mirror=False, dtype="float64"),
+                     log_std_final=None, mirror=False, gae_lambda=None, bootstrap=False, target_kl=None, dtype="float64"),
         # Swings the pole up and holds it (README: "Solving the swing-up").  Still REINFORCE:
         # Monte-Carlo returns with the post's γ, lr and initial σ, one update per rollout of one
         # episode per env; added are a learned value baseline, normalized advantages, a mean
@@ -57,7 +60,7 @@ SWINGUP = {
         # a schedule that shrinks σ from e^0.5 to e^-2 so the late policy can balance precisely.
         "solve": dict(COMMON, lr=1e-2, gamma=0.999, epochs=350, T=500, log_std_init=0.5,
                       baseline="value", normalize_advantages=True, lr_decay=True, max_grad_norm=None,
-                      log_std_final=-2.0, mirror=True, dtype="float32"),
+                      log_std_final=-2.0, mirror=True, gae_lambda=None, bootstrap=False, target_kl=None, dtype="float32"),
     },
 }
 

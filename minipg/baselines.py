@@ -106,13 +106,15 @@ class ValueBaseline:
         return loss
 
 
-def make_baseline(name, agent, gamma, **value_options):
-    """The baseline `reinforce` uses for a name in BASELINES: a ValueBaseline for "value"
-    (value_options go to its constructor: time_feature, steps, lr, ...)."""
+def make_baseline(name, agent, gamma, bootstrap=False, **value_options):
+    """The baseline `reinforce` uses for a name in BASELINES: a ValueBaseline for "value", with
+    the time feature unless the loop bootstraps (see ValueBaseline); value_options (steps, lr,
+    batch_size, hidden) go to its constructor."""
     if name not in BASELINES:
         raise ValueError(f"baseline must be one of {BASELINES}, got {name!r}")
     if name == "value":
-        return ValueBaseline(agent.N, gamma, agent.rng, dtype=agent.dtype, **value_options)
+        return ValueBaseline(agent.N, gamma, agent.rng, dtype=agent.dtype, time_feature=not bootstrap,
+                             **value_options)
     return name
 
 

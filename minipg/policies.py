@@ -102,6 +102,7 @@ class Policy:
             raise ValueError(f"threads must be a positive integer, got {threads}")
         self.opt = Adam(self.parameters(), lr=lr)
         self.lr = self.opt.lr  # the configured rate; a schedule sets opt.lr from it
+        self.lr_scale = 1.0  # the step-size control's multiplier (reinforce's target_kl)
 
     def parameters(self):
         """[W1, b1, W2, b2, ...] (+ [log_std] for the Gaussian): the arrays Adam updates in place."""
@@ -335,6 +336,10 @@ class DiagonalGaussianPolicy(Policy):
     σ = e^0.5 ≈ 1.65, the exploration of the original, whose log_sigma = 1 was used as a
     *variance* (σ² = e¹).
 
+    output_scale: the output layer's initial weights and bias are multiplied by it.  At 0.01 the
+    mean starts near 0 everywhere, so the first rollouts explore around a neutral policy instead
+    of a random initial push towards one side of the track.
+
     mirror (optional): a reflection of the state space, given as one sign per observation
     dimension, m ∈ {−1, +1}^obs_dim, under which the task is symmetric with the action negated
     (cart-pole: reflect the track).  The mean is then made odd under it,
@@ -350,7 +355,8 @@ class DiagonalGaussianPolicy(Policy):
     distribution_type = DiagGaussian
 
     def __init__(self, env, lr=1e-2, hidden=(64, 64), seed=None, log_std_init=0.5, chunk_size=None,
-                 dtype=np.float64, mirror=None, threads=None):
+                 dtype=np.float64, mirror=None, threads=None,
+                 output_scale=1.0):
         from gymnasium import spaces
 
         observation_space, action_space = single_spaces(env)
@@ -364,6 +370,10 @@ class DiagonalGaussianPolicy(Policy):
         self.dtype = check_dtype(dtype)
         rng = np.random.default_rng(seed)
         net = MLP((self.N, *self.hidden, self.M), rng, self.dtype)
+        if not (np.isfinite(output_scale) and output_scale > 0):
+            raise ValueError(f"output_scale must be a positive finite number, got {output_scale}")
+        for param in net.params[-2:]:  # the output layer's W and b
+            param *= output_scale
         if not LOG_STD_MIN <= log_std_init <= LOG_STD_MAX:
             raise ValueError(f"log_std_init must lie in [{LOG_STD_MIN}, {LOG_STD_MAX}], got {log_std_init}")
         self.log_std_init = float(log_std_init)

@@ -37,7 +37,8 @@ import numpy as np
 from ..policies import CategoricalPolicy, DiagonalGaussianPolicy
 
 FORMAT_TAG = "minipg-checkpoint"
-FORMAT_VERSION = 2
+# Version 3 added the step-size control's lr_scale (reinforce's target_kl).
+FORMAT_VERSION = 3
 
 # The policy classes a checkpoint can name, for `policy_from_checkpoint`.
 POLICY_CLASSES = {cls.__name__: cls for cls in (CategoricalPolicy, DiagonalGaussianPolicy)}
@@ -63,7 +64,7 @@ class AdamState:
     """Adam's state: per-parameter moments m, v (shapes of the parameters), step t, lr, betas, eps.
 
     initial_lr is the policy's configured rate (`agent.lr`), from which a schedule such as
-    `lr_decay` sets lr each epoch.
+    `lr_decay` sets lr each epoch; lr_scale is the multiplier of reinforce's step-size control.
     """
 
     m: list
@@ -73,6 +74,7 @@ class AdamState:
     betas: tuple
     eps: float
     initial_lr: float
+    lr_scale: float = 1.0
 
 
 @dataclass
@@ -150,7 +152,7 @@ def save_checkpoint(path, agent, config, history, epoch, baseline=None):
         "epoch": np.array(int(epoch)),
         "architecture": _json_array(policy_architecture(agent)),
         "optimizer": _json_array({"t": opt.t, "lr": opt.lr, "betas": [opt.beta1, opt.beta2],
-                                  "eps": opt.eps, "initial_lr": agent.lr}),
+                                  "eps": opt.eps, "initial_lr": agent.lr, "lr_scale": agent.lr_scale}),
         "rng_state": _json_array(agent.rng.bit_generator.state),
         "config": _json_array({} if config is None else config),
         "history": _json_array({} if history is None else history),
@@ -294,6 +296,7 @@ def load_checkpoint(path):
                 betas=tuple(optimizer["betas"]),
                 eps=float(optimizer["eps"]),
                 initial_lr=float(optimizer["initial_lr"]),
+                lr_scale=float(optimizer["lr_scale"]),
             ),
             rng_state=meta["rng_state"],
             config=meta["config"],
@@ -394,6 +397,7 @@ def restore_policy(checkpoint, agent):
     opt.beta1, opt.beta2 = (float(beta) for beta in checkpoint.adam.betas)
     opt.eps = checkpoint.adam.eps
     agent.lr = checkpoint.adam.initial_lr
+    agent.lr_scale = checkpoint.adam.lr_scale
     agent.rng.bit_generator.state = checkpoint.rng_state
     return agent
 
@@ -419,7 +423,7 @@ def restore_baseline(checkpoint, baseline):
 
 def _comparable(architecture):
     """The fields that decide whether a checkpoint fits, with hidden as a tuple."""
-    mirror = architecture.get("mirror")  # absent in files written before mirrors existed
+    mirror = architecture["mirror"]
     return (architecture["policy"], int(architecture["N"]), int(architecture["M"]),
             tuple(int(size) for size in architecture["hidden"]), architecture["dtype"],
             None if mirror is None else tuple(int(sign) for sign in mirror))

@@ -39,7 +39,7 @@ CSV_COLUMNS = ("epoch", "avg_reward", "mean_return", "episodes", "loss", "entrop
 # What --save stores as the run's configuration and --load restores as defaults.
 CONFIG_KEYS = ("env", "num_envs", "lr", "gamma", "epochs", "T", "seed", "hidden", "vectorization",
                "baseline", "normalize_advantages", "lr_decay", "max_grad_norm", "log_std_init",
-               "log_std_final", "mirror",
+               "log_std_final", "mirror", "gae_lambda", "bootstrap", "target_kl", "output_scale",
                "env_impl", "preset", "dtype", "chunk_size")
 
 POLICIES = {"categorical": CategoricalPolicy, "gaussian": DiagonalGaussianPolicy}
@@ -69,6 +69,11 @@ non_negative_int = argument_type(int, lambda v: v >= 0, "a non-negative integer"
 positive_float = argument_type(float, lambda v: math.isfinite(v) and v > 0, "a positive finite number")
 unit_interval = argument_type(float, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
 finite_float = argument_type(float, math.isfinite, "a finite number")
+optional_positive_float = argument_type(lambda text: None if text.lower() == "none" else float(text),
+                                        lambda v: v is None or (math.isfinite(v) and v > 0),
+                                        "a positive finite number or 'none'")
+optional_unit_interval = argument_type(lambda text: None if text.lower() == "none" else float(text),
+                                       lambda v: v is None or 0.0 <= v <= 1.0, "a number in [0, 1] or 'none'")
 optional_float = argument_type(lambda text: None if text.lower() == "none" else float(text),
                                lambda v: v is None or math.isfinite(v), "a finite number or 'none'")
 
@@ -121,6 +126,15 @@ def build_parser(experiment):
     training.add_argument("--log-std-final", type=optional_float,
                           help="Gaussian policies: cap log σ by a bound falling linearly from "
                                "its initial value to this over the epochs ('none': no cap)")
+    training.add_argument("--gae-lambda", type=optional_unit_interval, metavar="LAMBDA",
+                          help="advantages by GAE(λ) from the value baseline, fitted to the λ-returns "
+                               "(see minipg/returns.py; needs --baseline value; 'none': G − V)")
+    training.add_argument("--bootstrap", action=argparse.BooleanOptionalAction,
+                          help="an episode cut by its time limit or by the rollout's end is worth V of "
+                               "its last state, not 0 (needs --gae-lambda)")
+    training.add_argument("--target-kl", type=optional_positive_float, metavar="KL",
+                          help="scale the learning rate so that each update moves the policy by about "
+                               "this mean KL(π_old ‖ π_new) ('none': no control)")
     outputs = parser.add_argument_group("outputs and runs")
     outputs.add_argument("--save", metavar="PATH", help="write a checkpoint (.npz) at the end")
     outputs.add_argument("--save-every", type=positive_int, metavar="K",
@@ -183,6 +197,10 @@ def parse_args(experiment, argv=None):
             if value:
                 parser.error(f"{flag} needs a Gaussian policy; {experiment['prog']} trains a "
                              f"{policy_name}")
+    if args.gae_lambda is not None and args.baseline != "value":
+        parser.error("--gae-lambda needs --baseline value (GAE uses the learned value V)")
+    if args.bootstrap and args.gae_lambda is None:
+        parser.error("--bootstrap needs --gae-lambda (1 for Monte-Carlo returns with bootstrapped cuts)")
     if args.jobs > 1 and not args.seeds:
         parser.error("--jobs needs --seeds (it runs several seeds at once)")
     if args.save_every and not args.save:
@@ -378,7 +396,7 @@ def train(experiment, args, several_seeds=False):
         env.close()
         usage_error(experiment, f"{args.env}: {error}")
     history, start_epoch, evaluation = None, 0, None
-    baseline = make_baseline(args.baseline, agent, args.gamma)
+    baseline = make_baseline(args.baseline, agent, args.gamma, args.bootstrap)
     learned_baseline = baseline if isinstance(baseline, ValueBaseline) else None
     if args.checkpoint is not None:
         try:
@@ -430,6 +448,7 @@ def train(experiment, args, several_seeds=False):
                       callback=after_epoch, baseline=baseline,
                       normalize_advantages=args.normalize_advantages, lr_decay=args.lr_decay,
                       max_grad_norm=args.max_grad_norm, log_std_final=args.log_std_final,
+                      gae_lambda=args.gae_lambda, bootstrap=args.bootstrap, target_kl=args.target_kl,
                       start_epoch=start_epoch,
                       history=history, should_stop=lambda: interrupt() or outputs.failed)
         except NonFiniteError as error:

@@ -62,7 +62,7 @@ class ValueBaseline:
     and MLP.backward carries that to φ.
     """
 
-    def __init__(self, obs_dim, gamma, rng, hidden=(64, 64), lr=1e-3, steps=50, batch_size=4096,
+    def __init__(self, obs_dim, gamma, rng, hidden=(64, 64), lr=1e-3, steps=32, batch_size=4096,
                  dtype=np.float64, time_feature=True):
         self.time_feature = bool(time_feature)
         self.net = MLP((obs_dim + self.time_feature, *hidden, 1), rng, dtype)

@@ -36,7 +36,8 @@ from minipg.policies import LOG_STD_MAX, LOG_STD_MIN  # noqa: E402
 SCRIPTS = {
     "cartpole": (run_cartpole.CARTPOLE, ["--num-envs", "4", "--T", "50", "--eval", "0"]),
     "swingup": (run_swingup.SWINGUP, ["--num-envs", "8", "--T", "60", "--hidden", "8", "8",
-                                      "--baseline", "time", "--eval", "0"]),
+                                      "--baseline", "time", "--gae-lambda", "none", "--no-bootstrap",
+                                      "--eval", "0"]),
 }
 STEPS_PER_EPOCH = {"cartpole": 4 * 50, "swingup": 8 * 60}
 BOTH = pytest.mark.parametrize("script", sorted(SCRIPTS))
@@ -125,13 +126,21 @@ def test_save_then_load_resumes_exactly(script, tmp_path, capsys):
     assert load_checkpoint(tmp_path / "half.npz").epoch == 2
 
 
-def test_value_baseline_resumes_exactly(tmp_path, capsys):
-    """The learned value baseline is part of the run: a resumed run restores it too."""
-    flags = ["--baseline", "value", "--epochs", 2]
-    run("cartpole", tmp_path, *flags, "--save", tmp_path / "straight.npz")
-    run("cartpole", tmp_path, "--baseline", "value", "--epochs", 1, "--save", tmp_path / "half.npz")
-    run("cartpole", tmp_path, *flags, "--load", tmp_path / "half.npz", "--save", tmp_path / "resumed.npz")
-    assert_same_run(load_checkpoint(tmp_path / "straight.npz"), load_checkpoint(tmp_path / "resumed.npz"))
+@pytest.mark.parametrize("extra", [[], ["--gae-lambda", "0.9", "--bootstrap", "--target-kl", "0.001"]],
+                         ids=["value", "gae-bootstrap-target-kl"])
+def test_value_baseline_resumes_exactly(extra, tmp_path, capsys):
+    """The learned value baseline (and the KL control's lr_scale) are part of the run: a resumed
+    run restores them too."""
+    flags = ["--baseline", "value", *extra]
+    run("cartpole", tmp_path, *flags, "--epochs", 3, "--save", tmp_path / "straight.npz")
+    run("cartpole", tmp_path, *flags, "--epochs", 2, "--save", tmp_path / "half.npz")
+    run("cartpole", tmp_path, *flags, "--epochs", 3, "--load", tmp_path / "half.npz",
+        "--save", tmp_path / "resumed.npz")
+    straight, resumed = load_checkpoint(tmp_path / "straight.npz"), load_checkpoint(tmp_path / "resumed.npz")
+    assert_same_run(straight, resumed)
+    if extra:
+        assert straight.adam.lr_scale == resumed.adam.lr_scale != 1.0
+        assert len(straight.history["kl"]) == 3
 
 
 @BOTH

@@ -27,7 +27,7 @@ from .checkpoint import (CheckpointError, describe_architecture, load_checkpoint
 from .plotting import plot_learning_curves
 from ..policies import CategoricalPolicy, DiagonalGaussianPolicy, NonFiniteError
 from ..reinforce import new_history, reinforce
-from .jobs import run_in_processes
+from .jobs import ChildFailed, run_in_processes
 from .render import render_episode_gif
 
 # Evaluation episodes are seeded apart from training's epoch seeds.
@@ -529,8 +529,8 @@ def main(experiment, argv=None):
     """Train one experiment (or one per --seeds) from the command line.
 
     Returns (agent, history) of the last seed run.  Exits with status 1 if training stopped
-    on a non-finite value, 74 if an output could not be written, 130 if it was interrupted by
-    Ctrl-C, 143 by SIGTERM.
+    on a non-finite value (or, with --jobs, a seed's process died), 74 if an output could not
+    be written, 130 if it was interrupted by Ctrl-C, 143 by SIGTERM.
     """
     args = parse_args(experiment, argv)
     seeds = args.seeds if args.seeds else [args.seed]
@@ -539,7 +539,11 @@ def main(experiment, argv=None):
         raise SystemExit(f"{experiment['prog']}: error: --load takes one run, not --seeds")
     run = functools.partial(run_seed, experiment, args, several)
     if args.jobs > 1 and several:
-        results = run_in_processes(run, seeds, args.jobs, prefix=lambda seed: f"[seed {seed}] ")
+        try:
+            results = run_in_processes(run, seeds, args.jobs, prefix=lambda seed: f"[seed {seed}] ")
+        except ChildFailed as error:  # killed (e.g. out of memory): its own outputs say how far it got
+            print(f"{experiment['prog']}: error: {error}", file=sys.stderr, flush=True)
+            raise SystemExit(1) from None
     else:
         results = []
         for seed in seeds:

@@ -107,7 +107,7 @@ def run_in_processes(function, items, jobs, prefix=lambda item: f"[{item}] "):
         if kind == "exit":
             raise SystemExit(value)
         if kind == "died":
-            raise ChildFailed(f"the run of {items[index]} ended without a result "
+            raise ChildFailed(f"the process running {items[index]} ended without a result "
                               f"(exit code {value.exitcode})")
         outputs.append(value)
     return outputs

@@ -5,7 +5,6 @@ Categorical (discrete actions), parameterized by logits z: (..., n_actions):
     log π(a) = z_a − logsumexp(z)
     ∂ log π(a) / ∂z_j = 1[j = a] − softmax(z)_j
     H = −Σ_j p_j log p_j
-    KL(p ‖ q) = Σ_j p_j (log p_j − log q_j)
 
 Diagonal Gaussian (continuous actions), parameterized by the mean μ: (..., M) and a true log
 standard deviation log σ: (M,) or (..., M), σ = exp(log σ):
@@ -14,9 +13,6 @@ standard deviation log σ: (M,) or (..., M), σ = exp(log σ):
     ∂ log π / ∂μ_i     = (a_i − μ_i) / σ_i²
     ∂ log π / ∂log σ_i = (a_i − μ_i)² / σ_i² − 1
     H = Σ_i [ log σ_i + ½ (1 + log 2π) ]
-    KL(p ‖ q) = Σ_i [ log σ_q,i − log σ_p,i + (σ_p,i² + (μ_p,i − μ_q,i)²) / (2σ_q,i²) − ½ ]
-
-KL measures how far an update moved the policy (reinforce's target_kl); it needs no gradient.
 
 (The original post passed exp(log_sigma) to a MultivariateNormal as the *covariance*, so its
 exp(log_sigma) is a variance. Here log_std is what its name says; the original's initial
@@ -106,10 +102,6 @@ class Categorical:
         """H = −Σ_j p_j log p_j: (...)."""
         return -sum_last(self.probs * self.log_probs)
 
-    def kl(self, other):
-        """KL(self ‖ other) = Σ_j p_j (log p_j − log q_j) for another Categorical: (...)."""
-        return sum_last(self.probs * (self.log_probs - other.log_probs))
-
     def grad_log_prob(self, actions):
         """∂ log π(a) / ∂logits = onehot(a) − softmax(logits): (..., n_actions)."""
         n_actions = self.logits.shape[-1]
@@ -126,7 +118,7 @@ class DiagGaussian:
 
     def __init__(self, mean, log_std):
         self.mean = mean
-        self.log_std = np.array(log_std)  # a copy: the policy's log_std changes in place with each step
+        self.log_std = log_std
         self.std = np.exp(log_std)
 
     @staticmethod
@@ -155,12 +147,6 @@ class DiagGaussian:
         """H = Σ_i (log σ_i + ½(1 + log 2π)), broadcast to the batch shape: (...)."""
         per_dim = np.broadcast_to(self.log_std + 0.5 * (1.0 + LOG_2PI), self.mean.shape)
         return sum_last(per_dim)
-
-    def kl(self, other):
-        """KL(self ‖ other) for another DiagGaussian, summed over action dimensions: (...)."""
-        variance_ratio = (self.std / other.std) ** 2
-        mean_term = ((self.mean - other.mean) / other.std) ** 2
-        return sum_last(other.log_std - self.log_std + 0.5 * (variance_ratio + mean_term - 1.0))
 
     def grad_log_prob(self, actions):
         """(∂ log π/∂μ, ∂ log π/∂log σ) = ((a−μ)/σ², ((a−μ)/σ)² − 1), each (..., M).

@@ -102,7 +102,6 @@ class Policy:
             raise ValueError(f"threads must be a positive integer, got {threads}")
         self.opt = Adam(self.parameters(), lr=lr)
         self.lr = self.opt.lr  # the configured rate; a schedule sets opt.lr from it
-        self.lr_scale = 1.0  # the step-size control's multiplier (reinforce's target_kl)
 
     def parameters(self):
         """[W1, b1, W2, b2, ...] (+ [log_std] for the Gaussian): the arrays Adam updates in place."""

@@ -134,29 +134,6 @@ def advantages_and_targets(buffers, gamma, baseline, normalize_advantages, gae_l
     return advantages, targets
 
 
-# An update's KL(π_old ‖ π_new) is measured on every k-th valid state of the rollout, about this many.
-KL_STATES = 4096
-# target_kl: the learning rate's multiplier moves by this factor, within these bounds.
-KL_STEP, LR_SCALE_RANGE = 1.5, (0.01, 10.0)
-
-
-def kl_states(buffers):
-    """About KL_STATES valid states of the rollout, evenly spaced (no random draw): (n, obs_dim)."""
-    states = buffers["states"][buffers["valid"]]
-    return states[::max(1, len(states) // KL_STATES)]
-
-
-def adapt_lr_scale(agent, kl, target_kl):
-    """Step-size control by the policy's change: after an update that moved π by more than twice
-    target_kl (mean KL over states), the next steps are KL_STEP times smaller; after one that
-    moved it by less than half of it, KL_STEP times larger (agent.lr_scale, in LR_SCALE_RANGE)."""
-    if kl > 2.0 * target_kl:
-        agent.lr_scale /= KL_STEP
-    elif kl < 0.5 * target_kl:
-        agent.lr_scale *= KL_STEP
-    agent.lr_scale = float(np.clip(agent.lr_scale, *LR_SCALE_RANGE))
-
-
 def new_history(agent):
     """Empty per-epoch lists for every key `reinforce` records (log_std only for a Gaussian)."""
     keys = HISTORY_KEYS + (("log_std",) if hasattr(agent, "log_std") else ())
@@ -195,8 +172,8 @@ def epoch_seed(seed, epoch):
 
 def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=None,
               baseline="none", normalize_advantages=False, lr_decay=False, max_grad_norm=None,
-              log_std_final=None, gae_lambda=None, bootstrap=False, target_kl=None, start_epoch=0,
-              history=None, should_stop=None):
+              log_std_final=None, gae_lambda=None, bootstrap=False, start_epoch=0, history=None,
+              should_stop=None):
     """Train `agent` on the vector env `env` with REINFORCE; return the per-epoch history.
 
     env: a gymnasium VectorEnv with E = env.num_envs copies (NEXT_STEP or SAME_STEP autoreset);
@@ -218,10 +195,7 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
     gae_lambda: advantages by GAE(λ) from the learned value baseline (returns.py), which is then
     fitted to the λ-returns; needs baseline "value";
     bootstrap: an episode cut by its time limit or by the end of the rollout is worth V of its
-    last state, not 0 (a cut is not a failure); needs gae_lambda (λ = 1: Monte-Carlo returns);
-    target_kl: keep each update's KL(π_old ‖ π_new) near this by scaling the learning rate
-    (adapt_lr_scale), a target that falls with the learning rate under lr_decay; the KL of every
-    epoch is recorded in history["kl"].
+    last state, not 0 (a cut is not a failure); needs gae_lambda (λ = 1: Monte-Carlo returns).
 
     Returns a dict of per-epoch lists: avg_reward, mean_return, episodes, loss, entropy,
     env_steps (cumulative), seconds (wall time of the epoch), and log_std (its mean) for a
@@ -242,8 +216,6 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
             raise ValueError(f"gae_lambda must lie in [0, 1], got gae_lambda={gae_lambda}")
         if not (baseline == "value" or isinstance(baseline, ValueBaseline)):
             raise ValueError(f"gae_lambda needs the value baseline (baseline='value'), got {baseline!r}")
-    if target_kl is not None and not (np.isfinite(target_kl) and target_kl > 0):
-        raise ValueError(f"target_kl must be a positive finite number, got target_kl={target_kl}")
     if bootstrap and gae_lambda is None:
         raise ValueError("bootstrap needs gae_lambda (1.0 for Monte-Carlo returns with bootstrapped cuts)")
     if bootstrap and isinstance(baseline, ValueBaseline) and baseline.time_feature:
@@ -257,8 +229,6 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
         baseline = make_baseline(baseline, agent, gamma, bootstrap)
     if history is None:
         history = new_history(agent)
-    if target_kl is not None:
-        history.setdefault("kl", [])
     env_steps = history["env_steps"][-1] if history["env_steps"] else 0
     for epoch in range(start_epoch, epochs):
         start = time.perf_counter()
@@ -273,21 +243,13 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
                                                      gae_lambda, bootstrap)
         if isinstance(baseline, ValueBaseline):
             baseline.fit(buffers["states"], targets, buffers["valid"])
-        decay = (1.0 - epoch / epochs) if lr_decay else 1.0
-        if lr_decay or target_kl is not None:
-            agent.opt.lr = agent.lr * agent.lr_scale * decay
-        if target_kl is not None:
-            measured_states = kl_states(buffers)
-            before = agent.pi(measured_states)
+        if lr_decay:
+            agent.opt.lr = agent.lr * (1.0 - epoch / epochs)
         try:
             stats = agent.update(buffers["states"], buffers["actions"], advantages,
                                  mask=buffers["valid"], max_grad_norm=max_grad_norm)
         except NonFiniteError as error:
             raise NonFiniteError(f"epoch {epoch + 1}: {error}") from None
-        if target_kl is not None:
-            kl = float(np.mean(before.kl(agent.pi(measured_states))))
-            adapt_lr_scale(agent, kl, target_kl * decay)  # with lr_decay, the target decays too
-            history["kl"].append(kl)
         if log_std_final is not None:
             progress = (epoch + 1) / epochs
             agent.limit_log_std(agent.log_std_init + (log_std_final - agent.log_std_init) * progress)

@@ -126,11 +126,10 @@ def test_save_then_load_resumes_exactly(script, tmp_path, capsys):
     assert load_checkpoint(tmp_path / "half.npz").epoch == 2
 
 
-@pytest.mark.parametrize("extra", [[], ["--gae-lambda", "0.9", "--bootstrap", "--target-kl", "0.001"]],
-                         ids=["value", "gae-bootstrap-target-kl"])
+@pytest.mark.parametrize("extra", [[], ["--gae-lambda", "0.9", "--bootstrap"]], ids=["value", "gae-bootstrap"])
 def test_value_baseline_resumes_exactly(extra, tmp_path, capsys):
-    """The learned value baseline (and the KL control's lr_scale) are part of the run: a resumed
-    run restores them too."""
+    """The learned value baseline is part of the run: a resumed run restores it too (also with
+    GAE and bootstrapping, which fit it to λ-returns)."""
     flags = ["--baseline", "value", *extra]
     run("cartpole", tmp_path, *flags, "--epochs", 3, "--save", tmp_path / "straight.npz")
     run("cartpole", tmp_path, *flags, "--epochs", 2, "--save", tmp_path / "half.npz")
@@ -138,9 +137,6 @@ def test_value_baseline_resumes_exactly(extra, tmp_path, capsys):
         "--save", tmp_path / "resumed.npz")
     straight, resumed = load_checkpoint(tmp_path / "straight.npz"), load_checkpoint(tmp_path / "resumed.npz")
     assert_same_run(straight, resumed)
-    if extra:
-        assert straight.adam.lr_scale == resumed.adam.lr_scale != 1.0
-        assert len(straight.history["kl"]) == 3
 
 
 @BOTH

@@ -3,8 +3,6 @@
 learning run, and determinism.
 """
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 from gymnasium import spaces
@@ -15,8 +13,7 @@ import minipg
 from conftest import relative_error
 from minipg.policies import CategoricalPolicy, DiagonalGaussianPolicy
 from minipg.baselines import make_baseline
-from minipg.reinforce import (HISTORY_KEYS, KL_STEP, LR_SCALE_RANGE, adapt_lr_scale, collect_rollout,
-                              epoch_seed, following_values, kl_states, reinforce, rollout_buffers)
+from minipg.reinforce import HISTORY_KEYS, collect_rollout, following_values, reinforce, rollout_buffers
 from minipg.returns import calculate_returns
 
 NEXT_STEP, SAME_STEP = AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP
@@ -276,8 +273,6 @@ def test_bad_arguments_are_rejected(kwargs):
     ({"gae_lambda": 0.9}, "gae_lambda needs the value baseline"),
     ({"gae_lambda": 1.5, "baseline": "value"}, r"gae_lambda must lie in \[0, 1\], got gae_lambda=1.5"),
     ({"bootstrap": True}, "bootstrap needs gae_lambda"),
-    ({"target_kl": 0.0}, "target_kl must be a positive finite number, got target_kl=0.0"),
-    ({"target_kl": np.inf}, "target_kl must be a positive finite number"),
 ])
 def test_bad_advantage_and_step_options_are_named(kwargs, message):
     env = Corridor(LENGTHS, SAME_STEP)
@@ -291,48 +286,6 @@ def test_bootstrap_needs_a_value_baseline_without_the_time_feature():
     with pytest.raises(ValueError, match="bootstrap needs a ValueBaseline without the time feature"):
         reinforce(env, agent, epochs=1, T=T, gae_lambda=1.0, bootstrap=True,
                   baseline=make_baseline("value", agent, 0.9))
-
-
-@pytest.mark.parametrize("kl, scale", [(0.5, 1.0 / KL_STEP), (0.19, 1.0), (0.06, 1.0), (0.04, KL_STEP)])
-def test_lr_scale_follows_the_measured_kl(kl, scale):
-    """Above twice the target the steps shrink, below half of it they grow, in between they stay."""
-    agent = SimpleNamespace(lr_scale=1.0)
-    adapt_lr_scale(agent, kl, target_kl=0.1)
-    assert agent.lr_scale == scale
-
-
-def test_lr_scale_stays_in_its_range():
-    low, high = LR_SCALE_RANGE
-    agent = SimpleNamespace(lr_scale=low)
-    adapt_lr_scale(agent, 1.0, target_kl=0.1)
-    assert agent.lr_scale == low
-    agent.lr_scale = high
-    adapt_lr_scale(agent, 0.0, target_kl=0.1)
-    assert agent.lr_scale == high
-
-
-def test_target_kl_records_each_updates_kl_and_sets_the_rate():
-    """history["kl"] is KL(π_before ‖ π_after) on the rollout's states (checked by hand for the
-    last epoch), and Adam's rate is lr × lr_scale while the control runs."""
-    env = minipg.make_env("CartPole-v0", 4)
-    agent = CategoricalPolicy(env, lr=0.05, seed=0)
-    history = reinforce(env, agent, epochs=4, T=60, seed=0, target_kl=1e-6)
-    assert len(history["kl"]) == 4 and all(kl > 0 for kl in history["kl"])
-    assert agent.lr_scale == pytest.approx(KL_STEP ** -4)  # each KL ≫ 2e-6: four shrinks
-    assert agent.opt.lr == pytest.approx(0.05 * KL_STEP ** -3)  # the 4th update used 3 shrinks
-
-    twin_env = minipg.make_env("CartPole-v0", 4)
-    twin = CategoricalPolicy(twin_env, lr=0.05, seed=0)
-    reinforce(twin_env, twin, epochs=3, T=60, seed=0, target_kl=1e-6)
-    buffers = rollout_buffers(twin_env, twin, 60)
-    observations, _ = twin_env.reset(seed=epoch_seed(0, 3))
-    collect_rollout(twin_env, twin, buffers, observations)
-    before = twin.pi(kl_states(buffers))
-    twin.opt.lr = 0.05 * twin.lr_scale
-    twin.update(buffers["states"], buffers["actions"],
-                calculate_returns(buffers["rewards"], buffers["dones"], 0.99), mask=buffers["valid"])
-    assert history["kl"][-1] == pytest.approx(float(np.mean(before.kl(twin.pi(kl_states(buffers))))),
-                                              rel=1e-12)
 
 
 # --------------------------------------------------------------- CartPole: learning, determinism

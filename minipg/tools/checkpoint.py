@@ -37,8 +37,7 @@ import numpy as np
 from ..policies import CategoricalPolicy, DiagonalGaussianPolicy
 
 FORMAT_TAG = "minipg-checkpoint"
-# Version 3 added the step-size control's lr_scale (reinforce's target_kl).
-FORMAT_VERSION = 3
+FORMAT_VERSION = 2
 
 # The policy classes a checkpoint can name, for `policy_from_checkpoint`.
 POLICY_CLASSES = {cls.__name__: cls for cls in (CategoricalPolicy, DiagonalGaussianPolicy)}
@@ -64,7 +63,7 @@ class AdamState:
     """Adam's state: per-parameter moments m, v (shapes of the parameters), step t, lr, betas, eps.
 
     initial_lr is the policy's configured rate (`agent.lr`), from which a schedule such as
-    `lr_decay` sets lr each epoch; lr_scale is the multiplier of reinforce's step-size control.
+    `lr_decay` sets lr each epoch.
     """
 
     m: list
@@ -74,7 +73,6 @@ class AdamState:
     betas: tuple
     eps: float
     initial_lr: float
-    lr_scale: float = 1.0
 
 
 @dataclass
@@ -152,7 +150,7 @@ def save_checkpoint(path, agent, config, history, epoch, baseline=None):
         "epoch": np.array(int(epoch)),
         "architecture": _json_array(policy_architecture(agent)),
         "optimizer": _json_array({"t": opt.t, "lr": opt.lr, "betas": [opt.beta1, opt.beta2],
-                                  "eps": opt.eps, "initial_lr": agent.lr, "lr_scale": agent.lr_scale}),
+                                  "eps": opt.eps, "initial_lr": agent.lr}),
         "rng_state": _json_array(agent.rng.bit_generator.state),
         "config": _json_array({} if config is None else config),
         "history": _json_array({} if history is None else history),
@@ -296,7 +294,6 @@ def load_checkpoint(path):
                 betas=tuple(optimizer["betas"]),
                 eps=float(optimizer["eps"]),
                 initial_lr=float(optimizer["initial_lr"]),
-                lr_scale=float(optimizer["lr_scale"]),
             ),
             rng_state=meta["rng_state"],
             config=meta["config"],
@@ -397,7 +394,6 @@ def restore_policy(checkpoint, agent):
     opt.beta1, opt.beta2 = (float(beta) for beta in checkpoint.adam.betas)
     opt.eps = checkpoint.adam.eps
     agent.lr = checkpoint.adam.initial_lr
-    agent.lr_scale = checkpoint.adam.lr_scale
     agent.rng.bit_generator.state = checkpoint.rng_state
     return agent
 

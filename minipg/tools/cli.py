@@ -39,7 +39,7 @@ CSV_COLUMNS = ("epoch", "avg_reward", "mean_return", "episodes", "loss", "entrop
 # What --save stores as the run's configuration and --load restores as defaults.
 CONFIG_KEYS = ("env", "num_envs", "lr", "gamma", "epochs", "T", "seed", "hidden", "vectorization",
                "baseline", "normalize_advantages", "lr_decay", "max_grad_norm", "log_std_init",
-               "log_std_final", "mirror", "gae_lambda", "bootstrap", "target_kl", "output_scale",
+               "log_std_final", "mirror", "gae_lambda", "bootstrap", "output_scale",
                "env_impl", "preset", "dtype", "chunk_size")
 
 POLICIES = {"categorical": CategoricalPolicy, "gaussian": DiagonalGaussianPolicy}
@@ -69,9 +69,6 @@ non_negative_int = argument_type(int, lambda v: v >= 0, "a non-negative integer"
 positive_float = argument_type(float, lambda v: math.isfinite(v) and v > 0, "a positive finite number")
 unit_interval = argument_type(float, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
 finite_float = argument_type(float, math.isfinite, "a finite number")
-optional_positive_float = argument_type(lambda text: None if text.lower() == "none" else float(text),
-                                        lambda v: v is None or (math.isfinite(v) and v > 0),
-                                        "a positive finite number or 'none'")
 optional_unit_interval = argument_type(lambda text: None if text.lower() == "none" else float(text),
                                        lambda v: v is None or 0.0 <= v <= 1.0, "a number in [0, 1] or 'none'")
 optional_float = argument_type(lambda text: None if text.lower() == "none" else float(text),
@@ -132,9 +129,6 @@ def build_parser(experiment):
     training.add_argument("--bootstrap", action=argparse.BooleanOptionalAction,
                           help="an episode cut by its time limit or by the rollout's end is worth V of "
                                "its last state, not 0 (needs --gae-lambda)")
-    training.add_argument("--target-kl", type=optional_positive_float, metavar="KL",
-                          help="scale the learning rate so that each update moves the policy by about "
-                               "this mean KL(π_old ‖ π_new) ('none': no control)")
     outputs = parser.add_argument_group("outputs and runs")
     outputs.add_argument("--save", metavar="PATH", help="write a checkpoint (.npz) at the end")
     outputs.add_argument("--save-every", type=positive_int, metavar="K",
@@ -448,8 +442,7 @@ def train(experiment, args, several_seeds=False):
                       callback=after_epoch, baseline=baseline,
                       normalize_advantages=args.normalize_advantages, lr_decay=args.lr_decay,
                       max_grad_norm=args.max_grad_norm, log_std_final=args.log_std_final,
-                      gae_lambda=args.gae_lambda, bootstrap=args.bootstrap, target_kl=args.target_kl,
-                      start_epoch=start_epoch,
+                      gae_lambda=args.gae_lambda, bootstrap=args.bootstrap, start_epoch=start_epoch,
                       history=history, should_stop=lambda: interrupt() or outputs.failed)
         except NonFiniteError as error:
             ok = False

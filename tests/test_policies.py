@@ -207,6 +207,22 @@ def test_gaussian_parameters_end_with_log_std():
     np.testing.assert_array_equal(policy.log_std, [0.25, 0.25])
 
 
+def test_output_scale_shrinks_only_the_initial_output_layer():
+    """output_scale multiplies the last layer's W and b at initialization (the same draws), and
+    leaves the hidden layers and log σ alone; a non-positive scale is refused by name."""
+    env = stand_in_env(OBS_DIM, spaces.Box(-1.0, 1.0, shape=(2,)))
+    plain = DiagonalGaussianPolicy(env, hidden=(7, 5), seed=3)
+    scaled = DiagonalGaussianPolicy(env, hidden=(7, 5), seed=3, output_scale=0.01)
+    for a, b in zip(plain.net.params[:-2], scaled.net.params[:-2]):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(plain.net.params[-2:], scaled.net.params[-2:]):
+        np.testing.assert_allclose(b, 0.01 * a, rtol=1e-15)
+    np.testing.assert_array_equal(plain.log_std, scaled.log_std)
+    for bad in (0.0, -1.0, np.inf, np.nan):
+        with pytest.raises(ValueError, match="output_scale must be a positive finite number"):
+            DiagonalGaussianPolicy(env, output_scale=bad)
+
+
 def test_policies_prefer_single_spaces_of_a_vector_env():
     """On a vector env the spaces of ONE copy (single_*) define the network, not the batched ones."""
     vector_env = stand_in_env(OBS_DIM, spaces.MultiDiscrete([N_ACTIONS] * 8))

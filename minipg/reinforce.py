@@ -6,11 +6,13 @@ One epoch = one policy update:
     2. roll out T steps: a_t ~ π(·|s_t), (s_{t+1}, r_t, d_t) = env.step(a_t), stored in
        preallocated (T, E, ...) buffers;
     3. G = calculate_returns(rewards, dones, γ)              (returns.py)
+       (or, with options, advantages A = G − b or GAE(λ)      (baselines.py, returns.py))
     4. one Adam step on L = −mean(log π(a|s) · G)            (policies.py)
 
 d_t is 1 when an episode ended at t, by termination or by the time limit (the post treats
-both as the end of the episode).  With a NEXT_STEP-autoreset env (see envs/vector.py) the step after
-an episode ends is a reset, not a transition: it is masked out of the loss and the counts.
+both as the end of the episode; `bootstrap` values a time-limit cut by V instead).  With a
+NEXT_STEP-autoreset env (see envs/vector.py) the step after an episode ends is a reset, not a
+transition: it is masked out of the loss and the counts.
 """
 
 import time

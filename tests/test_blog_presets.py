@@ -1,0 +1,49 @@
+"""The post's experiments stay the post's experiments: the blog presets' first epochs, pinned.
+
+The numbers are what both scripts printed on 2026-11-25 (numpy 2.4, gymnasium 1.4, float64) with
+
+    python run_cartpole.py --epochs 5 --seed 0 --eval 0 --csv cartpole.csv
+    python run_swingup.py --preset blog --epochs 3 --seed 0 --eval 0 --csv swingup.csv
+
+Any change to these presets' algorithm, random streams or arithmetic order moves them; a
+deliberate one must say which and why.
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import run_cartpole  # noqa: E402
+import run_swingup  # noqa: E402
+from minipg.tools import cli  # noqa: E402
+
+# Per epoch: avg_reward, mean_return, episodes, loss, entropy (, mean log_std)
+CARTPOLE = [
+    (21.52076002814919, 21.334975369458128, 1421, 8.630816771166625, 0.678030974428348),
+    (28.87955182072829, 28.34173669467787, 1071, 11.130964994082694, 0.6789687669323208),
+    (36.8698224852071, 36.11952662721893, 845, 13.293332891545019, 0.6659684559419654),
+    (42.42062415196744, 41.22795115332429, 737, 14.287412340162248, 0.6538207475872164),
+    (43.571030640668525, 42.467966573816156, 718, 14.158312999842599, 0.6422481534634222),
+]
+SWINGUP = [
+    (-422.9346970929926, -315.5477525730433, 492, -248.9597716167782, 1.9189385332046733, 0.49000000031057883),
+    (-116.85301166941926, -99.2612351517596, 1060, -45.62914265450915, 1.9089385335152513, 0.48010283013369226),
+    (-58.87319151854468, -50.09160587710907, 1313, -2.2442217502204236, 1.899041363338366, 0.4703873682625988),
+]
+KEYS = ("avg_reward", "mean_return", "episodes", "loss", "entropy", "log_std")
+
+
+@pytest.mark.parametrize("experiment, argv, expected", [
+    (run_cartpole.CARTPOLE, ["--epochs", "5"], CARTPOLE),
+    (run_swingup.SWINGUP, ["--preset", "blog", "--epochs", "3"], SWINGUP),
+], ids=["cartpole", "swingup"])
+def test_blog_preset_reproduces_its_first_epochs_bit_for_bit(experiment, argv, expected, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _, history = cli.main(experiment, argv + ["--seed", "0", "--eval", "0", "--plot", str(tmp_path / "c.png")])
+    got = [tuple(history[key][epoch] for key in KEYS[:len(expected[0])]) for epoch in range(len(expected))]
+    assert got == expected  # exact floats: same bits

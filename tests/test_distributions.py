@@ -122,6 +122,18 @@ def test_categorical_sample_frequencies_match_softmax():
     assert chi_square <= dof + Z_TOL * np.sqrt(2 * dof)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_categorical_sample_is_sample_with_noise_of_the_logits_dtype(dtype):
+    """sample(rng) picks exactly the actions of sample_with(standard_noise(rng, shape, dtype)), the
+    noise a rollout draws in advance, also for float32 logits so large (1e5: float32 spacing
+    ≈ 0.008) that the float32 rounding of z + g decides some of the argmaxes."""
+    logits = np.full((20_000, 2), 1e5, dtype=dtype)
+    dist = Categorical(logits)
+    noise = Categorical.standard_noise(np.random.default_rng(0), logits.shape, dtype)
+    assert noise.dtype == dtype
+    np.testing.assert_array_equal(dist.sample(np.random.default_rng(0)), dist.sample_with(noise))
+
+
 def test_categorical_entropy_matches_sample_mean_of_minus_log_prob():
     """H = E[−log π(a)]: the sample mean of −log π over many draws is within Z_TOL standard errors."""
     logits = np.array([0.3, -1.2, 2.0, 0.0, 0.7])

@@ -81,15 +81,41 @@ def test_params_order_and_shapes():
     assert all(b is p for b, p in zip(mlp.biases, mlp.params[1::2]))
 
 
+@pytest.mark.parametrize("chunk_size", [1, 5, 12, 4096])
+def test_predict_is_forward_in_chunks(chunk_size):
+    """predict(x) equals forward(x) for any chunk size, for a (T, E, n_in) batch of 12 rows."""
+    rng = np.random.default_rng(0)
+    mlp = MLP((3, 5, 2), rng)
+    x = rng.normal(size=(4, 3, 3))
+    predicted = mlp.predict(x, chunk_size=chunk_size)
+    assert predicted.shape == (4, 3, 2)
+    np.testing.assert_allclose(predicted, mlp.forward(x), rtol=1e-15, atol=1e-15)
+
+
 def test_backward_before_forward_raises():
     """backward needs the inputs cached by forward; without them it must fail loudly."""
     mlp = MLP((3, 2), np.random.default_rng(0))
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="MLP.backward called before forward"):
         mlp.backward(np.ones((1, 2)))
 
 
-@pytest.mark.parametrize("sizes", [(), (4,), (4, 0), (0, 3), (3, -2, 1)])
-def test_bad_sizes_raise(sizes):
-    """Fewer than two sizes, or a non-positive size, is rejected with ValueError."""
-    with pytest.raises(ValueError):
+def test_backward_after_predict_raises():
+    """predict caches nothing: its last chunk is not the batch a backward would be about."""
+    mlp = MLP((3, 4, 2), np.random.default_rng(0))
+    mlp.forward(np.ones((5, 3)))
+    mlp.predict(np.ones((7, 3)), chunk_size=3)
+    with pytest.raises(RuntimeError, match="MLP.backward called before forward"):
+        mlp.backward(np.ones((7, 2)))
+
+
+@pytest.mark.parametrize("sizes, message", [
+    ((), r"MLP needs at least input and output sizes, got sizes=\(\)"),
+    ((4,), r"MLP needs at least input and output sizes, got sizes=\(4,\)"),
+    ((4, 0), r"MLP layer sizes must be positive integers, got sizes=\(4, 0\)"),
+    ((0, 3), "MLP layer sizes must be positive integers"),
+    ((3, -2, 1), "MLP layer sizes must be positive integers"),
+])
+def test_bad_sizes_raise(sizes, message):
+    """Fewer than two sizes, or a non-positive size, is rejected with ValueError saying which."""
+    with pytest.raises(ValueError, match=message):
         MLP(sizes, np.random.default_rng(0))

@@ -14,7 +14,8 @@ import pytest
 from gymnasium import spaces
 
 from conftest import GRAD_TOL, SEEDS, numerical_gradient, relative_error, stand_in_env
-from minipg.policies import CategoricalPolicy, DiagonalGaussianPolicy, NonFiniteError
+from minipg.policies import (LOG_STD_MAX, LOG_STD_MIN, CategoricalPolicy, DiagonalGaussianPolicy,
+                             NonFiniteError)
 
 OBS_DIM = 4
 N_ACTIONS = 3
@@ -261,16 +262,118 @@ def test_update_reports_loss_entropy_and_gradient_norm(name):
 @pytest.mark.parametrize("bad_value", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("name", POLICIES)
 def test_update_rejects_non_finite_returns_without_changing_parameters(name, bad_value):
-    """A NaN or infinite return makes the loss non-finite: NonFiniteError, and neither the
+    """A NaN or infinite return would make the loss non-finite: NonFiniteError, and neither the
     parameters nor Adam's state change (a later good batch starts from a clean optimizer)."""
     policy = POLICIES[name](seed=0)
     states, actions, returns, _ = random_batch(policy, np.random.default_rng(1), with_mask=False)
     returns[2, 1] = bad_value
     before = [p.copy() for p in policy.parameters()]
-    with pytest.raises(NonFiniteError), np.errstate(invalid="ignore"):  # NaN arithmetic is expected here
+    with pytest.raises(NonFiniteError, match="returns contain NaN or inf"):
         policy.update(states, actions, returns)
     assert all(np.array_equal(p, old) for p, old in zip(policy.parameters(), before))
     assert policy.opt.t == 0
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_update_rejects_a_finite_loss_with_a_non_finite_gradient(name):
+    """Returns of 1e300 keep the loss finite (|L| ≈ 1e300) but ‖∇L‖² overflows: that is a
+    non-finite gradient too, so training stops there and nothing changes."""
+    policy = POLICIES[name](seed=0)
+    states, actions, returns, mask = random_batch(policy, np.random.default_rng(1), with_mask=True)
+    returns = np.full_like(returns, 1e300)
+    before = [p.copy() for p in policy.parameters()]
+    with np.errstate(over="ignore"):
+        loss, _ = policy.loss_and_grads(states, actions, returns, mask)
+        assert np.isfinite(loss)
+        with pytest.raises(NonFiniteError, match=r"non-finite gradient \(loss=.*, gradient norm=inf\)"):
+            policy.update(states, actions, returns, mask)
+    assert all(np.array_equal(p, old) for p, old in zip(policy.parameters(), before))
+    assert policy.opt.t == 0
+
+
+@pytest.mark.parametrize("name", ["gaussian_1d", "gaussian_3d"])
+def test_update_rejects_a_loss_that_overflows(name):
+    """Actions 10σ from the mean (log π ≈ −50 per dimension) with finite returns of 1e307: the loss
+    −mean(log π·G) ≈ 5e308 overflows to inf, and update says the loss is non-finite."""
+    policy = POLICIES[name](seed=0)
+    states = np.random.default_rng(2).normal(size=(T, E, OBS_DIM))
+    actions = policy.pi(states).mean + 10.0 * np.exp(policy.log_std)
+    before = [p.copy() for p in policy.parameters()]
+    with np.errstate(over="ignore"), pytest.raises(NonFiniteError, match="non-finite loss .loss=inf"):
+        policy.update(states, actions, np.full((T, E), 1e307))
+    assert all(np.array_equal(p, old) for p, old in zip(policy.parameters(), before))
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_max_grad_norm_rescales_a_larger_gradient_to_that_norm(name):
+    """With max_grad_norm = ‖g‖/4 Adam receives g/4 (its first moment after one step is
+    (1 − β₁)·g/4, its second (1 − β₂)·g²/16); update still reports ‖g‖, the norm before clipping."""
+    policy = POLICIES[name](seed=0)
+    batch = random_batch(policy, np.random.default_rng(1), with_mask=True)
+    _, grads = policy.loss_and_grads(*batch)
+    norm = np.sqrt(sum((g**2).sum() for g in grads))
+
+    stats = policy.update(*batch, max_grad_norm=norm / 4)
+    np.testing.assert_allclose(stats["grad_norm"], norm, rtol=1e-12)
+    beta1, beta2 = policy.opt.beta1, policy.opt.beta2
+    for m, v, grad in zip(policy.opt.m, policy.opt.v, grads):
+        np.testing.assert_allclose(m, (1 - beta1) * grad / 4, rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(v, (1 - beta2) * grad**2 / 16, rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_max_grad_norm_leaves_a_smaller_gradient_alone(name):
+    """A gradient already within max_grad_norm reaches Adam unchanged."""
+    policy = POLICIES[name](seed=0)
+    batch = random_batch(policy, np.random.default_rng(1), with_mask=True)
+    _, grads = policy.loss_and_grads(*batch)
+    norm = np.sqrt(sum((g**2).sum() for g in grads))
+
+    policy.update(*batch, max_grad_norm=2 * norm)
+    for m, grad in zip(policy.opt.m, grads):
+        np.testing.assert_array_equal(m, (1 - policy.opt.beta1) * grad)
+
+
+# ------------------------------------------------------------------------- log σ bounds
+
+
+def batch_pushing_log_std(policy, upward):
+    """A (T, E) batch with returns +1 whose gradient pushes every log σ_i up (actions 3σ from
+    the mean: ∂L/∂log σ_i = −mean(z² − 1) = −8) or down (actions at the mean: +1)."""
+    states = np.random.default_rng(2).normal(size=(T, E, OBS_DIM))
+    mean = policy.pi(states).mean
+    actions = mean + 3.0 * np.exp(policy.log_std) if upward else mean.copy()
+    return states, actions, np.ones((T, E))
+
+
+@pytest.mark.parametrize("bound", ["max", "min"])
+def test_update_keeps_log_std_within_its_bounds(bound):
+    """With lr = 1 Adam's first step moves log σ by ≈ 1 against the gradient.  Started 0.5 inside
+    a bound, log σ_0 would overshoot it by 0.5: it stops exactly on LOG_STD_MAX (LOG_STD_MIN),
+    while log σ_1, started at 0, moves the full step."""
+    env = stand_in_env(OBS_DIM, spaces.Box(-1.0, 1.0, shape=(2,)))
+    policy = DiagonalGaussianPolicy(env, lr=1.0, hidden=(7, 5), seed=0)
+    upward = bound == "max"
+    policy.log_std[:] = [LOG_STD_MAX - 0.5 if upward else LOG_STD_MIN + 0.5, 0.0]
+    policy.update(*batch_pushing_log_std(policy, upward))
+    assert policy.log_std[0] == (LOG_STD_MAX if upward else LOG_STD_MIN)
+    np.testing.assert_allclose(policy.log_std[1], 1.0 if upward else -1.0, rtol=1e-6)
+
+
+def test_log_std_bounds_are_those_documented():
+    """σ ∈ [e⁻⁵, e²] ≈ [0.0067, 7.4], as the comment in policies.py explains."""
+    assert (LOG_STD_MIN, LOG_STD_MAX) == (-5.0, 2.0)
+
+
+def test_limit_log_std_caps_log_std_at_a_bound_kept_in_range():
+    """limit_log_std(u) lowers log σ to u where it is above; u below LOG_STD_MIN caps at LOG_STD_MIN."""
+    env = stand_in_env(OBS_DIM, spaces.Box(-1.0, 1.0, shape=(3,)))
+    policy = DiagonalGaussianPolicy(env, hidden=(7,), seed=0)
+    policy.log_std[:] = [-1.0, 0.5, 1.5]
+    policy.limit_log_std(0.0)
+    np.testing.assert_array_equal(policy.log_std, [-1.0, 0.0, 0.0])
+    policy.limit_log_std(-10.0)
+    np.testing.assert_array_equal(policy.log_std, [LOG_STD_MIN] * 3)
 
 
 # ------------------------------------------------------------------------- construction
@@ -283,7 +386,7 @@ def test_categorical_rejects_continuous_actions():
 
 def test_categorical_rejects_actions_not_starting_at_zero():
     """Actions index the logits, so they must be numbered 0 … n−1."""
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="CategoricalPolicy needs actions numbered from 0, got Discrete"):
         CategoricalPolicy(stand_in_env(OBS_DIM, spaces.Discrete(3, start=1)))
 
 
@@ -303,6 +406,21 @@ def test_policies_reject_non_flat_observations(policy_class):
         policy_class(env)
 
 
+@pytest.mark.parametrize("log_std_init", [LOG_STD_MIN, LOG_STD_MAX])
+def test_gaussian_accepts_log_std_init_on_either_bound(log_std_init):
+    """The allowed range of log σ is closed: both ends are valid initial values."""
+    env = stand_in_env(OBS_DIM, spaces.Box(-1.0, 1.0, shape=(2,)))
+    policy = DiagonalGaussianPolicy(env, hidden=(7,), seed=0, log_std_init=log_std_init)
+    np.testing.assert_array_equal(policy.log_std, [log_std_init] * 2)
+
+
+@pytest.mark.parametrize("log_std_init", [LOG_STD_MIN - 0.01, LOG_STD_MAX + 0.01])
+def test_gaussian_rejects_log_std_init_outside_the_bounds(log_std_init):
+    env = stand_in_env(OBS_DIM, spaces.Box(-1.0, 1.0, shape=(2,)))
+    with pytest.raises(ValueError, match=r"log_std_init must lie in \[-5.0, 2.0\], got"):
+        DiagonalGaussianPolicy(env, hidden=(7,), seed=0, log_std_init=log_std_init)
+
+
 @pytest.mark.parametrize("hidden", [(0,), (8, -1), (2.5,), (True,)])
 def test_policies_reject_bad_hidden_sizes(hidden):
     with pytest.raises(ValueError):
@@ -310,5 +428,22 @@ def test_policies_reject_bad_hidden_sizes(hidden):
 
 
 def test_policies_reject_non_positive_chunk_size():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer, got 0"):
         make_categorical(0, chunk_size=0)
+
+
+@pytest.mark.parametrize("name", POLICIES)
+@pytest.mark.parametrize("dtype", ["float32", np.float64])
+def test_policies_compute_in_their_dtype(name, dtype):
+    """Every parameter, and the network's output, has the policy's float dtype."""
+    policy = POLICIES[name](seed=0, dtype=dtype)
+    assert policy.dtype == np.dtype(dtype)
+    assert all(p.dtype == np.dtype(dtype) for p in policy.parameters())
+    states = np.zeros((T, E, OBS_DIM), dtype=dtype)
+    assert policy.net.forward(states).dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.int64, "complex128"])
+def test_policies_reject_other_dtypes(dtype):
+    with pytest.raises(ValueError, match="dtype must be float32 or float64, got"):
+        make_categorical(0, dtype=dtype)

@@ -34,6 +34,45 @@ def test_value_baseline_features_add_the_time_left():
     np.testing.assert_allclose(features[:, 0, 4], [1.0, 2 / 3, 1 / 3])
 
 
+@pytest.mark.parametrize("gamma, scale", [(0.9, 0.1), (1.0, 1.0)])
+def test_value_baseline_is_the_network_output_in_units_of_return(gamma, scale):
+    """The network works on returns scaled by (1 − γ) (1 when γ = 1): b = V_φ(s, t) / (1 − γ)."""
+    rng = np.random.default_rng(0)
+    baseline = ValueBaseline(3, gamma=gamma, rng=rng, hidden=(8,))
+    states = rng.normal(size=(4, 2, 3))
+    expected = baseline.net.forward(ValueBaseline.features(states))[..., 0] / scale
+    np.testing.assert_allclose(baseline(states), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("gamma, scale", [(0.9, 0.1), (1.0, 1.0)])
+def test_value_baseline_fits_returns_scaled_by_one_minus_gamma(gamma, scale):
+    """fit minimizes mean (V_φ(x) − G·(1 − γ))², and returns that loss of its last step (before
+    the step).  With T = 1 and identical states every minibatch holds the same sample, so
+    the loss of one step is known exactly."""
+    rng = np.random.default_rng(0)
+    baseline = ValueBaseline(3, gamma=gamma, rng=rng, hidden=(8,), steps=1, batch_size=4)
+    states = np.broadcast_to(rng.normal(size=3), (1, 6, 3))
+    returns = np.full((1, 6), 10.0)
+    valid = np.ones((1, 6), dtype=bool)
+    output = baseline(states)[0, 0] * scale  # the network's own output
+    loss = baseline.fit(states, returns, valid)
+    np.testing.assert_allclose(loss, (output - 10.0 * scale) ** 2, rtol=1e-12)
+
+
+def test_value_baseline_follows_the_policy_dtype():
+    """make_baseline builds the value network in the agent's dtype, and features keep the states'
+    dtype: a float32 run stays float32."""
+    env = stand_in_env(3, spaces.Box(-1.0, 1.0, shape=(1,)))
+    agent = DiagonalGaussianPolicy(env, hidden=(4,), seed=0, dtype=np.float32)
+    baseline = make_baseline("value", agent, 0.99)
+    assert isinstance(baseline, ValueBaseline)
+    assert all(p.dtype == np.float32 for p in baseline.net.params)
+    assert baseline.net.sizes[0] == 3 + 1
+    states = np.zeros((5, 2, 3), dtype=np.float32)
+    assert ValueBaseline.features(states).dtype == np.float32
+    assert baseline(states).dtype == np.float32
+
+
 def test_value_baseline_fit_reduces_its_error():
     """A few hundred Adam steps fit a smooth function of the state much better than at start."""
     rng = np.random.default_rng(0)
@@ -54,6 +93,13 @@ def test_time_baseline_averages_valid_envs_per_step():
     np.testing.assert_allclose(time_baseline(returns, valid), [[2.0], [4.0]])
 
 
+def test_time_baseline_of_a_step_with_one_or_no_valid_env():
+    """One valid env: b_t is its return; no valid env (all masked): b_t = 0, not 0/0."""
+    returns = np.array([[5.0, 100.0], [-3.0, 7.0]])
+    valid = np.array([[True, False], [False, False]])
+    np.testing.assert_array_equal(time_baseline(returns, valid), [[5.0], [0.0]])
+
+
 def test_normalize_standardizes_over_valid_samples():
     """After normalize, valid advantages have mean 0 and std 1; a constant batch is only centred."""
     rng = np.random.default_rng(1)
@@ -63,6 +109,13 @@ def test_normalize_standardizes_over_valid_samples():
     assert abs(normalized[valid].mean()) < 1e-12
     assert abs(normalized[valid].std() - 1.0) < 1e-12
     np.testing.assert_array_equal(normalize(np.full((2, 2), 7.0), np.ones((2, 2), bool)), 0.0)
+
+
+def test_normalize_scales_up_advantages_with_std_below_one():
+    """Small advantages (std 0.01) are scaled up to std 1 as well: normalization is not only a cap."""
+    advantages = np.array([[0.01, -0.01], [0.03, 0.01]])  # mean 0.01, std 0.01414…
+    normalized = normalize(advantages, np.ones((2, 2), dtype=bool))
+    np.testing.assert_allclose(normalized, [[0.0, -np.sqrt(2)], [np.sqrt(2), 0.0]], atol=1e-12)
 
 
 def test_compute_advantages_none_is_the_returns_and_unknown_is_rejected():

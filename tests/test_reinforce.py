@@ -228,6 +228,22 @@ def test_gaussian_policy_rollout_on_box_actions():
     np.testing.assert_allclose(history["mean_return"], EXPECTED[NEXT_STEP]["mean_return"], rtol=1e-15)
 
 
+def test_rollout_sets_every_valid_entry_whatever_the_buffers_held():
+    """The buffers are reused from epoch to epoch.  A NEXT_STEP rollout with one-step episodes
+    masks out every other step from step 1 on (its reset steps); a SAME_STEP rollout into the
+    same buffers must mark every step valid again, and a NEXT_STEP one re-derive its mask."""
+    lengths = (1, 3)
+    next_step_env, same_step_env = Corridor(lengths, NEXT_STEP), Corridor(lengths, SAME_STEP)
+    agent = make_agent(same_step_env)
+    buffers = rollout_buffers(same_step_env, agent, T)
+    next_step_valid = per_env([1, 0, 1, 0, 1, 0, 1], [1, 1, 1, 0, 1, 1, 1], dtype=bool)  # 0: a reset step
+    for env, expected in ((next_step_env, next_step_valid), (same_step_env, np.ones((T, 2), dtype=bool)),
+                          (next_step_env, next_step_valid)):
+        observations, _ = env.reset(seed=0)
+        collect_rollout(env, agent, buffers, observations)
+        np.testing.assert_array_equal(buffers["valid"], expected)
+
+
 def test_env_without_declared_mode_is_treated_as_next_step():
     """gymnasium's default autoreset mode is NEXT_STEP, so an env that declares none gets masking."""
     env = Corridor(LENGTHS, NEXT_STEP)
@@ -244,13 +260,45 @@ def test_callback_sees_each_epoch():
     assert seen == [(0, 1), (1, 2), (2, 3)]
 
 
+@pytest.mark.parametrize("lr_decay", [False, True], ids=["default", "lr_decay"])
+def test_learning_rate_schedule(lr_decay):
+    """By default (the post) Adam's rate stays lr; with lr_decay, epoch k of K steps with
+    lr·(1 − k/K), falling linearly towards 0."""
+    env = Corridor(LENGTHS, SAME_STEP)
+    agent = make_agent(env)
+    rates = []
+    kwargs = {"lr_decay": True} if lr_decay else {}
+    reinforce(env, agent, epochs=4, T=T, callback=lambda epoch, h: rates.append(agent.opt.lr), **kwargs)
+    expected = [0.01, 0.0075, 0.005, 0.0025] if lr_decay else [0.01] * 4
+    np.testing.assert_allclose(rates, expected, rtol=1e-12)
+    assert agent.lr == 0.01
+
+
+def test_should_stop_drops_the_unfinished_epoch_and_returns_the_history():
+    """should_stop is polled after every env step; when it says stop during epoch 3, reinforce
+    returns the history of the 2 complete epochs and makes no further update."""
+    env = Corridor(LENGTHS, SAME_STEP)
+    agent = make_agent(env)
+    polls = 0
+
+    def stop_at_step_3_of_epoch_3():
+        nonlocal polls
+        polls += 1
+        return polls == 2 * T + 3
+
+    history = reinforce(env, agent, epochs=5, T=T, should_stop=stop_at_step_3_of_epoch_3)
+    assert polls == 2 * T + 3
+    assert all(len(values) == 2 for values in history.values())
+    assert agent.opt.t == 2
+
+
 # ------------------------------------------------------------------------ bad arguments
 
 
 def test_disabled_autoreset_is_rejected():
     """Without autoreset, finished envs would keep stepping past their end: refuse to run."""
     env = Corridor(LENGTHS, AutoresetMode.DISABLED)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="reinforce needs a NEXT_STEP or SAME_STEP autoreset vector env, got"):
         reinforce(env, make_agent(env), epochs=1, T=T)
 
 
@@ -264,7 +312,9 @@ def test_disabled_autoreset_is_rejected():
 def test_bad_arguments_are_rejected(kwargs):
     """γ must lie in [0, 1]; epochs and T must be positive integers (not floats or bools)."""
     env = Corridor(LENGTHS, SAME_STEP)
-    with pytest.raises(ValueError):
+    (name, value), = kwargs.items()
+    message = "gamma must lie in \\[0, 1\\]" if name == "gamma" else f"{name} must be a positive integer"
+    with pytest.raises(ValueError, match=f"{message}, got {name}={value!r}"):
         reinforce(env, make_agent(env), **{"epochs": 1, "T": T, **kwargs})
 
 

@@ -86,6 +86,17 @@ def test_value_baseline_fit_reduces_its_error():
     assert after < 0.1 * before
 
 
+def test_value_baseline_fit_without_steps_changes_nothing():
+    """steps = 0: no Adam step, φ unchanged, and no loss was measured (NaN)."""
+    rng = np.random.default_rng(0)
+    baseline = ValueBaseline(3, gamma=0.99, rng=rng, hidden=(4,), steps=0)
+    before = [p.copy() for p in baseline.net.params]
+    loss = baseline.fit(rng.normal(size=(5, 2, 3)), rng.normal(size=(5, 2)), np.ones((5, 2), dtype=bool))
+    assert isinstance(loss, float) and np.isnan(loss)
+    assert all(np.array_equal(p, old) for p, old in zip(baseline.net.params, before))
+    assert baseline.opt.t == 0
+
+
 def test_time_baseline_averages_valid_envs_per_step():
     """b_t is the mean of G_t over the envs whose step t is valid; masked entries are ignored."""
     returns = np.array([[1.0, 3.0, 100.0], [2.0, 4.0, 6.0]])

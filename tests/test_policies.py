@@ -275,6 +275,14 @@ def test_update_rejects_non_finite_returns_without_changing_parameters(name, bad
 
 
 @pytest.mark.parametrize("name", POLICIES)
+def test_update_rejects_non_numeric_returns(name):
+    policy = POLICIES[name](seed=0)
+    states, actions, returns, _ = random_batch(policy, np.random.default_rng(1), with_mask=False)
+    with pytest.raises(TypeError, match="returns must be numeric, got dtype <U"):
+        policy.update(states, actions, returns.astype(str))
+
+
+@pytest.mark.parametrize("name", POLICIES)
 def test_update_rejects_a_finite_loss_with_a_non_finite_gradient(name):
     """Returns of 1e300 keep the loss finite (|L| ≈ 1e300) but ‖∇L‖² overflows: that is a
     non-finite gradient too, so training stops there and nothing changes."""

@@ -34,14 +34,14 @@ bench: $(STAMP)
 
 # Mutation testing of the math and the loop (configured in pyproject.toml, [tool.mutmut]); not part
 # of `make test`: it takes most of an hour on 2 cores.  It prints the score per module and the
-# survivors, explained in docs/mutation.md.  One child process, one BLAS thread: the machine is shared.
+# survivors, explained in docs/mutation.md.  One child process, one thread: the machine is shared.
 # A subset, keeping the other results:  make mutation MUTANTS='minipg.returns.*'
 MUTMUT_VERSION := 3.8.1
 mutation: $(STAMP)
 	$(BIN)/python -m pip show mutmut 2>/dev/null | grep -qx 'Version: $(MUTMUT_VERSION)' \
 		|| $(BIN)/python -m pip install --quiet mutmut==$(MUTMUT_VERSION)
 	$(if $(MUTANTS),,rm -rf mutants)
-	OPENBLAS_NUM_THREADS=1 $(BIN)/mutmut run --max-children 1 $(foreach name,$(MUTANTS),'$(name)')
+	OPENBLAS_NUM_THREADS=1 MINIPG_THREADS=1 $(BIN)/mutmut run --max-children 1 $(foreach name,$(MUTANTS),'$(name)')
 	$(BIN)/python .ci/mutation_score.py
 
 # The README's figures (docs/).  REFERENCE: the original code's learning curves, when present.

@@ -40,7 +40,7 @@ def test_value_baseline_is_the_network_output_in_units_of_return(gamma, scale):
     rng = np.random.default_rng(0)
     baseline = ValueBaseline(3, gamma=gamma, rng=rng, hidden=(8,))
     states = rng.normal(size=(4, 2, 3))
-    expected = baseline.net.forward(ValueBaseline.features(states))[..., 0] / scale
+    expected = baseline.net.forward(baseline.features(states))[..., 0] / scale
     np.testing.assert_allclose(baseline(states), expected, rtol=1e-12)
 
 
@@ -69,7 +69,7 @@ def test_value_baseline_follows_the_policy_dtype():
     assert all(p.dtype == np.float32 for p in baseline.net.params)
     assert baseline.net.sizes[0] == 3 + 1
     states = np.zeros((5, 2, 3), dtype=np.float32)
-    assert ValueBaseline.features(states).dtype == np.float32
+    assert baseline.features(states).dtype == np.float32
     assert baseline(states).dtype == np.float32
 
 

@@ -140,6 +140,20 @@ def test_compute_advantages_none_is_the_returns_and_unknown_is_rejected():
         make_baseline("median", None, 0.99)
 
 
+@pytest.mark.parametrize("normalize_advantages", [False, True], ids=["raw", "normalized"])
+def test_compute_advantages_subtracts_the_value_baseline(normalize_advantages):
+    """With a ValueBaseline, A = G − V(s, t) (then normalized over the valid samples if asked)."""
+    rng = np.random.default_rng(0)
+    baseline = ValueBaseline(3, gamma=0.9, rng=rng, hidden=(8,))
+    states, returns = rng.normal(size=(4, 5, 3)), rng.normal(5.0, 2.0, size=(4, 5))
+    valid = rng.random((4, 5)) < 0.8
+    expected = returns - baseline(states)
+    if normalize_advantages:
+        expected = (expected - expected[valid].mean()) / expected[valid].std()
+    advantages = compute_advantages(returns, valid, baseline, normalize_advantages, states)
+    np.testing.assert_allclose(advantages, expected, rtol=1e-12, atol=1e-12)
+
+
 def test_log_std_final_caps_log_std_on_a_linear_schedule():
     """With log_std_final, after epoch k of K log σ ≤ init + (final − init)·k/K."""
     env = make_env("CartPoleSwingUp-v0", 4)

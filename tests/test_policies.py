@@ -148,7 +148,7 @@ def test_all_false_mask_raises(name):
     """With no valid sample the mean is undefined: ValueError rather than a 0/0."""
     policy = POLICIES[name](seed=0)
     states, actions, returns, _ = random_batch(policy, np.random.default_rng(1), with_mask=False)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"no valid samples to learn from \(the mask is all False\)"):
         policy.loss_and_grads(states, actions, returns, np.zeros((T, E), dtype=bool))
 
 
@@ -310,6 +310,17 @@ def test_update_rejects_a_loss_that_overflows(name):
     with np.errstate(over="ignore"), pytest.raises(NonFiniteError, match="non-finite loss .loss=inf"):
         policy.update(states, actions, np.full((T, E), 1e307))
     assert all(np.array_equal(p, old) for p, old in zip(policy.parameters(), before))
+
+
+def test_update_stops_when_the_step_overflows_a_parameter():
+    """A float32 policy with lr = 1e39 (finite, but beyond float32's 3.4e38): Adam's first step
+    moves each θ by ≈ lr, which overflows to ±inf; update says so instead of returning."""
+    policy = POLICIES["categorical_hidden8"](seed=0, dtype=np.float32)
+    policy.opt.lr = 1e39
+    batch = random_batch(policy, np.random.default_rng(1), with_mask=False)
+    with np.errstate(over="ignore"), pytest.raises(
+            NonFiniteError, match=r"a parameter became non-finite after the Adam step \(learning rate too large\?\)"):
+        policy.update(*batch)
 
 
 @pytest.mark.parametrize("name", POLICIES)

@@ -228,6 +228,22 @@ def test_gaussian_policy_rollout_on_box_actions():
     np.testing.assert_allclose(history["mean_return"], EXPECTED[NEXT_STEP]["mean_return"], rtol=1e-15)
 
 
+@pytest.mark.parametrize("action_space", [spaces.Discrete(3), spaces.Box(-np.inf, np.inf, shape=(2,))],
+                         ids=["discrete", "box"])
+def test_rollout_actions_are_those_of_step_by_step_sampling(action_space):
+    """The rollout draws all its noise at once; the actions it records must be exactly those a
+    twin agent (same seed) picks calling act(states_t) step by step, and both generators end
+    in the same state, so the next epoch also continues alike."""
+    env = Corridor(LENGTHS, NEXT_STEP, action_space=action_space)
+    policy_class = CategoricalPolicy if isinstance(action_space, spaces.Discrete) else DiagonalGaussianPolicy
+    agent, twin = policy_class(env, seed=3, hidden=(5,)), policy_class(env, seed=3, hidden=(5,))
+    buffers = rollout_buffers(env, agent, T)
+    collect_rollout(env, agent, buffers, env.reset(seed=0)[0])
+    for t in range(T):
+        np.testing.assert_array_equal(buffers["actions"][t], twin.act(buffers["states"][t]))
+    assert agent.rng.bit_generator.state == twin.rng.bit_generator.state
+
+
 def test_rollout_sets_every_valid_entry_whatever_the_buffers_held():
     """The buffers are reused from epoch to epoch.  A NEXT_STEP rollout with one-step episodes
     masks out every other step from step 1 on (its reset steps); a SAME_STEP rollout into the

@@ -59,6 +59,32 @@ def test_value_baseline_fits_returns_scaled_by_one_minus_gamma(gamma, scale):
     np.testing.assert_allclose(loss, (output - 10.0 * scale) ** 2, rtol=1e-12)
 
 
+def test_value_baseline_without_time_feature_sees_the_state_alone():
+    """time_feature=False (for bootstrapping): the features are the states themselves, and
+    of_states gives V_φ(s)/(1 − γ) for states of any batch shape, a single state included.
+    With the time feature, V of a state alone is undefined: of_states says so."""
+    rng = np.random.default_rng(0)
+    baseline = ValueBaseline(3, gamma=0.9, rng=rng, hidden=(8,), time_feature=False)
+    assert baseline.net.sizes[0] == 3
+    states = rng.normal(size=(4, 2, 3))
+    assert baseline.features(states) is states
+    expected = baseline.net.forward(states)[..., 0] / 0.1
+    np.testing.assert_allclose(baseline(states), expected, rtol=1e-12)
+    np.testing.assert_allclose(baseline.of_states(states[0]), expected[0], rtol=1e-12)
+    np.testing.assert_allclose(baseline.of_states(states[0, 1]), expected[0, 1], rtol=1e-12)
+    with pytest.raises(ValueError, match="V of single states needs a ValueBaseline with time_feature=False"):
+        ValueBaseline(3, gamma=0.9, rng=rng).of_states(states[0])
+
+
+def test_make_baseline_passes_value_options_on():
+    env = stand_in_env(3, spaces.Box(-1.0, 1.0, shape=(1,)))
+    agent = DiagonalGaussianPolicy(env, hidden=(4,), seed=0)
+    baseline = make_baseline("value", agent, 0.99, time_feature=False, steps=3, hidden=(5,))
+    assert (baseline.time_feature, baseline.steps, baseline.net.sizes) == (False, 3, (3, 5, 1))
+    assert baseline.rng is agent.rng
+    assert make_baseline("time", agent, 0.99) == "time" and make_baseline("none", agent, 0.99) == "none"
+
+
 def test_value_baseline_follows_the_policy_dtype():
     """make_baseline builds the value network in the agent's dtype, and features keep the states'
     dtype: a float32 run stays float32."""

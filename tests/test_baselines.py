@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import GRAD_TOL, SEEDS, numerical_gradient, relative_error, stand_in_env
+from conftest import GRAD_TOL, SEEDS, exactly, numerical_gradient, relative_error, stand_in_env
 from gymnasium import spaces
 
 from minipg import DiagonalGaussianPolicy, make_env, reinforce
@@ -180,14 +180,26 @@ def test_compute_advantages_subtracts_the_value_baseline(normalize_advantages):
     np.testing.assert_allclose(advantages, expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("normalize_advantages", [False, True], ids=["raw", "normalized"])
+def test_compute_advantages_subtracts_the_time_baseline(normalize_advantages):
+    """baseline "time": A_t = G_t − mean of G_t over the valid envs (then normalized if asked)."""
+    returns = np.array([[1.0, 3.0, 100.0], [2.0, 4.0, 9.0]])
+    valid = np.array([[True, True, False], [True, True, True]])
+    expected = np.array([[-1.0, 1.0, 98.0], [-3.0, -1.0, 4.0]])
+    if normalize_advantages:
+        expected = expected / np.sqrt(28.0 / 5)  # the valid −1, 1, −3, −1, 4: mean 0, variance 28/5
+    advantages = compute_advantages(returns, valid, "time", normalize_advantages)
+    np.testing.assert_allclose(advantages, expected, rtol=1e-12)
+
+
 def test_log_std_final_caps_log_std_on_a_linear_schedule():
     """With log_std_final, after epoch k of K log σ ≤ init + (final − init)·k/K."""
     env = make_env("CartPoleSwingUp-v0", 4)
-    agent = DiagonalGaussianPolicy(env, hidden=(8,), seed=0, log_std_init=0.0)
-    history = reinforce(env, agent, gamma=0.99, epochs=4, T=20, seed=0, log_std_final=-2.0)
-    caps = [-0.5, -1.0, -1.5, -2.0]
+    agent = DiagonalGaussianPolicy(env, hidden=(8,), seed=0, log_std_init=0.5)
+    history = reinforce(env, agent, gamma=0.99, epochs=4, T=20, seed=0, log_std_final=-1.5)
+    caps = [0.0, -0.5, -1.0, -1.5]
     assert all(value <= cap + 1e-12 for value, cap in zip(history["log_std"], caps))
-    assert history["log_std"][-1] == pytest.approx(-2.0)
+    assert history["log_std"][-1] == pytest.approx(-1.5)
 
 
 def test_log_std_final_needs_a_gaussian_policy():
@@ -196,5 +208,5 @@ def test_log_std_final_needs_a_gaussian_policy():
 
     env = make_env("CartPole-v0", 2)
     agent = CategoricalPolicy(stand_in_env(4, spaces.Discrete(2)), seed=0)
-    with pytest.raises(ValueError, match="log_std_final needs a Gaussian policy"):
+    with pytest.raises(ValueError, match=exactly("log_std_final needs a Gaussian policy (one with a log_std)")):
         reinforce(env, agent, epochs=1, T=5, log_std_final=-1.0)

@@ -227,6 +227,12 @@ def test_gaussian_entropy_closed_form_and_mode(per_sample_log_std):
     np.testing.assert_array_equal(dist.mode(), mean)
 
 
+def test_gaussian_sample_with_is_mean_plus_std_times_noise():
+    """sample_with(z) = μ + σ ⊙ z: the noise is scaled and shifted, not reflected."""
+    dist = DiagGaussian(np.array([[0.5, -1.0]]), np.log(np.array([2.0, 0.25])))
+    np.testing.assert_allclose(dist.sample_with(np.array([[1.0, 2.0]])), [[2.5, -0.5]], rtol=1e-15)
+
+
 def test_gaussian_samples_have_mean_mu_and_std_sigma():
     """Per dimension, the sample mean is within Z_TOL·σ/√n of μ and the sample standard
     deviation within Z_TOL·σ/√(2n) of σ (the standard errors of both for normal data)."""

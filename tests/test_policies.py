@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
-from conftest import GRAD_TOL, SEEDS, numerical_gradient, relative_error, stand_in_env
+from conftest import GRAD_TOL, SEEDS, exactly, numerical_gradient, relative_error, stand_in_env
 from minipg.policies import (LOG_STD_MAX, LOG_STD_MIN, CategoricalPolicy, DiagonalGaussianPolicy,
                              NonFiniteError)
 
@@ -148,7 +148,7 @@ def test_all_false_mask_raises(name):
     """With no valid sample the mean is undefined: ValueError rather than a 0/0."""
     policy = POLICIES[name](seed=0)
     states, actions, returns, _ = random_batch(policy, np.random.default_rng(1), with_mask=False)
-    with pytest.raises(ValueError, match=r"no valid samples to learn from \(the mask is all False\)"):
+    with pytest.raises(ValueError, match=exactly("no valid samples to learn from (the mask is all False)")):
         policy.loss_and_grads(states, actions, returns, np.zeros((T, E), dtype=bool))
 
 
@@ -318,8 +318,8 @@ def test_update_stops_when_the_step_overflows_a_parameter():
     policy = POLICIES["categorical_hidden8"](seed=0, dtype=np.float32)
     policy.opt.lr = 1e39
     batch = random_batch(policy, np.random.default_rng(1), with_mask=False)
-    with np.errstate(over="ignore"), pytest.raises(
-            NonFiniteError, match=r"a parameter became non-finite after the Adam step \(learning rate too large\?\)"):
+    message = "a parameter became non-finite after the Adam step (learning rate too large?)"
+    with np.errstate(over="ignore"), pytest.raises(NonFiniteError, match=exactly(message)):
         policy.update(*batch)
 
 
@@ -446,6 +446,14 @@ def test_policies_reject_bad_hidden_sizes(hidden):
         make_categorical(0, hidden=hidden)
 
 
+@pytest.mark.parametrize("policy_class", [CategoricalPolicy, DiagonalGaussianPolicy])
+def test_policies_keep_their_chunk_size_and_threads(policy_class):
+    """chunk_size and threads given to either policy are the ones its learn step uses."""
+    action_space = spaces.Discrete(2) if policy_class is CategoricalPolicy else spaces.Box(-1.0, 1.0, shape=(1,))
+    policy = policy_class(stand_in_env(OBS_DIM, action_space), hidden=(4,), chunk_size=7, threads=3)
+    assert (policy.chunk_size, policy.threads) == (7, 3)
+
+
 def test_policies_reject_non_positive_chunk_size():
     with pytest.raises(ValueError, match="chunk_size must be a positive integer, got 0"):
         make_categorical(0, chunk_size=0)
@@ -460,6 +468,39 @@ def test_policies_compute_in_their_dtype(name, dtype):
     assert all(p.dtype == np.dtype(dtype) for p in policy.parameters())
     states = np.zeros((T, E, OBS_DIM), dtype=dtype)
     assert policy.net.forward(states).dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mirrored_gaussian_computes_in_its_dtype(dtype):
+    """The mirror signs take the policy's dtype too, so a float32 mirrored mean stays float32."""
+    env = stand_in_env(OBS_DIM, spaces.Box(-1.0, 1.0, shape=(2,)))
+    policy = DiagonalGaussianPolicy(env, hidden=(5,), seed=0, dtype=dtype, mirror=[1, -1, 1, -1])
+    assert policy.mirror.dtype == dtype
+    assert policy.pi(np.ones((3, OBS_DIM), dtype=dtype)).mean.dtype == dtype
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_act_deterministic_is_the_mode(name):
+    """Evaluation without exploration: the argmax action, or the Gaussian's mean."""
+    policy = POLICIES[name](seed=0)
+    states = np.random.default_rng(1).normal(size=(E, OBS_DIM))
+    if isinstance(policy, CategoricalPolicy):
+        expected = policy.net.forward(states).argmax(axis=-1)
+    else:
+        expected = policy.net.forward(states)
+    np.testing.assert_array_equal(policy.act_deterministic(states), expected)
+
+
+@pytest.mark.parametrize("actions, error, message", [
+    (np.zeros((T, E, 2), dtype=int), TypeError, "actions of a Box space must be floats, got dtype int64"),
+    (np.full((T, E, 2), np.nan), ValueError, "actions contain NaN or inf"),
+    (np.full((T, E, 2), -np.inf), ValueError, "actions contain NaN or inf"),
+], ids=["int", "nan", "inf"])
+def test_gaussian_rejects_bad_actions(actions, error, message):
+    policy = make_gaussian(0, 2)
+    states, _, returns, _ = random_batch(policy, np.random.default_rng(1), with_mask=False)
+    with pytest.raises(error, match=exactly(message)):
+        policy.update(states, actions, returns)
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.int64, "complex128"])

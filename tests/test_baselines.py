@@ -72,7 +72,8 @@ def test_value_baseline_without_time_feature_sees_the_state_alone():
     np.testing.assert_allclose(baseline(states), expected, rtol=1e-12)
     np.testing.assert_allclose(baseline.of_states(states[0]), expected[0], rtol=1e-12)
     np.testing.assert_allclose(baseline.of_states(states[0, 1]), expected[0, 1], rtol=1e-12)
-    with pytest.raises(ValueError, match="V of single states needs a ValueBaseline with time_feature=False"):
+    message = "V of single states needs a ValueBaseline with time_feature=False"
+    with pytest.raises(ValueError, match=exactly(message)):
         ValueBaseline(3, gamma=0.9, rng=rng).of_states(states[0])
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import GRAD_TOL, SEEDS, numerical_gradient, relative_error
+from conftest import GRAD_TOL, SEEDS, exactly, numerical_gradient, relative_error
 from minipg.layers import MLP
 
 # Leading batch shapes the MLP must treat as "many independent inputs": a flat batch (B,),
@@ -73,6 +73,17 @@ def test_initialization_is_uniform_within_pytorch_bound():
             assert np.abs(param).max() <= bound
 
 
+def test_initialization_fills_the_whole_interval():
+    """W and b are spread uniformly over [−b, b], b = 1/√n_in: mean 0 and variance b²/3, each
+    within 5 standard errors over a 4 → 2000 → 1 network's 8000 weights and 2000 biases."""
+    mlp = MLP((4, 2000, 1), np.random.default_rng(0))
+    bound = 1.0 / np.sqrt(4)
+    for param in mlp.params[:2]:
+        n = param.size
+        assert abs(param.mean()) <= 5 * bound / np.sqrt(3 * n)
+        assert abs(param.var() - bound**2 / 3) <= 5 * bound**2 * np.sqrt(4 / 45 / n)
+
+
 def test_params_order_and_shapes():
     """params = [W1, b1, W2, b2, ...] with W_i: (n_in, n_out) and b_i: (n_out,)."""
     mlp = MLP((3, 5, 2), np.random.default_rng(0))
@@ -95,7 +106,7 @@ def test_predict_is_forward_in_chunks(chunk_size):
 def test_backward_before_forward_raises():
     """backward needs the inputs cached by forward; without them it must fail loudly."""
     mlp = MLP((3, 2), np.random.default_rng(0))
-    with pytest.raises(RuntimeError, match="MLP.backward called before forward"):
+    with pytest.raises(RuntimeError, match=exactly("MLP.backward called before forward")):
         mlp.backward(np.ones((1, 2)))
 
 
@@ -104,7 +115,7 @@ def test_backward_after_predict_raises():
     mlp = MLP((3, 4, 2), np.random.default_rng(0))
     mlp.forward(np.ones((5, 3)))
     mlp.predict(np.ones((7, 3)), chunk_size=3)
-    with pytest.raises(RuntimeError, match="MLP.backward called before forward"):
+    with pytest.raises(RuntimeError, match=exactly("MLP.backward called before forward")):
         mlp.backward(np.ones((7, 2)))
 
 

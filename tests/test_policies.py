@@ -268,10 +268,20 @@ def test_update_rejects_non_finite_returns_without_changing_parameters(name, bad
     states, actions, returns, _ = random_batch(policy, np.random.default_rng(1), with_mask=False)
     returns[2, 1] = bad_value
     before = [p.copy() for p in policy.parameters()]
-    with pytest.raises(NonFiniteError, match="returns contain NaN or inf"):
+    with pytest.raises(NonFiniteError, match=exactly("returns contain NaN or inf")):
         policy.update(states, actions, returns)
     assert all(np.array_equal(p, old) for p, old in zip(policy.parameters(), before))
     assert policy.opt.t == 0
+
+
+@pytest.mark.parametrize("bad_value", [np.nan, np.inf])
+@pytest.mark.parametrize("name", POLICIES)
+def test_non_finite_states_are_refused(name, bad_value):
+    """A NaN or inf observation stops the policy before it acts on it."""
+    states = np.zeros((E, OBS_DIM))
+    states[1, 2] = bad_value
+    with pytest.raises(NonFiniteError, match=exactly("states contain NaN or inf")):
+        POLICIES[name](seed=0).act(states)
 
 
 @pytest.mark.parametrize("name", POLICIES)

@@ -86,6 +86,13 @@ def test_make_baseline_passes_value_options_on():
     assert make_baseline("time", agent, 0.99) == "time" and make_baseline("none", agent, 0.99) == "none"
 
 
+def test_value_baseline_defaults():
+    """V_φ(s, t): a (64, 64) ReLU network on [s, 1 − t/T], Adam lr 1e-3, 50 steps of 4096 samples."""
+    baseline = ValueBaseline(3, gamma=0.99, rng=np.random.default_rng(0))
+    assert baseline.net.sizes == (4, 64, 64, 1) and baseline.time_feature
+    assert (baseline.opt.lr, baseline.steps, baseline.batch_size) == (1e-3, 50, 4096)
+
+
 def test_value_baseline_follows_the_policy_dtype():
     """make_baseline builds the value network in the agent's dtype, and features keep the states'
     dtype: a float32 run stays float32."""
@@ -161,6 +168,7 @@ def test_compute_advantages_none_is_the_returns_and_unknown_is_rejected():
     returns = np.arange(6.0).reshape(3, 2)
     valid = np.ones((3, 2), dtype=bool)
     assert compute_advantages(returns, valid, "none") is returns
+    assert compute_advantages(returns, valid) is returns  # the default
     with pytest.raises(ValueError, match="baseline must be one of"):
         compute_advantages(returns, valid, "median")
     with pytest.raises(ValueError, match="baseline must be one of"):

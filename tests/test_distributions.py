@@ -143,6 +143,14 @@ def test_categorical_entropy_matches_sample_mean_of_minus_log_prob():
     assert abs(neg_log_prob.mean() - dist.entropy()[0]) <= Z_TOL * standard_error
 
 
+def test_categorical_float32_stays_float32():
+    """float32 logits give float32 log π, π, ∇ log π and H: no silent upcast to float64."""
+    logits, actions = random_categorical(np.random.default_rng(0), 5)
+    dist = Categorical(logits.astype(np.float32))
+    for value in (dist.log_prob(actions), dist.probs, dist.grad_log_prob(actions), dist.entropy()):
+        assert value.dtype == np.float32
+
+
 # ------------------------------------------------------------------------- DiagGaussian
 
 

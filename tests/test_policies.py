@@ -152,13 +152,15 @@ def test_all_false_mask_raises(name):
         policy.loss_and_grads(states, actions, returns, np.zeros((T, E), dtype=bool))
 
 
+@pytest.mark.parametrize("chunk_size", [CHUNK_SIZE, 1])
 @pytest.mark.parametrize("with_mask", [False, True], ids=["no_mask", "mask"])
 @pytest.mark.parametrize("name", POLICIES)
-def test_chunked_equals_unchunked(name, with_mask):
-    """Splitting the T·E samples into chunks of CHUNK_SIZE gives the same loss, gradients and
-    entropy as one chunk: the loss is a sum over samples (with the global N in every term)."""
+def test_chunked_equals_unchunked(name, with_mask, chunk_size):
+    """Splitting the T·E samples into chunks of CHUNK_SIZE (or of one sample each) gives the
+    same loss, gradients and entropy as one chunk: the loss is a sum over samples (with the
+    global N in every term)."""
     whole = POLICIES[name](seed=3)
-    chunked = POLICIES[name](seed=3, chunk_size=CHUNK_SIZE)
+    chunked = POLICIES[name](seed=3, chunk_size=chunk_size)
     batch = random_batch(whole, np.random.default_rng(4), with_mask)
 
     loss, grads = whole.loss_and_grads(*batch)
@@ -452,8 +454,33 @@ def test_gaussian_rejects_log_std_init_outside_the_bounds(log_std_init):
 
 @pytest.mark.parametrize("hidden", [(0,), (8, -1), (2.5,), (True,)])
 def test_policies_reject_bad_hidden_sizes(hidden):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"hidden sizes must be positive integers, got hidden=\("):
         make_categorical(0, hidden=hidden)
+
+
+def test_policies_accept_a_hidden_layer_of_width_one():
+    policy = make_categorical(0, hidden=(1, np.int64(3)))
+    assert policy.net.sizes == (OBS_DIM, 1, 3, N_ACTIONS)
+
+
+def test_defaults_are_the_posts():
+    """CategoricalPolicy: linear softmax, lr 1e-2; DiagonalGaussianPolicy: a (64, 64) ReLU mean,
+    lr 1e-2, log σ = 0.5 (the original's log_sigma = 1 used as a variance)."""
+    categorical = CategoricalPolicy(stand_in_env(OBS_DIM, spaces.Discrete(N_ACTIONS)))
+    assert (categorical.hidden, categorical.opt.lr, categorical.dtype) == ((), 1e-2, np.float64)
+    gaussian = DiagonalGaussianPolicy(stand_in_env(OBS_DIM, spaces.Box(-1.0, 1.0, shape=(2,))))
+    assert (gaussian.hidden, gaussian.opt.lr, gaussian.mirror) == ((64, 64), 1e-2, None)
+    np.testing.assert_array_equal(gaussian.log_std, [0.5, 0.5])
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_a_single_state_gets_a_single_action(name):
+    """states of shape (obs_dim,): one action (a scalar, or (M,) for a Box), as for a batch row."""
+    policy = POLICIES[name](seed=0)
+    state = np.random.default_rng(1).normal(size=OBS_DIM)
+    expected = policy.act_deterministic(state[None])[0]
+    np.testing.assert_array_equal(policy.act_deterministic(state), expected)
+    assert np.shape(policy.act(state)) == np.shape(expected)
 
 
 @pytest.mark.parametrize("policy_class", [CategoricalPolicy, DiagonalGaussianPolicy])

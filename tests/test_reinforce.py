@@ -3,6 +3,7 @@
 learning run, and determinism.
 """
 
+import inspect
 import time
 import warnings
 
@@ -227,8 +228,8 @@ def test_time_baseline_normalization_and_clipping_reach_the_update(mode):
     gamma, max_grad_norm = 0.9, 1e-3
     env = Corridor(LENGTHS, mode)
     agent, twin = make_agent(env, seed=1), make_agent(env, seed=1)
-    reinforce(env, agent, gamma=gamma, epochs=1, T=T, seed=0, baseline="time", normalize_advantages=True,
-              max_grad_norm=max_grad_norm)
+    history = reinforce(env, agent, gamma=gamma, epochs=1, T=T, seed=0, baseline="time", normalize_advantages=True,
+                        max_grad_norm=max_grad_norm)
 
     buffers = hand_rollout(Corridor(LENGTHS, mode), twin)
     valid = buffers["valid"]
@@ -236,6 +237,11 @@ def test_time_baseline_normalization_and_clipping_reach_the_update(mode):
     advantages = normalize(returns - time_baseline(returns, valid), valid)
     stats = twin.update(buffers["states"], buffers["actions"], advantages, mask=valid, max_grad_norm=max_grad_norm)
     assert stats["grad_norm"] > max_grad_norm  # so the clipping mattered
+    # The loss (before clipping) scales with the advantages; Adam's first moment, (1 − β₁)·g,
+    # holds the clipped gradient; the parameters follow from both.
+    assert relative_error(history["loss"][0], stats["loss"]) <= 1e-12
+    for moment, twin_moment in zip(agent.opt.m, twin.opt.m):
+        assert relative_error(moment, twin_moment) <= 1e-12
     for param, twin_param in zip(agent.parameters(), twin.parameters()):
         assert relative_error(param, twin_param) <= 1e-12
 
@@ -471,6 +477,17 @@ def test_rollout_buffers_are_in_the_agents_dtype(action_space, dtype):
                 "terminated": ((T, E), bool), "valid": ((T, E), bool),
                 "actions": ((T, E), np.int64) if isinstance(action_space, spaces.Discrete) else ((T, E, 2), dtype)}
     assert {key: (buffers[key].shape, buffers[key].dtype) for key in expected} == expected
+
+
+def test_defaults_are_the_posts_algorithm():
+    """reinforce(env, agent) alone runs the post: γ = 0.99, 100 epochs of T = 1000 steps, returns
+    as they are (no baseline, no normalization), constant lr, no clipping, no GAE."""
+    defaults = {name: parameter.default for name, parameter in inspect.signature(reinforce).parameters.items()}
+    assert defaults == {
+        "env": inspect.Parameter.empty, "agent": inspect.Parameter.empty, "gamma": 0.99, "epochs": 100,
+        "T": 1000, "seed": None, "callback": None, "baseline": "none", "normalize_advantages": False,
+        "lr_decay": False, "max_grad_norm": None, "log_std_final": None, "gae_lambda": None,
+        "bootstrap": False, "start_epoch": 0, "history": None, "should_stop": None}
 
 
 # ------------------------------------------------------------------------ bad arguments

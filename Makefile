@@ -1,14 +1,14 @@
 # One command each, from a fresh clone:
 #   make demo    set up .venv and train the post's CartPole experiment (run_cartpole.py)
 #   make test    set up .venv and run the test suite (gradient checks included)
-# Other targets: make setup, make swingup, make bench, make figures, make clean.
+# Other targets: make setup, make swingup, make bench, make figures, make mutation, make clean.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.minipg-installed
 
-.PHONY: setup demo swingup test bench figures clean
+.PHONY: setup demo swingup test bench figures mutation clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,18 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m minipg.tools.bench
 
+# Mutation testing of the math and the loop (configured in pyproject.toml, [tool.mutmut]); not part
+# of `make test`: it takes most of an hour on 2 cores.  It prints the score per module and the
+# survivors, explained in docs/mutation.md.  One child process, one thread: the machine is shared.
+# A subset, keeping the other results:  make mutation MUTANTS='minipg.returns.*'
+MUTMUT_VERSION := 3.8.1
+mutation: $(STAMP)
+	$(BIN)/python -m pip show mutmut 2>/dev/null | grep -qx 'Version: $(MUTMUT_VERSION)' \
+		|| $(BIN)/python -m pip install --quiet mutmut==$(MUTMUT_VERSION)
+	$(if $(MUTANTS),,rm -rf mutants)
+	OPENBLAS_NUM_THREADS=1 MINIPG_THREADS=1 $(BIN)/mutmut run --max-children 1 $(foreach name,$(MUTANTS),'$(name)')
+	$(BIN)/python .ci/mutation_score.py
+
 # The README's figures (docs/).  REFERENCE: the original code's learning curves, when present.
 REFERENCE ?= ../shared/reference/original_pytorch_curves.json
 REFERENCE_FLAG = $(if $(wildcard $(REFERENCE)),--reference $(REFERENCE))
@@ -42,4 +54,4 @@ figures: $(STAMP)
 	$(BIN)/python run_swingup.py --load runs/swingup-seed0.npz --eval 0 --gif docs/swingup.gif
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache mutants

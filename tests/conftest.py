@@ -9,6 +9,7 @@ in float64.  The truncation error is O(ε²) and the rounding error O(machine-ep
 while a wrong gradient (a missing term, a transposed matrix, a wrong sign) is off by O(1).
 """
 
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -52,3 +53,8 @@ def stand_in_env(obs_dim, action_space):
     """The minimum a policy constructor reads: an object with observation_space and action_space."""
     observation_space = spaces.Box(-np.inf, np.inf, shape=(obs_dim,), dtype=np.float64)
     return SimpleNamespace(observation_space=observation_space, action_space=action_space)
+
+
+def exactly(message):
+    """A `pytest.raises(match=...)` pattern that accepts this whole message and nothing else."""
+    return f"^{re.escape(message)}$"

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import GRAD_TOL, SEEDS, numerical_gradient, relative_error, stand_in_env
+from conftest import GRAD_TOL, SEEDS, exactly, numerical_gradient, relative_error, stand_in_env
 from gymnasium import spaces
 
 from minipg import DiagonalGaussianPolicy, make_env, reinforce
@@ -34,6 +34,79 @@ def test_value_baseline_features_add_the_time_left():
     np.testing.assert_allclose(features[:, 0, 4], [1.0, 2 / 3, 1 / 3])
 
 
+@pytest.mark.parametrize("gamma, scale", [(0.9, 0.1), (1.0, 1.0)])
+def test_value_baseline_is_the_network_output_in_units_of_return(gamma, scale):
+    """The network works on returns scaled by (1 − γ) (1 when γ = 1): b = V_φ(s, t) / (1 − γ)."""
+    rng = np.random.default_rng(0)
+    baseline = ValueBaseline(3, gamma=gamma, rng=rng, hidden=(8,))
+    states = rng.normal(size=(4, 2, 3))
+    expected = baseline.net.forward(baseline.features(states))[..., 0] / scale
+    np.testing.assert_allclose(baseline(states), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("gamma, scale", [(0.9, 0.1), (1.0, 1.0)])
+def test_value_baseline_fits_returns_scaled_by_one_minus_gamma(gamma, scale):
+    """fit minimizes mean (V_φ(x) − G·(1 − γ))², and returns that loss of its last step (before
+    the step).  With T = 1 and identical states every minibatch holds the same sample, so
+    the loss of one step is known exactly."""
+    rng = np.random.default_rng(0)
+    baseline = ValueBaseline(3, gamma=gamma, rng=rng, hidden=(8,), steps=1, batch_size=4)
+    states = np.broadcast_to(rng.normal(size=3), (1, 6, 3))
+    returns = np.full((1, 6), 10.0)
+    valid = np.ones((1, 6), dtype=bool)
+    output = baseline(states)[0, 0] * scale  # the network's own output
+    loss = baseline.fit(states, returns, valid)
+    np.testing.assert_allclose(loss, (output - 10.0 * scale) ** 2, rtol=1e-12)
+
+
+def test_value_baseline_without_time_feature_sees_the_state_alone():
+    """time_feature=False (for bootstrapping): the features are the states themselves, and
+    of_states gives V_φ(s)/(1 − γ) for states of any batch shape, a single state included.
+    With the time feature, V of a state alone is undefined: of_states says so."""
+    rng = np.random.default_rng(0)
+    baseline = ValueBaseline(3, gamma=0.9, rng=rng, hidden=(8,), time_feature=False)
+    assert baseline.net.sizes[0] == 3
+    states = rng.normal(size=(4, 2, 3))
+    assert baseline.features(states) is states
+    expected = baseline.net.forward(states)[..., 0] / 0.1
+    np.testing.assert_allclose(baseline(states), expected, rtol=1e-12)
+    np.testing.assert_allclose(baseline.of_states(states[0]), expected[0], rtol=1e-12)
+    np.testing.assert_allclose(baseline.of_states(states[0, 1]), expected[0, 1], rtol=1e-12)
+    message = "V of single states needs a ValueBaseline with time_feature=False"
+    with pytest.raises(ValueError, match=exactly(message)):
+        ValueBaseline(3, gamma=0.9, rng=rng).of_states(states[0])
+
+
+def test_make_baseline_passes_value_options_on():
+    env = stand_in_env(3, spaces.Box(-1.0, 1.0, shape=(1,)))
+    agent = DiagonalGaussianPolicy(env, hidden=(4,), seed=0)
+    baseline = make_baseline("value", agent, 0.99, bootstrap=True, steps=3, hidden=(5,))
+    assert (baseline.time_feature, baseline.steps, baseline.net.sizes) == (False, 3, (3, 5, 1))
+    assert baseline.rng is agent.rng
+    assert make_baseline("time", agent, 0.99) == "time" and make_baseline("none", agent, 0.99) == "none"
+
+
+def test_value_baseline_defaults():
+    """V_φ(s, t): a (64, 64) ReLU network on [s, 1 − t/T], Adam lr 1e-3, 32 steps of 4096 samples."""
+    baseline = ValueBaseline(3, gamma=0.99, rng=np.random.default_rng(0))
+    assert baseline.net.sizes == (4, 64, 64, 1) and baseline.time_feature
+    assert (baseline.opt.lr, baseline.steps, baseline.batch_size) == (1e-3, 32, 4096)
+
+
+def test_value_baseline_follows_the_policy_dtype():
+    """make_baseline builds the value network in the agent's dtype, and features keep the states'
+    dtype: a float32 run stays float32."""
+    env = stand_in_env(3, spaces.Box(-1.0, 1.0, shape=(1,)))
+    agent = DiagonalGaussianPolicy(env, hidden=(4,), seed=0, dtype=np.float32)
+    baseline = make_baseline("value", agent, 0.99)
+    assert isinstance(baseline, ValueBaseline)
+    assert all(p.dtype == np.float32 for p in baseline.net.params)
+    assert baseline.net.sizes[0] == 3 + 1
+    states = np.zeros((5, 2, 3), dtype=np.float32)
+    assert baseline.features(states).dtype == np.float32
+    assert baseline(states).dtype == np.float32
+
+
 def test_value_baseline_fit_reduces_its_error():
     """A few hundred Adam steps fit a smooth function of the state much better than at start."""
     rng = np.random.default_rng(0)
@@ -47,11 +120,29 @@ def test_value_baseline_fit_reduces_its_error():
     assert after < 0.1 * before
 
 
+def test_value_baseline_fit_without_steps_changes_nothing():
+    """steps = 0: no Adam step, φ unchanged, and no loss was measured (NaN)."""
+    rng = np.random.default_rng(0)
+    baseline = ValueBaseline(3, gamma=0.99, rng=rng, hidden=(4,), steps=0)
+    before = [p.copy() for p in baseline.net.params]
+    loss = baseline.fit(rng.normal(size=(5, 2, 3)), rng.normal(size=(5, 2)), np.ones((5, 2), dtype=bool))
+    assert isinstance(loss, float) and np.isnan(loss)
+    assert all(np.array_equal(p, old) for p, old in zip(baseline.net.params, before))
+    assert baseline.opt.t == 0
+
+
 def test_time_baseline_averages_valid_envs_per_step():
     """b_t is the mean of G_t over the envs whose step t is valid; masked entries are ignored."""
     returns = np.array([[1.0, 3.0, 100.0], [2.0, 4.0, 6.0]])
     valid = np.array([[True, True, False], [True, True, True]])
     np.testing.assert_allclose(time_baseline(returns, valid), [[2.0], [4.0]])
+
+
+def test_time_baseline_of_a_step_with_one_or_no_valid_env():
+    """One valid env: b_t is its return; no valid env (all masked): b_t = 0, not 0/0."""
+    returns = np.array([[5.0, 100.0], [-3.0, 7.0]])
+    valid = np.array([[True, False], [False, False]])
+    np.testing.assert_array_equal(time_baseline(returns, valid), [[5.0], [0.0]])
 
 
 def test_normalize_standardizes_over_valid_samples():
@@ -65,25 +156,59 @@ def test_normalize_standardizes_over_valid_samples():
     np.testing.assert_array_equal(normalize(np.full((2, 2), 7.0), np.ones((2, 2), bool)), 0.0)
 
 
+def test_normalize_scales_up_advantages_with_std_below_one():
+    """Small advantages (std 0.01) are scaled up to std 1 as well: normalization is not only a cap."""
+    advantages = np.array([[0.01, -0.01], [0.03, 0.01]])  # mean 0.01, std 0.01414…
+    normalized = normalize(advantages, np.ones((2, 2), dtype=bool))
+    np.testing.assert_allclose(normalized, [[0.0, -np.sqrt(2)], [np.sqrt(2), 0.0]], atol=1e-12)
+
+
 def test_compute_advantages_none_is_the_returns_and_unknown_is_rejected():
     """'none' leaves the returns as they are (the post); an unknown name is a ValueError."""
     returns = np.arange(6.0).reshape(3, 2)
     valid = np.ones((3, 2), dtype=bool)
     assert compute_advantages(returns, valid, "none") is returns
+    assert compute_advantages(returns, valid) is returns  # the default
     with pytest.raises(ValueError, match="baseline must be one of"):
         compute_advantages(returns, valid, "median")
     with pytest.raises(ValueError, match="baseline must be one of"):
         make_baseline("median", None, 0.99)
 
 
+@pytest.mark.parametrize("normalize_advantages", [False, True], ids=["raw", "normalized"])
+def test_compute_advantages_subtracts_the_value_baseline(normalize_advantages):
+    """With a ValueBaseline, A = G − V(s, t) (then normalized over the valid samples if asked)."""
+    rng = np.random.default_rng(0)
+    baseline = ValueBaseline(3, gamma=0.9, rng=rng, hidden=(8,))
+    states, returns = rng.normal(size=(4, 5, 3)), rng.normal(5.0, 2.0, size=(4, 5))
+    valid = rng.random((4, 5)) < 0.8
+    expected = returns - baseline(states)
+    if normalize_advantages:
+        expected = (expected - expected[valid].mean()) / expected[valid].std()
+    advantages = compute_advantages(returns, valid, baseline, normalize_advantages, states)
+    np.testing.assert_allclose(advantages, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("normalize_advantages", [False, True], ids=["raw", "normalized"])
+def test_compute_advantages_subtracts_the_time_baseline(normalize_advantages):
+    """baseline "time": A_t = G_t − mean of G_t over the valid envs (then normalized if asked)."""
+    returns = np.array([[1.0, 3.0, 100.0], [2.0, 4.0, 9.0]])
+    valid = np.array([[True, True, False], [True, True, True]])
+    expected = np.array([[-1.0, 1.0, 98.0], [-3.0, -1.0, 4.0]])
+    if normalize_advantages:
+        expected = expected / np.sqrt(28.0 / 5)  # the valid −1, 1, −3, −1, 4: mean 0, variance 28/5
+    advantages = compute_advantages(returns, valid, "time", normalize_advantages)
+    np.testing.assert_allclose(advantages, expected, rtol=1e-12)
+
+
 def test_log_std_final_caps_log_std_on_a_linear_schedule():
     """With log_std_final, after epoch k of K log σ ≤ init + (final − init)·k/K."""
     env = make_env("CartPoleSwingUp-v0", 4)
-    agent = DiagonalGaussianPolicy(env, hidden=(8,), seed=0, log_std_init=0.0)
-    history = reinforce(env, agent, gamma=0.99, epochs=4, T=20, seed=0, log_std_final=-2.0)
-    caps = [-0.5, -1.0, -1.5, -2.0]
+    agent = DiagonalGaussianPolicy(env, hidden=(8,), seed=0, log_std_init=0.5)
+    history = reinforce(env, agent, gamma=0.99, epochs=4, T=20, seed=0, log_std_final=-1.5)
+    caps = [0.0, -0.5, -1.0, -1.5]
     assert all(value <= cap + 1e-12 for value, cap in zip(history["log_std"], caps))
-    assert history["log_std"][-1] == pytest.approx(-2.0)
+    assert history["log_std"][-1] == pytest.approx(-1.5)
 
 
 def test_log_std_final_needs_a_gaussian_policy():
@@ -92,5 +217,5 @@ def test_log_std_final_needs_a_gaussian_policy():
 
     env = make_env("CartPole-v0", 2)
     agent = CategoricalPolicy(stand_in_env(4, spaces.Discrete(2)), seed=0)
-    with pytest.raises(ValueError, match="log_std_final needs a Gaussian policy"):
+    with pytest.raises(ValueError, match=exactly("log_std_final needs a Gaussian policy (one with a log_std)")):
         reinforce(env, agent, epochs=1, T=5, log_std_final=-1.0)

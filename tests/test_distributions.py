@@ -122,6 +122,18 @@ def test_categorical_sample_frequencies_match_softmax():
     assert chi_square <= dof + Z_TOL * np.sqrt(2 * dof)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_categorical_sample_is_sample_with_noise_of_the_logits_dtype(dtype):
+    """sample(rng) picks exactly the actions of sample_with(standard_noise(rng, shape, dtype)), the
+    noise a rollout draws in advance, also for float32 logits so large (1e5: float32 spacing
+    ≈ 0.008) that the float32 rounding of z + g decides some of the argmaxes."""
+    logits = np.full((20_000, 2), 1e5, dtype=dtype)
+    dist = Categorical(logits)
+    noise = Categorical.standard_noise(np.random.default_rng(0), logits.shape, dtype)
+    assert noise.dtype == dtype
+    np.testing.assert_array_equal(dist.sample(np.random.default_rng(0)), dist.sample_with(noise))
+
+
 def test_categorical_entropy_matches_sample_mean_of_minus_log_prob():
     """H = E[−log π(a)]: the sample mean of −log π over many draws is within Z_TOL standard errors."""
     logits = np.array([0.3, -1.2, 2.0, 0.0, 0.7])
@@ -129,6 +141,14 @@ def test_categorical_entropy_matches_sample_mean_of_minus_log_prob():
     neg_log_prob = -dist.log_prob(dist.sample(np.random.default_rng(1)))
     standard_error = neg_log_prob.std() / np.sqrt(N_SAMPLES)
     assert abs(neg_log_prob.mean() - dist.entropy()[0]) <= Z_TOL * standard_error
+
+
+def test_categorical_float32_stays_float32():
+    """float32 logits give float32 log π, π, ∇ log π and H: no silent upcast to float64."""
+    logits, actions = random_categorical(np.random.default_rng(0), 5)
+    dist = Categorical(logits.astype(np.float32))
+    for value in (dist.log_prob(actions), dist.probs, dist.grad_log_prob(actions), dist.entropy()):
+        assert value.dtype == np.float32
 
 
 # ------------------------------------------------------------------------- DiagGaussian
@@ -213,6 +233,12 @@ def test_gaussian_entropy_closed_form_and_mode(per_sample_log_std):
     assert dist.entropy().shape == BATCH_SHAPE
     np.testing.assert_allclose(dist.entropy(), expected, rtol=1e-14)
     np.testing.assert_array_equal(dist.mode(), mean)
+
+
+def test_gaussian_sample_with_is_mean_plus_std_times_noise():
+    """sample_with(z) = μ + σ ⊙ z: the noise is scaled and shifted, not reflected."""
+    dist = DiagGaussian(np.array([[0.5, -1.0]]), np.log(np.array([2.0, 0.25])))
+    np.testing.assert_allclose(dist.sample_with(np.array([[1.0, 2.0]])), [[2.5, -0.5]], rtol=1e-15)
 
 
 def test_gaussian_samples_have_mean_mu_and_std_sigma():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import GRAD_TOL, SEEDS, numerical_gradient, relative_error
+from conftest import GRAD_TOL, SEEDS, exactly, numerical_gradient, relative_error
 from minipg.layers import MLP
 
 # Leading batch shapes the MLP must treat as "many independent inputs": a flat batch (B,),
@@ -73,6 +73,17 @@ def test_initialization_is_uniform_within_pytorch_bound():
             assert np.abs(param).max() <= bound
 
 
+def test_initialization_fills_the_whole_interval():
+    """W and b are spread uniformly over [−b, b], b = 1/√n_in: mean 0 and variance b²/3, each
+    within 5 standard errors over a 4 → 2000 → 1 network's 8000 weights and 2000 biases."""
+    mlp = MLP((4, 2000, 1), np.random.default_rng(0))
+    bound = 1.0 / np.sqrt(4)
+    for param in mlp.params[:2]:
+        n = param.size
+        assert abs(param.mean()) <= 5 * bound / np.sqrt(3 * n)
+        assert abs(param.var() - bound**2 / 3) <= 5 * bound**2 * np.sqrt(4 / 45 / n)
+
+
 def test_params_order_and_shapes():
     """params = [W1, b1, W2, b2, ...] with W_i: (n_in, n_out) and b_i: (n_out,)."""
     mlp = MLP((3, 5, 2), np.random.default_rng(0))
@@ -81,15 +92,41 @@ def test_params_order_and_shapes():
     assert all(b is p for b, p in zip(mlp.biases, mlp.params[1::2]))
 
 
+@pytest.mark.parametrize("chunk_size", [1, 5, 12, 4096])
+def test_predict_is_forward_in_chunks(chunk_size):
+    """predict(x) equals forward(x) for any chunk size, for a (T, E, n_in) batch of 12 rows."""
+    rng = np.random.default_rng(0)
+    mlp = MLP((3, 5, 2), rng)
+    x = rng.normal(size=(4, 3, 3))
+    predicted = mlp.predict(x, chunk_size=chunk_size)
+    assert predicted.shape == (4, 3, 2)
+    np.testing.assert_allclose(predicted, mlp.forward(x), rtol=1e-15, atol=1e-15)
+
+
 def test_backward_before_forward_raises():
     """backward needs the inputs cached by forward; without them it must fail loudly."""
     mlp = MLP((3, 2), np.random.default_rng(0))
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match=exactly("MLP.backward called before forward")):
         mlp.backward(np.ones((1, 2)))
 
 
-@pytest.mark.parametrize("sizes", [(), (4,), (4, 0), (0, 3), (3, -2, 1)])
-def test_bad_sizes_raise(sizes):
-    """Fewer than two sizes, or a non-positive size, is rejected with ValueError."""
-    with pytest.raises(ValueError):
+def test_backward_after_predict_raises():
+    """predict caches nothing: its last chunk is not the batch a backward would be about."""
+    mlp = MLP((3, 4, 2), np.random.default_rng(0))
+    mlp.forward(np.ones((5, 3)))
+    mlp.predict(np.ones((7, 3)), chunk_size=3)
+    with pytest.raises(RuntimeError, match=exactly("MLP.backward called before forward")):
+        mlp.backward(np.ones((7, 2)))
+
+
+@pytest.mark.parametrize("sizes, message", [
+    ((), r"MLP needs at least input and output sizes, got sizes=\(\)"),
+    ((4,), r"MLP needs at least input and output sizes, got sizes=\(4,\)"),
+    ((4, 0), r"MLP layer sizes must be positive integers, got sizes=\(4, 0\)"),
+    ((0, 3), "MLP layer sizes must be positive integers"),
+    ((3, -2, 1), "MLP layer sizes must be positive integers"),
+])
+def test_bad_sizes_raise(sizes, message):
+    """Fewer than two sizes, or a non-positive size, is rejected with ValueError saying which."""
+    with pytest.raises(ValueError, match=message):
         MLP(sizes, np.random.default_rng(0))

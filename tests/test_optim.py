@@ -1,5 +1,7 @@
 """Adam: three steps computed by hand, in-place updates, and argument checking."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -60,26 +62,43 @@ def test_updates_every_parameter_in_place():
 @pytest.mark.parametrize("lr", [0.0, -1e-3, np.nan, np.inf])
 def test_rejects_non_positive_or_non_finite_lr(lr):
     """The learning rate must be a positive finite number."""
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f"Adam learning rate must be a positive finite number, got lr={lr}"):
         Adam([np.zeros(2)], lr=lr)
 
 
 @pytest.mark.parametrize("betas", [(1.0, 0.999), (0.9, 1.0), (-0.1, 0.999), (0.9, 1.5)])
 def test_rejects_betas_outside_unit_interval(betas):
     """Each β must lie in [0, 1): β = 1 never forgets, and 1 − βᵗ = 0 divides by zero."""
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape(f"Adam betas must each lie in [0, 1), got betas={betas}")):
         Adam([np.zeros(2)], lr=LR, betas=betas)
+
+
+def test_accepts_betas_of_zero():
+    """β = 0 is allowed (no memory): each step is then lr·g/(|g| + ε), a sign step."""
+    theta = np.zeros(2)
+    adam = Adam([theta], lr=LR, betas=(0.0, 0.0))
+    adam.step([np.array([2.0, -0.5])])
+    np.testing.assert_allclose(theta, [-LR, LR], rtol=1e-7)
+    adam.step([np.array([-3.0, -1.0])])
+    np.testing.assert_allclose(theta, [0.0, 2 * LR], rtol=1e-7, atol=1e-8)
 
 
 @pytest.mark.parametrize("eps", [0.0, -1e-8])
 def test_rejects_non_positive_eps(eps):
     """ε must be positive: it keeps the step finite where √v̂ = 0."""
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f"Adam eps must be positive, got eps={eps}"):
         Adam([np.zeros(2)], lr=LR, eps=eps)
+
+
+def test_default_hyperparameters_are_torchs():
+    """lr must be given; betas (0.9, 0.999) and ε = 1e-8 are torch.optim.Adam's defaults."""
+    adam = Adam([np.zeros(2)], lr=LR)
+    assert (adam.beta1, adam.beta2, adam.eps) == (0.9, 0.999, 1e-8)
 
 
 def test_step_rejects_wrong_number_of_gradients():
     """One gradient per parameter: a mismatch is an error, not a silent partial update."""
     adam = Adam([np.zeros(2), np.zeros(3)], lr=LR)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Adam.step got 1 gradients for 2 parameters"):
         adam.step([np.zeros(2)])
+    assert adam.t == 0

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
-from conftest import GRAD_TOL, SEEDS, numerical_gradient, relative_error, stand_in_env
-from minipg.policies import CategoricalPolicy, DiagonalGaussianPolicy, NonFiniteError
+from conftest import GRAD_TOL, SEEDS, exactly, numerical_gradient, relative_error, stand_in_env
+from minipg.policies import (LOG_STD_MAX, LOG_STD_MIN, CategoricalPolicy, DiagonalGaussianPolicy,
+                             NonFiniteError)
 
 OBS_DIM = 4
 N_ACTIONS = 3
@@ -147,17 +148,19 @@ def test_all_false_mask_raises(name):
     """With no valid sample the mean is undefined: ValueError rather than a 0/0."""
     policy = POLICIES[name](seed=0)
     states, actions, returns, _ = random_batch(policy, np.random.default_rng(1), with_mask=False)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=exactly("no valid samples to learn from (the mask is all False)")):
         policy.loss_and_grads(states, actions, returns, np.zeros((T, E), dtype=bool))
 
 
+@pytest.mark.parametrize("chunk_size", [CHUNK_SIZE, 1])
 @pytest.mark.parametrize("with_mask", [False, True], ids=["no_mask", "mask"])
 @pytest.mark.parametrize("name", POLICIES)
-def test_chunked_equals_unchunked(name, with_mask):
-    """Splitting the T·E samples into chunks of CHUNK_SIZE gives the same loss, gradients and
-    entropy as one chunk: the loss is a sum over samples (with the global N in every term)."""
+def test_chunked_equals_unchunked(name, with_mask, chunk_size):
+    """Splitting the T·E samples into chunks of CHUNK_SIZE (or of one sample each) gives the
+    same loss, gradients and entropy as one chunk: the loss is a sum over samples (with the
+    global N in every term)."""
     whole = POLICIES[name](seed=3)
-    chunked = POLICIES[name](seed=3, chunk_size=CHUNK_SIZE)
+    chunked = POLICIES[name](seed=3, chunk_size=chunk_size)
     batch = random_batch(whole, np.random.default_rng(4), with_mask)
 
     loss, grads = whole.loss_and_grads(*batch)
@@ -277,16 +280,147 @@ def test_update_reports_loss_entropy_and_gradient_norm(name):
 @pytest.mark.parametrize("bad_value", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("name", POLICIES)
 def test_update_rejects_non_finite_returns_without_changing_parameters(name, bad_value):
-    """A NaN or infinite return makes the loss non-finite: NonFiniteError, and neither the
+    """A NaN or infinite return would make the loss non-finite: NonFiniteError, and neither the
     parameters nor Adam's state change (a later good batch starts from a clean optimizer)."""
     policy = POLICIES[name](seed=0)
     states, actions, returns, _ = random_batch(policy, np.random.default_rng(1), with_mask=False)
     returns[2, 1] = bad_value
     before = [p.copy() for p in policy.parameters()]
-    with pytest.raises(NonFiniteError), np.errstate(invalid="ignore"):  # NaN arithmetic is expected here
+    with pytest.raises(NonFiniteError, match=exactly("returns contain NaN or inf")):
         policy.update(states, actions, returns)
     assert all(np.array_equal(p, old) for p, old in zip(policy.parameters(), before))
     assert policy.opt.t == 0
+
+
+@pytest.mark.parametrize("bad_value", [np.nan, np.inf])
+@pytest.mark.parametrize("name", POLICIES)
+def test_non_finite_states_are_refused(name, bad_value):
+    """A NaN or inf observation stops the policy before it acts on it."""
+    states = np.zeros((E, OBS_DIM))
+    states[1, 2] = bad_value
+    with pytest.raises(NonFiniteError, match=exactly("states contain NaN or inf")):
+        POLICIES[name](seed=0).act(states)
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_update_rejects_non_numeric_returns(name):
+    policy = POLICIES[name](seed=0)
+    states, actions, returns, _ = random_batch(policy, np.random.default_rng(1), with_mask=False)
+    with pytest.raises(TypeError, match="returns must be numeric, got dtype <U"):
+        policy.update(states, actions, returns.astype(str))
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_update_rejects_a_finite_loss_with_a_non_finite_gradient(name):
+    """Returns of 1e300 keep the loss finite (|L| ≈ 1e300) but ‖∇L‖² overflows: that is a
+    non-finite gradient too, so training stops there and nothing changes."""
+    policy = POLICIES[name](seed=0)
+    states, actions, returns, mask = random_batch(policy, np.random.default_rng(1), with_mask=True)
+    returns = np.full_like(returns, 1e300)
+    before = [p.copy() for p in policy.parameters()]
+    with np.errstate(over="ignore"):
+        loss, _ = policy.loss_and_grads(states, actions, returns, mask)
+        assert np.isfinite(loss)
+        with pytest.raises(NonFiniteError, match=r"non-finite gradient \(loss=.*, gradient norm=inf\)"):
+            policy.update(states, actions, returns, mask)
+    assert all(np.array_equal(p, old) for p, old in zip(policy.parameters(), before))
+    assert policy.opt.t == 0
+
+
+@pytest.mark.parametrize("name", ["gaussian_1d", "gaussian_3d"])
+def test_update_rejects_a_loss_that_overflows(name):
+    """Actions 10σ from the mean (log π ≈ −50 per dimension) with finite returns of 1e307: the loss
+    −mean(log π·G) ≈ 5e308 overflows to inf, and update says the loss is non-finite."""
+    policy = POLICIES[name](seed=0)
+    states = np.random.default_rng(2).normal(size=(T, E, OBS_DIM))
+    actions = policy.pi(states).mean + 10.0 * np.exp(policy.log_std)
+    before = [p.copy() for p in policy.parameters()]
+    with np.errstate(over="ignore"), pytest.raises(NonFiniteError, match="non-finite loss .loss=inf"):
+        policy.update(states, actions, np.full((T, E), 1e307))
+    assert all(np.array_equal(p, old) for p, old in zip(policy.parameters(), before))
+
+
+def test_update_stops_when_the_step_overflows_a_parameter():
+    """A float32 policy with lr = 1e39 (finite, but beyond float32's 3.4e38): Adam's first step
+    moves each θ by ≈ lr, which overflows to ±inf; update says so instead of returning."""
+    policy = POLICIES["categorical_hidden8"](seed=0, dtype=np.float32)
+    policy.opt.lr = 1e39
+    batch = random_batch(policy, np.random.default_rng(1), with_mask=False)
+    message = "a parameter became non-finite after the Adam step (learning rate too large?)"
+    with np.errstate(over="ignore"), pytest.raises(NonFiniteError, match=exactly(message)):
+        policy.update(*batch)
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_max_grad_norm_rescales_a_larger_gradient_to_that_norm(name):
+    """With max_grad_norm = ‖g‖/4 Adam receives g/4 (its first moment after one step is
+    (1 − β₁)·g/4, its second (1 − β₂)·g²/16); update still reports ‖g‖, the norm before clipping."""
+    policy = POLICIES[name](seed=0)
+    batch = random_batch(policy, np.random.default_rng(1), with_mask=True)
+    _, grads = policy.loss_and_grads(*batch)
+    norm = np.sqrt(sum((g**2).sum() for g in grads))
+
+    stats = policy.update(*batch, max_grad_norm=norm / 4)
+    np.testing.assert_allclose(stats["grad_norm"], norm, rtol=1e-12)
+    beta1, beta2 = policy.opt.beta1, policy.opt.beta2
+    for m, v, grad in zip(policy.opt.m, policy.opt.v, grads):
+        np.testing.assert_allclose(m, (1 - beta1) * grad / 4, rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(v, (1 - beta2) * grad**2 / 16, rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_max_grad_norm_leaves_a_smaller_gradient_alone(name):
+    """A gradient already within max_grad_norm reaches Adam unchanged."""
+    policy = POLICIES[name](seed=0)
+    batch = random_batch(policy, np.random.default_rng(1), with_mask=True)
+    _, grads = policy.loss_and_grads(*batch)
+    norm = np.sqrt(sum((g**2).sum() for g in grads))
+
+    policy.update(*batch, max_grad_norm=2 * norm)
+    for m, grad in zip(policy.opt.m, grads):
+        np.testing.assert_array_equal(m, (1 - policy.opt.beta1) * grad)
+
+
+# ------------------------------------------------------------------------- log σ bounds
+
+
+def batch_pushing_log_std(policy, upward):
+    """A (T, E) batch with returns +1 whose gradient pushes every log σ_i up (actions 3σ from
+    the mean: ∂L/∂log σ_i = −mean(z² − 1) = −8) or down (actions at the mean: +1)."""
+    states = np.random.default_rng(2).normal(size=(T, E, OBS_DIM))
+    mean = policy.pi(states).mean
+    actions = mean + 3.0 * np.exp(policy.log_std) if upward else mean.copy()
+    return states, actions, np.ones((T, E))
+
+
+@pytest.mark.parametrize("bound", ["max", "min"])
+def test_update_keeps_log_std_within_its_bounds(bound):
+    """With lr = 1 Adam's first step moves log σ by ≈ 1 against the gradient.  Started 0.5 inside
+    a bound, log σ_0 would overshoot it by 0.5: it stops exactly on LOG_STD_MAX (LOG_STD_MIN),
+    while log σ_1, started at 0, moves the full step."""
+    env = stand_in_env(OBS_DIM, spaces.Box(-1.0, 1.0, shape=(2,)))
+    policy = DiagonalGaussianPolicy(env, lr=1.0, hidden=(7, 5), seed=0)
+    upward = bound == "max"
+    policy.log_std[:] = [LOG_STD_MAX - 0.5 if upward else LOG_STD_MIN + 0.5, 0.0]
+    policy.update(*batch_pushing_log_std(policy, upward))
+    assert policy.log_std[0] == (LOG_STD_MAX if upward else LOG_STD_MIN)
+    np.testing.assert_allclose(policy.log_std[1], 1.0 if upward else -1.0, rtol=1e-6)
+
+
+def test_log_std_bounds_are_those_documented():
+    """σ ∈ [e⁻⁵, e²] ≈ [0.0067, 7.4], as the comment in policies.py explains."""
+    assert (LOG_STD_MIN, LOG_STD_MAX) == (-5.0, 2.0)
+
+
+def test_limit_log_std_caps_log_std_at_a_bound_kept_in_range():
+    """limit_log_std(u) lowers log σ to u where it is above; u below LOG_STD_MIN caps at LOG_STD_MIN."""
+    env = stand_in_env(OBS_DIM, spaces.Box(-1.0, 1.0, shape=(3,)))
+    policy = DiagonalGaussianPolicy(env, hidden=(7,), seed=0)
+    policy.log_std[:] = [-1.0, 0.5, 1.5]
+    policy.limit_log_std(0.0)
+    np.testing.assert_array_equal(policy.log_std, [-1.0, 0.0, 0.0])
+    policy.limit_log_std(-10.0)
+    np.testing.assert_array_equal(policy.log_std, [LOG_STD_MIN] * 3)
 
 
 # ------------------------------------------------------------------------- construction
@@ -299,7 +433,7 @@ def test_categorical_rejects_continuous_actions():
 
 def test_categorical_rejects_actions_not_starting_at_zero():
     """Actions index the logits, so they must be numbered 0 … n−1."""
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="CategoricalPolicy needs actions numbered from 0, got Discrete"):
         CategoricalPolicy(stand_in_env(OBS_DIM, spaces.Discrete(3, start=1)))
 
 
@@ -319,12 +453,110 @@ def test_policies_reject_non_flat_observations(policy_class):
         policy_class(env)
 
 
+@pytest.mark.parametrize("log_std_init", [LOG_STD_MIN, LOG_STD_MAX])
+def test_gaussian_accepts_log_std_init_on_either_bound(log_std_init):
+    """The allowed range of log σ is closed: both ends are valid initial values."""
+    env = stand_in_env(OBS_DIM, spaces.Box(-1.0, 1.0, shape=(2,)))
+    policy = DiagonalGaussianPolicy(env, hidden=(7,), seed=0, log_std_init=log_std_init)
+    np.testing.assert_array_equal(policy.log_std, [log_std_init] * 2)
+
+
+@pytest.mark.parametrize("log_std_init", [LOG_STD_MIN - 0.01, LOG_STD_MAX + 0.01])
+def test_gaussian_rejects_log_std_init_outside_the_bounds(log_std_init):
+    env = stand_in_env(OBS_DIM, spaces.Box(-1.0, 1.0, shape=(2,)))
+    with pytest.raises(ValueError, match=r"log_std_init must lie in \[-5.0, 2.0\], got"):
+        DiagonalGaussianPolicy(env, hidden=(7,), seed=0, log_std_init=log_std_init)
+
+
 @pytest.mark.parametrize("hidden", [(0,), (8, -1), (2.5,), (True,)])
 def test_policies_reject_bad_hidden_sizes(hidden):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"hidden sizes must be positive integers, got hidden=\("):
         make_categorical(0, hidden=hidden)
 
 
+def test_policies_accept_a_hidden_layer_of_width_one():
+    policy = make_categorical(0, hidden=(1, np.int64(3)))
+    assert policy.net.sizes == (OBS_DIM, 1, 3, N_ACTIONS)
+
+
+def test_defaults_are_the_posts():
+    """CategoricalPolicy: linear softmax, lr 1e-2; DiagonalGaussianPolicy: a (64, 64) ReLU mean,
+    lr 1e-2, log σ = 0.5 (the original's log_sigma = 1 used as a variance)."""
+    categorical = CategoricalPolicy(stand_in_env(OBS_DIM, spaces.Discrete(N_ACTIONS)))
+    assert (categorical.hidden, categorical.opt.lr, categorical.dtype) == ((), 1e-2, np.float64)
+    gaussian = DiagonalGaussianPolicy(stand_in_env(OBS_DIM, spaces.Box(-1.0, 1.0, shape=(2,))))
+    assert (gaussian.hidden, gaussian.opt.lr, gaussian.mirror) == ((64, 64), 1e-2, None)
+    np.testing.assert_array_equal(gaussian.log_std, [0.5, 0.5])
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_a_single_state_gets_a_single_action(name):
+    """states of shape (obs_dim,): one action (a scalar, or (M,) for a Box), as for a batch row."""
+    policy = POLICIES[name](seed=0)
+    state = np.random.default_rng(1).normal(size=OBS_DIM)
+    expected = policy.act_deterministic(state[None])[0]
+    np.testing.assert_array_equal(policy.act_deterministic(state), expected)
+    assert np.shape(policy.act(state)) == np.shape(expected)
+
+
+@pytest.mark.parametrize("policy_class", [CategoricalPolicy, DiagonalGaussianPolicy])
+def test_policies_keep_their_chunk_size_and_threads(policy_class):
+    """chunk_size and threads given to either policy are the ones its learn step uses."""
+    action_space = spaces.Discrete(2) if policy_class is CategoricalPolicy else spaces.Box(-1.0, 1.0, shape=(1,))
+    policy = policy_class(stand_in_env(OBS_DIM, action_space), hidden=(4,), chunk_size=7, threads=3)
+    assert (policy.chunk_size, policy.threads) == (7, 3)
+
+
 def test_policies_reject_non_positive_chunk_size():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer, got 0"):
         make_categorical(0, chunk_size=0)
+
+
+@pytest.mark.parametrize("name", POLICIES)
+@pytest.mark.parametrize("dtype", ["float32", np.float64])
+def test_policies_compute_in_their_dtype(name, dtype):
+    """Every parameter, and the network's output, has the policy's float dtype."""
+    policy = POLICIES[name](seed=0, dtype=dtype)
+    assert policy.dtype == np.dtype(dtype)
+    assert all(p.dtype == np.dtype(dtype) for p in policy.parameters())
+    states = np.zeros((T, E, OBS_DIM), dtype=dtype)
+    assert policy.net.forward(states).dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mirrored_gaussian_computes_in_its_dtype(dtype):
+    """The mirror signs take the policy's dtype too, so a float32 mirrored mean stays float32."""
+    env = stand_in_env(OBS_DIM, spaces.Box(-1.0, 1.0, shape=(2,)))
+    policy = DiagonalGaussianPolicy(env, hidden=(5,), seed=0, dtype=dtype, mirror=[1, -1, 1, -1])
+    assert policy.mirror.dtype == dtype
+    assert policy.pi(np.ones((3, OBS_DIM), dtype=dtype)).mean.dtype == dtype
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_act_deterministic_is_the_mode(name):
+    """Evaluation without exploration: the argmax action, or the Gaussian's mean."""
+    policy = POLICIES[name](seed=0)
+    states = np.random.default_rng(1).normal(size=(E, OBS_DIM))
+    if isinstance(policy, CategoricalPolicy):
+        expected = policy.net.forward(states).argmax(axis=-1)
+    else:
+        expected = policy.net.forward(states)
+    np.testing.assert_array_equal(policy.act_deterministic(states), expected)
+
+
+@pytest.mark.parametrize("actions, error, message", [
+    (np.zeros((T, E, 2), dtype=int), TypeError, "actions of a Box space must be floats, got dtype int64"),
+    (np.full((T, E, 2), np.nan), ValueError, "actions contain NaN or inf"),
+    (np.full((T, E, 2), -np.inf), ValueError, "actions contain NaN or inf"),
+], ids=["int", "nan", "inf"])
+def test_gaussian_rejects_bad_actions(actions, error, message):
+    policy = make_gaussian(0, 2)
+    states, _, returns, _ = random_batch(policy, np.random.default_rng(1), with_mask=False)
+    with pytest.raises(error, match=exactly(message)):
+        policy.update(states, actions, returns)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.int64, "complex128"])
+def test_policies_reject_other_dtypes(dtype):
+    with pytest.raises(ValueError, match="dtype must be float32 or float64, got"):
+        make_categorical(0, dtype=dtype)

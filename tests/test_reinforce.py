@@ -3,6 +3,10 @@
 learning run, and determinism.
 """
 
+import inspect
+import time
+import warnings
+
 import numpy as np
 import pytest
 from gymnasium import spaces
@@ -10,11 +14,12 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 import minipg
-from conftest import relative_error
+from conftest import exactly, relative_error
 from minipg.policies import CategoricalPolicy, DiagonalGaussianPolicy
 from minipg.baselines import make_baseline
 from minipg.reinforce import HISTORY_KEYS, collect_rollout, following_values, reinforce, rollout_buffers
-from minipg.returns import calculate_returns
+from minipg.baselines import ValueBaseline, normalize, time_baseline
+from minipg.returns import calculate_returns, gae_advantages
 
 NEXT_STEP, SAME_STEP = AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP
 
@@ -217,6 +222,135 @@ def test_update_uses_only_valid_transitions(mode):
         assert relative_error(param, twin_param) <= 1e-12
 
 
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_time_baseline_normalization_and_clipping_reach_the_update(mode):
+    """baseline="time", normalize_advantages and max_grad_norm: reinforce's update is a twin's
+    update on normalize(G − b_time) over the valid steps, clipped to the same norm."""
+    gamma, max_grad_norm = 0.9, 1e-3
+    env = Corridor(LENGTHS, mode)
+    agent, twin = make_agent(env, seed=1), make_agent(env, seed=1)
+    history = reinforce(env, agent, gamma=gamma, epochs=1, T=T, seed=0, baseline="time", normalize_advantages=True,
+                        max_grad_norm=max_grad_norm)
+
+    buffers = hand_rollout(Corridor(LENGTHS, mode), twin)
+    valid = buffers["valid"]
+    returns = calculate_returns(buffers["rewards"], buffers["dones"], gamma)
+    advantages = normalize(returns - time_baseline(returns, valid), valid)
+    stats = twin.update(buffers["states"], buffers["actions"], advantages, mask=valid, max_grad_norm=max_grad_norm)
+    assert stats["grad_norm"] > max_grad_norm  # so the clipping mattered
+    # The loss (before clipping) scales with the advantages; Adam's first moment, (1 − β₁)·g,
+    # holds the clipped gradient; the parameters follow from both.
+    assert relative_error(history["loss"][0], stats["loss"]) <= 1e-12
+    for moment, twin_moment in zip(agent.opt.m, twin.opt.m):
+        assert relative_error(moment, twin_moment) <= 1e-12
+    for param, twin_param in zip(agent.parameters(), twin.parameters()):
+        assert relative_error(param, twin_param) <= 1e-12
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_value_baseline_is_built_subtracted_then_fitted(mode):
+    """baseline="value": reinforce builds V_φ(s, t) (with the time feature) from the agent's
+    generator, weights log π by A = G − V computed before V is fitted to G, then updates: as a
+    twin does by hand in that order."""
+    gamma = 0.9
+    env = Corridor(LENGTHS, mode)
+    agent, twin = make_agent(env, seed=1), make_agent(env, seed=1)
+    reinforce(env, agent, gamma=gamma, epochs=1, T=T, seed=0, baseline="value")
+
+    baseline = make_baseline("value", twin, gamma)
+    assert baseline.time_feature
+    buffers = hand_rollout(Corridor(LENGTHS, mode), twin)
+    returns = calculate_returns(buffers["rewards"], buffers["dones"], gamma)
+    advantages = returns - baseline(buffers["states"])
+    baseline.fit(buffers["states"], returns, buffers["valid"])
+    twin.update(buffers["states"], buffers["actions"], advantages, mask=buffers["valid"])
+    for param, twin_param in zip(agent.parameters(), twin.parameters()):
+        assert relative_error(param, twin_param) <= 1e-12
+    assert agent.rng.bit_generator.state == twin.rng.bit_generator.state  # the fit drew its minibatches
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_gae_lambda_one_without_bootstrap_is_the_value_baseline(mode):
+    """GAE(1) with V' = 0 at every end telescopes to A = G − V and the λ-return target to G:
+    the same run as baseline="value" without GAE (value fit included), up to rounding."""
+    runs = []
+    for gae_lambda in (None, 1.0):
+        env = Corridor(LENGTHS, mode)
+        agent = make_agent(env, seed=2)
+        history = reinforce(env, agent, gamma=0.9, epochs=3, T=T, seed=0, baseline="value",
+                            gae_lambda=gae_lambda)
+        runs.append((history, agent.parameters()))
+    (history, params), (history_gae, params_gae) = runs
+    np.testing.assert_allclose(history_gae["loss"], history["loss"], rtol=1e-9)
+    for param, param_gae in zip(params, params_gae):
+        assert relative_error(param_gae, param) <= 1e-9
+
+
+def fixed_value_baseline(gamma):
+    """A ValueBaseline on the state alone with V(s) = 0.1·s/(1 − γ), never refitted (steps = 0)."""
+    baseline = ValueBaseline(1, gamma, np.random.default_rng(0), hidden=(), steps=0, time_feature=False)
+    weight, bias = baseline.net.params
+    weight[:], bias[:] = 0.1, 0.0
+    return baseline
+
+
+@pytest.mark.parametrize("gae_lambda, normalize_advantages", [(1.0, False), (0.5, False), (0.5, True)])
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_gae_with_bootstrap_updates_on_hand_made_advantages(mode, gae_lambda, normalize_advantages):
+    """With a fixed V(s) = 0.2·s (γ = 0.5), reinforce's update is a twin's update on GAE(λ)
+    advantages whose V' is written out by hand for the corridor: after step t the episode has
+    taken states[t] + 1 steps, so that is the observation V' sees after a time-limit cut (odd
+    envs) and after the rollout's last step; V' = 0 after a termination (even envs) and
+    V(s_{t+1}) inside an episode."""
+    gamma = 0.5
+    env = Corridor(LENGTHS, mode)
+    agent, twin = make_agent(env, seed=1), make_agent(env, seed=1)
+    history = reinforce(env, agent, gamma=gamma, epochs=1, T=T, seed=0, baseline=fixed_value_baseline(gamma),
+                        gae_lambda=gae_lambda, bootstrap=True, normalize_advantages=normalize_advantages)
+
+    buffers = hand_rollout(Corridor(LENGTHS, mode), twin)
+    steps, dones, valid = buffers["states"][..., 0], buffers["dones"], buffers["valid"]
+    terminates = np.arange(len(LENGTHS)) % 2 == 0
+    values = 0.2 * steps
+    next_values = np.append(values[1:], np.zeros((1, len(LENGTHS))), axis=0)
+    cut = (dones & ~terminates) | (np.arange(T) == T - 1)[:, None]
+    next_values = np.where(cut, 0.2 * (steps + 1), next_values)
+    next_values[dones & terminates] = 0.0
+    advantages = gae_advantages(buffers["rewards"], values, next_values, dones, gamma, gae_lambda)
+    if normalize_advantages:
+        advantages = normalize(advantages, valid)
+    stats = twin.update(buffers["states"], buffers["actions"], advantages, mask=valid)
+
+    assert relative_error(history["loss"][0], stats["loss"]) <= 1e-12
+    for param, twin_param in zip(agent.parameters(), twin.parameters()):
+        assert relative_error(param, twin_param) <= 1e-12
+
+
+def test_bootstrap_builds_a_value_baseline_without_the_time_feature():
+    """baseline="value" with bootstrap: V of a state alone is needed at the cuts, so reinforce
+    builds V_φ(s) without the time feature (a ValueBaseline with it is refused, see below)."""
+    env = Corridor(LENGTHS, SAME_STEP)
+    history = reinforce(env, make_agent(env), epochs=2, T=T, seed=0, baseline="value", gae_lambda=0.9,
+                        bootstrap=True)
+    assert np.isfinite(history["loss"]).all() and len(history["loss"]) == 2
+
+
+def test_resumed_run_continues_the_uninterrupted_run():
+    """3 epochs, then reinforce(start_epoch=3, history=...) up to 5: the same history (env_steps
+    keep counting from its last entry) and parameters as 5 epochs in one go."""
+    env = Corridor(LENGTHS, NEXT_STEP)
+    agent, resumed = make_agent(env, seed=4), make_agent(env, seed=4)
+    history = reinforce(env, agent, epochs=5, T=T, seed=0)
+    resumed_history = reinforce(env, resumed, epochs=3, T=T, seed=0)
+    resumed_history = reinforce(env, resumed, epochs=5, T=T, seed=0, start_epoch=3, history=resumed_history)
+    for key in HISTORY_KEYS:
+        if key != "seconds":  # wall time
+            assert resumed_history[key] == history[key], key
+    assert resumed_history["env_steps"] == [T * len(LENGTHS) * k for k in range(1, 6)]
+    for param, resumed_param in zip(agent.parameters(), resumed.parameters()):
+        np.testing.assert_array_equal(resumed_param, param)
+
+
 def test_gaussian_policy_rollout_on_box_actions():
     """The loop also runs a DiagonalGaussianPolicy (actions buffer (T, E, M) floats) and counts
     the same episodes, since the corridor ignores actions."""
@@ -227,6 +361,38 @@ def test_gaussian_policy_rollout_on_box_actions():
     history = reinforce(env, agent, epochs=1, T=T, seed=0)
     assert history["episodes"] == [EXPECTED[NEXT_STEP]["episodes"]]
     np.testing.assert_allclose(history["mean_return"], EXPECTED[NEXT_STEP]["mean_return"], rtol=1e-15)
+
+
+@pytest.mark.parametrize("action_space", [spaces.Discrete(3), spaces.Box(-np.inf, np.inf, shape=(2,))],
+                         ids=["discrete", "box"])
+def test_rollout_actions_are_those_of_step_by_step_sampling(action_space):
+    """The rollout draws all its noise at once; the actions it records must be exactly those a
+    twin agent (same seed) picks calling act(states_t) step by step, and both generators end
+    in the same state, so the next epoch also continues alike."""
+    env = Corridor(LENGTHS, NEXT_STEP, action_space=action_space)
+    policy_class = CategoricalPolicy if isinstance(action_space, spaces.Discrete) else DiagonalGaussianPolicy
+    agent, twin = policy_class(env, seed=3, hidden=(5,)), policy_class(env, seed=3, hidden=(5,))
+    buffers = rollout_buffers(env, agent, T)
+    collect_rollout(env, agent, buffers, env.reset(seed=0)[0])
+    for t in range(T):
+        np.testing.assert_array_equal(buffers["actions"][t], twin.act(buffers["states"][t]))
+    assert agent.rng.bit_generator.state == twin.rng.bit_generator.state
+
+
+def test_rollout_sets_every_valid_entry_whatever_the_buffers_held():
+    """The buffers are reused from epoch to epoch.  A NEXT_STEP rollout with one-step episodes
+    masks out every other step from step 1 on (its reset steps); a SAME_STEP rollout into the
+    same buffers must mark every step valid again, and a NEXT_STEP one re-derive its mask."""
+    lengths = (1, 3)
+    next_step_env, same_step_env = Corridor(lengths, NEXT_STEP), Corridor(lengths, SAME_STEP)
+    agent = make_agent(same_step_env)
+    buffers = rollout_buffers(same_step_env, agent, T)
+    next_step_valid = per_env([1, 0, 1, 0, 1, 0, 1], [1, 1, 1, 0, 1, 1, 1], dtype=bool)  # 0: a reset step
+    for env, expected in ((next_step_env, next_step_valid), (same_step_env, np.ones((T, 2), dtype=bool)),
+                          (next_step_env, next_step_valid)):
+        observations, _ = env.reset(seed=0)
+        collect_rollout(env, agent, buffers, observations)
+        np.testing.assert_array_equal(buffers["valid"], expected)
 
 
 def test_env_without_declared_mode_is_treated_as_next_step():
@@ -245,13 +411,93 @@ def test_callback_sees_each_epoch():
     assert seen == [(0, 1), (1, 2), (2, 3)]
 
 
+@pytest.mark.parametrize("lr_decay", [False, True], ids=["default", "lr_decay"])
+def test_learning_rate_schedule(lr_decay):
+    """By default (the post) Adam's rate stays lr; with lr_decay, epoch k of K steps with
+    lr·(1 − k/K), falling linearly towards 0."""
+    env = Corridor(LENGTHS, SAME_STEP)
+    agent = make_agent(env)
+    rates = []
+    kwargs = {"lr_decay": True} if lr_decay else {}
+    reinforce(env, agent, epochs=4, T=T, callback=lambda epoch, h: rates.append(agent.opt.lr), **kwargs)
+    expected = [0.01, 0.0075, 0.005, 0.0025] if lr_decay else [0.01] * 4
+    np.testing.assert_allclose(rates, expected, rtol=1e-12)
+    assert agent.lr == 0.01
+
+
+def test_should_stop_drops_the_unfinished_epoch_and_returns_the_history():
+    """should_stop is polled after every env step; when it says stop during epoch 3, reinforce
+    returns the history of the 2 complete epochs and makes no further update."""
+    env = Corridor(LENGTHS, SAME_STEP)
+    agent = make_agent(env)
+    polls = 0
+
+    def stop_at_step_3_of_epoch_3():
+        nonlocal polls
+        polls += 1
+        return polls == 2 * T + 3
+
+    history = reinforce(env, agent, epochs=5, T=T, should_stop=stop_at_step_3_of_epoch_3)
+    assert polls == 2 * T + 3
+    assert all(len(values) == 2 for values in history.values())
+    assert agent.opt.t == 2
+
+
+def test_history_seconds_are_each_epochs_wall_time():
+    """seconds[k] is the wall time of epoch k: positive, and together at most the whole call."""
+    env = Corridor(LENGTHS, SAME_STEP)
+    start = time.perf_counter()
+    history = reinforce(env, make_agent(env), epochs=3, T=T, seed=0)
+    elapsed = time.perf_counter() - start
+    assert all(seconds > 0 for seconds in history["seconds"])
+    assert sum(history["seconds"]) <= elapsed
+
+
+def test_epoch_without_a_finished_episode_reports_nan_quietly():
+    """No episode ends within T steps: episodes = 0, avg_reward and mean_return NaN (not inf),
+    and no NumPy warning about an empty mean or a division by zero."""
+    env = Corridor((T + 5, T + 9), SAME_STEP)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        history = reinforce(env, make_agent(env), epochs=1, T=T, seed=0)
+    assert history["episodes"] == [0]
+    assert np.isnan(history["avg_reward"][0]) and np.isnan(history["mean_return"][0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("action_space", [spaces.Discrete(3), spaces.Box(-1.0, 1.0, shape=(2,))],
+                         ids=["discrete", "box"])
+def test_rollout_buffers_are_in_the_agents_dtype(action_space, dtype):
+    """Float buffers take the agent's dtype (a float32 agent learns on float32 arrays); discrete
+    actions are int64; dones, terminated and valid are bools; shapes are (T, E, ...)."""
+    env = Corridor(LENGTHS, SAME_STEP, action_space=action_space)
+    policy_class = CategoricalPolicy if isinstance(action_space, spaces.Discrete) else DiagonalGaussianPolicy
+    buffers = rollout_buffers(env, policy_class(env, seed=0, hidden=(5,), dtype=dtype), T)
+    E = len(LENGTHS)
+    expected = {"states": ((T, E, 1), dtype), "rewards": ((T, E), dtype), "dones": ((T, E), bool),
+                "terminated": ((T, E), bool), "valid": ((T, E), bool),
+                "actions": ((T, E), np.int64) if isinstance(action_space, spaces.Discrete) else ((T, E, 2), dtype)}
+    assert {key: (buffers[key].shape, buffers[key].dtype) for key in expected} == expected
+
+
+def test_defaults_are_the_posts_algorithm():
+    """reinforce(env, agent) alone runs the post: γ = 0.99, 100 epochs of T = 1000 steps, returns
+    as they are (no baseline, no normalization), constant lr, no clipping, no GAE."""
+    defaults = {name: parameter.default for name, parameter in inspect.signature(reinforce).parameters.items()}
+    assert defaults == {
+        "env": inspect.Parameter.empty, "agent": inspect.Parameter.empty, "gamma": 0.99, "epochs": 100,
+        "T": 1000, "seed": None, "callback": None, "baseline": "none", "normalize_advantages": False,
+        "lr_decay": False, "max_grad_norm": None, "log_std_final": None, "gae_lambda": None,
+        "bootstrap": False, "start_epoch": 0, "history": None, "should_stop": None}
+
+
 # ------------------------------------------------------------------------ bad arguments
 
 
 def test_disabled_autoreset_is_rejected():
     """Without autoreset, finished envs would keep stepping past their end: refuse to run."""
     env = Corridor(LENGTHS, AutoresetMode.DISABLED)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="reinforce needs a NEXT_STEP or SAME_STEP autoreset vector env, got"):
         reinforce(env, make_agent(env), epochs=1, T=T)
 
 
@@ -265,27 +511,37 @@ def test_disabled_autoreset_is_rejected():
 def test_bad_arguments_are_rejected(kwargs):
     """γ must lie in [0, 1]; epochs and T must be positive integers (not floats or bools)."""
     env = Corridor(LENGTHS, SAME_STEP)
-    with pytest.raises(ValueError):
+    (name, value), = kwargs.items()
+    message = "gamma must lie in \\[0, 1\\]" if name == "gamma" else f"{name} must be a positive integer"
+    with pytest.raises(ValueError, match=f"{message}, got {name}={value!r}"):
         reinforce(env, make_agent(env), **{"epochs": 1, "T": T, **kwargs})
+
+
+@pytest.mark.parametrize("kwargs", [{"gamma": 0.0}, {"gamma": 1.0},
+                                    {"baseline": "value", "gae_lambda": 0.0},
+                                    {"baseline": "value", "gae_lambda": 1.0}],
+                         ids=lambda kwargs: "-".join(f"{k}={v}" for k, v in kwargs.items()))
+def test_closed_ranges_accept_their_ends(kwargs):
+    """γ and λ lie in the closed interval [0, 1]: both ends train."""
+    env = Corridor(LENGTHS, SAME_STEP)
+    history = reinforce(env, make_agent(env), epochs=1, T=T, **kwargs)
+    assert np.isfinite(history["loss"]).all()
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"gae_lambda": 0.9}, "gae_lambda needs the value baseline"),
-    ({"gae_lambda": 1.5, "baseline": "value"}, r"gae_lambda must lie in \[0, 1\], got gae_lambda=1.5"),
-    ({"bootstrap": True}, "bootstrap needs gae_lambda"),
-])
-def test_bad_advantage_and_step_options_are_named(kwargs, message):
+    ({"baseline": "value", "gae_lambda": -0.1}, "gae_lambda must lie in [0, 1], got gae_lambda=-0.1"),
+    ({"baseline": "value", "gae_lambda": 1.5}, "gae_lambda must lie in [0, 1], got gae_lambda=1.5"),
+    ({"baseline": "time", "gae_lambda": 0.9}, "gae_lambda needs the value baseline (baseline='value'), got 'time'"),
+    ({"baseline": "value", "bootstrap": True},
+     "bootstrap needs gae_lambda (1.0 for Monte-Carlo returns with bootstrapped cuts)"),
+    ({"baseline": ValueBaseline(1, 0.99, np.random.default_rng(0)), "gae_lambda": 1.0, "bootstrap": True},
+     "bootstrap needs a ValueBaseline without the time feature (time_feature=False)"),
+], ids=["lambda-negative", "lambda-above-1", "gae-time-baseline", "bootstrap-without-gae",
+        "bootstrap-time-feature"])
+def test_gae_and_bootstrap_arguments_are_checked(kwargs, message):
     env = Corridor(LENGTHS, SAME_STEP)
-    with pytest.raises(ValueError, match=message):
-        reinforce(env, make_agent(env), **{"epochs": 1, "T": T, **kwargs})
-
-
-def test_bootstrap_needs_a_value_baseline_without_the_time_feature():
-    env = Corridor(LENGTHS, SAME_STEP)
-    agent = make_agent(env)
-    with pytest.raises(ValueError, match="bootstrap needs a ValueBaseline without the time feature"):
-        reinforce(env, agent, epochs=1, T=T, gae_lambda=1.0, bootstrap=True,
-                  baseline=make_baseline("value", agent, 0.9))
+    with pytest.raises(ValueError, match=exactly(message)):
+        reinforce(env, make_agent(env), epochs=1, T=T, **kwargs)
 
 
 # --------------------------------------------------------------- CartPole: learning, determinism

@@ -69,10 +69,17 @@ non_negative_int = argument_type(int, lambda v: v >= 0, "a non-negative integer"
 positive_float = argument_type(float, lambda v: math.isfinite(v) and v > 0, "a positive finite number")
 unit_interval = argument_type(float, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
 finite_float = argument_type(float, math.isfinite, "a finite number")
-optional_unit_interval = argument_type(lambda text: None if text.lower() == "none" else float(text),
-                                       lambda v: v is None or 0.0 <= v <= 1.0, "a number in [0, 1] or 'none'")
-optional_float = argument_type(lambda text: None if text.lower() == "none" else float(text),
-                               lambda v: v is None or math.isfinite(v), "a finite number or 'none'")
+
+
+def float_or_none(text):
+    """A float, or None for 'none' (a flag that a preset turns on and a command line turns off)."""
+    return None if text.lower() == "none" else float(text)
+
+
+optional_unit_interval = argument_type(float_or_none, lambda v: v is None or 0.0 <= v <= 1.0,
+                                       "a number in [0, 1] or 'none'")
+optional_float = argument_type(float_or_none, lambda v: v is None or math.isfinite(v),
+                               "a finite number or 'none'")
 
 
 # ---------------------------------------------------------------- parser

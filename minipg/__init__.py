@@ -2,13 +2,14 @@
 
 The math and the training loop, one concept per module (read them in this order):
 
-    reinforce.py      the training loop: rollout T steps × E envs, returns, one update per epoch
+    reinforce.py      the training loop: rollout T steps × E envs, returns, an update per epoch
     returns.py        G_t = r_t + γ(1 − d_t) G_{t+1}
     policies.py       L = −mean(log π(a|s) G) and ∂L/∂θ (CategoricalPolicy, DiagonalGaussianPolicy)
     distributions.py  log π and ∇ log π for Categorical and diagonal-Gaussian policies
     layers.py         y = x W + b, ReLU, and their backward pass (MLP)
     optim.py          Adam
     baselines.py      advantages A = G − b: time and learned value baselines, normalization
+    ppo.py            the clipped surrogate L^CLIP and its multi-epoch minibatch update (optional)
     parallel.py       one BLAS thread, the learn step's chunks on worker threads (why: see there)
 
 Around them, in their own packages:

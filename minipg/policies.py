@@ -26,6 +26,7 @@ from .distributions import Categorical, DiagGaussian
 from .layers import MLP
 from .optim import Adam
 from .parallel import map_in_order, worker_threads
+from .ppo import clipped_surrogate
 
 # Samples per chunk of the learn step: bounds the memory of the (chunk, hidden) activations.
 # The gradient is a sum over samples, so chunking changes nothing but rounding.
@@ -185,29 +186,34 @@ class Policy:
         """The distribution's mode (argmax or mean), for evaluation without exploration noise."""
         return self.pi(states).mode()
 
-    def loss_and_grads(self, states, actions, returns, mask=None):
+    def loss_and_grads(self, states, actions, returns, mask=None, old_log_probs=None, clip_ratio=None):
         """L = −(1/N) Σ log π(a|s)·G over the valid samples, and ∂L/∂θ for every parameter.
 
         states: (T, E, obs_dim); actions: (T, E) discrete or (T, E, M) continuous;
         returns: (T, E); mask: optional (T, E) bools, False for samples that are not
         transitions (they get weight 0 and do not count in N).
+        old_log_probs: (T, E) log π_θold(a|s), with clip_ratio ε: the clipped surrogate L^CLIP
+        of ppo.py instead, `returns` then being the advantages A.
         Returns (loss: float, grads: list in the order of `parameters()`).
         """
-        loss, grads, _ = self._loss_grads_entropy(states, actions, returns, mask)
+        loss, grads, _ = self._loss_grads_entropy(states, actions, returns, mask, old_log_probs, clip_ratio)
         return loss, grads
 
-    def update(self, states, actions, returns, mask=None, max_grad_norm=None):
+    def update(self, states, actions, returns, mask=None, max_grad_norm=None, old_log_probs=None,
+               clip_ratio=None):
         """One REINFORCE step: gradients of L, then one Adam step.
 
         max_grad_norm: if given, the gradient is rescaled to this global L2 norm when larger
         (Adam is nearly invariant to a constant scale, so this mostly damps single outlier
         batches relative to the running moments).
+        old_log_probs, clip_ratio: a step on the clipped surrogate instead (see loss_and_grads).
 
         Returns {'loss', 'entropy' (mean over valid states), 'grad_norm'} measured before the step.
         Raises NonFiniteError (and leaves the parameters untouched) if the loss or a gradient
         is NaN or infinite.
         """
-        loss, grads, entropy = self._loss_grads_entropy(states, actions, returns, mask)
+        loss, grads, entropy = self._loss_grads_entropy(states, actions, returns, mask, old_log_probs,
+                                                        clip_ratio)
         grad_norm = float(np.sqrt(sum(float((g * g).sum()) for g in grads)))
         if not (np.isfinite(loss) and np.isfinite(grad_norm)):
             raise NonFiniteError(
@@ -229,7 +235,7 @@ class Policy:
         """The original's learn: one Adam step on L.  Returns the loss."""
         return self.update(states, actions, returns, mask)["loss"]
 
-    def _loss_grads_entropy(self, states, actions, returns, mask):
+    def _loss_grads_entropy(self, states, actions, returns, mask, old_log_probs=None, clip_ratio=None):
         """Sum the loss, gradients and entropy over chunks of the flattened (T·E) samples."""
         states, actions, returns, mask = self.check_batch(states, actions, returns, mask)
         obs_dim = states.shape[-1]
@@ -241,17 +247,28 @@ class Policy:
         n_valid = n_samples if mask is None else int(np.count_nonzero(mask))
         if n_valid == 0:
             raise ValueError("no valid samples to learn from (the mask is all False)")
+        flat_old_log_probs = self.check_clipping(old_log_probs, clip_ratio, returns.shape)
 
         def chunk(start):
             rows = slice(start, start + self.chunk_size)
-            # weight_n = −G_n/N on valid samples, 0 on masked ones: L = Σ_n weight_n log π(a_n|s_n)
-            weights = flat_returns[rows] * (-1.0 / n_valid)
+            # −1/N on valid samples, 0 on masked ones
+            scale = np.full(len(flat_returns[rows]), -1.0 / n_valid, dtype=flat_returns.dtype)
             chunk_mask = None if flat_mask is None else flat_mask[rows]
             if chunk_mask is not None:
-                weights[~chunk_mask] = 0.0
+                scale[~chunk_mask] = 0.0
+
+            def objective(log_prob):
+                """(L of the chunk, ∂L/∂log π per sample), L = Σ_n scale_n · objective_n."""
+                if flat_old_log_probs is None:  # REINFORCE: objective_n = log π(a_n|s_n) · G_n
+                    weights = scale * flat_returns[rows]
+                    return (weights * log_prob).sum(), weights
+                terms, term_weights = clipped_surrogate(log_prob, flat_old_log_probs[rows],
+                                                        flat_returns[rows], clip_ratio)
+                return (scale * terms).sum(), scale * term_weights
+
             # Its own forward cache, so that chunks can run on several threads at once.
             return self.thread_copy()._chunk_loss_and_grads(
-                flat_states[rows], flat_actions[rows], weights, chunk_mask
+                flat_states[rows], flat_actions[rows], objective, chunk_mask
             )
 
         loss = 0.0
@@ -270,10 +287,28 @@ class Policy:
                     total += g
         return float(loss), grads, float(entropy_sum / n_valid)
 
-    def _chunk_loss_and_grads(self, states, actions, weights, mask):
-        """(Σ weight·log π, its gradients, Σ over valid samples of entropy) for one chunk of rows.
+    def check_clipping(self, old_log_probs, clip_ratio, batch_shape):
+        """The flattened old log-probabilities of a clipped-surrogate step, or None for REINFORCE."""
+        if (old_log_probs is None) != (clip_ratio is None):
+            raise ValueError("old_log_probs and clip_ratio go together (the clipped surrogate needs both)")
+        if old_log_probs is None:
+            return None
+        if not (np.isfinite(clip_ratio) and clip_ratio > 0):
+            raise ValueError(f"clip_ratio must be a positive finite number, got {clip_ratio}")
+        old_log_probs = np.asarray(old_log_probs)
+        if old_log_probs.shape != batch_shape:
+            raise ValueError(f"old_log_probs must have shape {batch_shape} (the states' batch shape), "
+                             f"got {old_log_probs.shape}")
+        if not np.isfinite(old_log_probs).all():
+            raise NonFiniteError("old_log_probs contain NaN or inf")
+        return old_log_probs.reshape(-1)
 
-        mask: (rows,) bools, or None when every sample is valid.
+    def _chunk_loss_and_grads(self, states, actions, objective, mask):
+        """(L of one chunk of rows, its gradients, Σ over valid samples of entropy).
+
+        objective(log π(a|s)) → (L of the chunk, ∂L/∂log π per sample): the loss, REINFORCE's or
+        the clipped surrogate (see _loss_grads_entropy).  mask: (rows,) bools, or None when every
+        sample is valid.
         """
         raise NotImplementedError
 
@@ -319,12 +354,12 @@ class CategoricalPolicy(Policy):
                              f"[{actions.min()}, {actions.max()}]")
         return actions
 
-    def _chunk_loss_and_grads(self, states, actions, weights, mask):
+    def _chunk_loss_and_grads(self, states, actions, objective, mask):
         dist = self.distribution(states)
-        log_prob = dist.log_prob(actions)
+        loss, weights = objective(dist.log_prob(actions))
         grad_logits = weights[:, None] * dist.grad_log_prob(actions)
         entropy = valid_sum(dist.entropy(), mask)
-        return (weights * log_prob).sum(), self.net.backward(grad_logits), entropy
+        return loss, self.net.backward(grad_logits), entropy
 
 
 class DiagonalGaussianPolicy(Policy):
@@ -424,12 +459,12 @@ class DiagonalGaussianPolicy(Policy):
         """log_std ← min(log_std, upper), upper clipped to the allowed range (std control)."""
         np.minimum(self.log_std, np.clip(upper, LOG_STD_MIN, LOG_STD_MAX), out=self.log_std)
 
-    def _chunk_loss_and_grads(self, states, actions, weights, mask):
+    def _chunk_loss_and_grads(self, states, actions, objective, mask):
         dist = self.distribution(states)
-        log_prob = dist.log_prob(actions)
+        loss, weights = objective(dist.log_prob(actions))
         grad_mean, grad_log_std = dist.grad_log_prob(actions)
         grads = self.mean_backward(weights[:, None] * grad_mean)
         # log_std is shared by every sample, so its gradient sums over the chunk
         grads.append((weights[:, None] * grad_log_std).sum(axis=0))
         entropy = valid_sum(dist.entropy(), mask)
-        return (weights * log_prob).sum(), grads, entropy
+        return loss, grads, entropy

@@ -11,7 +11,7 @@ import minipg
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "minipg"
-CORE_MODULES = ("layers", "distributions", "optim", "returns", "policies", "baselines", "reinforce",
+CORE_MODULES = ("layers", "distributions", "optim", "returns", "policies", "baselines", "ppo", "reinforce",
                 "parallel")
 
 

@@ -1,0 +1,225 @@
+"""The clipped surrogate (ppo.py): its per-sample derivative, the policies' gradients of it
+against finite differences, and the multi-epoch update.
+
+The reference loss is computed directly from the policy's distribution,
+
+    L^CLIP(θ) = −(1/N) Σ_{valid n} min(ρ_n A_n, clip(ρ_n, 1 − ε, 1 + ε) A_n),
+    ρ_n = exp(log π_θ(a_n|s_n) − log π_old(a_n|s_n)),
+
+with old log-probabilities that put the ratios on both sides of the clipping range (but not
+within FD reach of its kinks), and differentiated by central finite differences.
+"""
+
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+from conftest import GRAD_TOL, SEEDS, exactly, numerical_gradient, relative_error, stand_in_env
+from test_policies import POLICIES, random_batch
+from minipg.policies import DiagonalGaussianPolicy, NonFiniteError
+from minipg.ppo import clipped_surrogate, ppo_update
+from minipg.reinforce import reinforce
+from minipg import make_env
+
+CLIP = 0.2
+KINK_MARGIN = 1e-3  # ratios this close to 1 ± ε are redrawn: FD would straddle the kink
+
+
+def ratios_away_from_kinks(rng, shape):
+    """log ρ uniform in [−0.6, 0.6] (ρ ∈ [0.55, 1.8]: clipped and unclipped samples of both
+    signs of A), none within KINK_MARGIN of 1 − ε or 1 + ε."""
+    log_ratio = rng.uniform(-0.6, 0.6, size=shape)
+    near = lambda lr: np.minimum(np.abs(np.exp(lr) - 1 + CLIP), np.abs(np.exp(lr) - 1 - CLIP)) < KINK_MARGIN
+    while near(log_ratio).any():
+        log_ratio[near(log_ratio)] = rng.uniform(-0.6, 0.6, size=near(log_ratio).sum())
+    return log_ratio
+
+
+def direct_clipped_loss(policy, states, actions, advantages, mask, old_log_probs):
+    ratio = np.exp(policy.pi(states).log_prob(actions) - old_log_probs)
+    objective = np.minimum(ratio * advantages, np.clip(ratio, 1 - CLIP, 1 + CLIP) * advantages)
+    valid = np.ones(advantages.shape, dtype=bool) if mask is None else mask
+    return -np.mean(objective[valid])
+
+
+# ------------------------------------------------------------------ clipped_surrogate
+@pytest.mark.parametrize("seed", SEEDS)
+def test_surrogate_weights_are_its_derivative_by_log_pi(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(5, 40))
+    old_log_probs = rng.normal(size=n)
+    log_probs = old_log_probs + ratios_away_from_kinks(rng, n)
+    advantages = rng.normal(size=n)
+    objective, weights = clipped_surrogate(log_probs, old_log_probs, advantages, CLIP)
+    h = 1e-6  # the objective is elementwise, so one FD pass gives every derivative
+    numeric = (clipped_surrogate(log_probs + h, old_log_probs, advantages, CLIP)[0]
+               - clipped_surrogate(log_probs - h, old_log_probs, advantages, CLIP)[0]) / (2 * h)
+    assert relative_error(weights, numeric) < GRAD_TOL
+    ratio = np.exp(log_probs - old_log_probs)
+    clipped = ((advantages > 0) & (ratio > 1 + CLIP)) | ((advantages < 0) & (ratio < 1 - CLIP))
+    assert clipped.any() and (~clipped).any()
+    assert np.all(weights[clipped] == 0.0)
+    np.testing.assert_allclose(objective[clipped], np.clip(ratio, 1 - CLIP, 1 + CLIP)[clipped] * advantages[clipped])
+    np.testing.assert_allclose(objective[~clipped], (ratio * advantages)[~clipped])
+
+
+def test_surrogate_ignores_an_overflowed_ratio_that_is_clipped():
+    """ρ = inf with A > 0 is clipped to (1 + ε)A: weight 0, not inf·0 = NaN.  With A < 0 the
+    objective is −inf, which the policy's update reports as non-finite."""
+    with np.errstate(over="ignore"):
+        objective, weights = clipped_surrogate(np.array([1000.0, 1000.0]), np.zeros(2), np.array([2.0, -1.0]), CLIP)
+    assert objective[0] == pytest.approx(2.0 * (1 + CLIP)) and weights[0] == 0.0
+    assert objective[1] == -np.inf
+
+
+# ------------------------------------------------------------------ the policies' gradients
+@pytest.mark.parametrize("with_mask", [False, True], ids=["all-valid", "masked"])
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("name", list(POLICIES))
+def test_clipped_gradients_match_finite_differences(name, seed, with_mask):
+    rng = np.random.default_rng(100 + seed)
+    policy = POLICIES[name](seed, chunk_size=7)  # several chunks, the last one partial
+    shape = tuple(rng.integers(2, 7, size=2))
+    states, actions, advantages, mask = random_batch(policy, rng, with_mask, shape)
+    old_log_probs = policy.pi(states).log_prob(actions) - ratios_away_from_kinks(rng, shape)
+    loss, grads = policy.loss_and_grads(states, actions, advantages, mask, old_log_probs, CLIP)
+    direct = lambda: direct_clipped_loss(policy, states, actions, advantages, mask, old_log_probs)
+    assert loss == pytest.approx(direct(), rel=1e-12)
+    for param, grad in zip(policy.parameters(), grads):
+        assert relative_error(grad, numerical_gradient(direct, param)) < GRAD_TOL
+
+
+def test_clipped_gradients_of_a_mirrored_gaussian_match_finite_differences():
+    rng = np.random.default_rng(7)
+    env = stand_in_env(4, spaces.Box(-1.0, 1.0, shape=(1,)))
+    policy = DiagonalGaussianPolicy(env, hidden=(6, 5), seed=3, mirror=[-1, -1, 1, -1], chunk_size=9)
+    states, actions, advantages, mask = random_batch(policy, rng, True, (4, 5))
+    old_log_probs = policy.pi(states).log_prob(actions) - ratios_away_from_kinks(rng, (4, 5))
+    _, grads = policy.loss_and_grads(states, actions, advantages, mask, old_log_probs, CLIP)
+    direct = lambda: direct_clipped_loss(policy, states, actions, advantages, mask, old_log_probs)
+    params = policy.parameters()
+    for index, (param, grad) in enumerate(zip(params, grads)):
+        numeric = numerical_gradient(direct, param)
+        if index == len(params) - 2:  # the output bias cancels in the odd mean: no gradient
+            assert np.abs(grad).max() < 1e-15 and np.abs(numeric).max() < 1e-9
+        else:
+            assert relative_error(grad, numeric) < GRAD_TOL
+
+
+@pytest.mark.parametrize("name", list(POLICIES))
+def test_at_the_old_policy_the_clipped_gradient_is_reinforces(name):
+    """ρ = 1 at θ = θ_old: L^CLIP's gradient is exactly REINFORCE's with G = A."""
+    rng = np.random.default_rng(1)
+    policy = POLICIES[name](0, chunk_size=7)
+    states, actions, advantages, mask = random_batch(policy, rng, True)
+    old_log_probs = policy.pi(states).log_prob(actions)
+    _, clipped_grads = policy.loss_and_grads(states, actions, advantages, mask, old_log_probs, CLIP)
+    _, grads = policy.loss_and_grads(states, actions, advantages, mask)
+    for clipped_grad, grad in zip(clipped_grads, grads):
+        np.testing.assert_array_equal(clipped_grad, grad)
+
+
+def test_clipping_arguments_are_checked():
+    rng = np.random.default_rng(0)
+    policy = POLICIES["gaussian_1d"](0)
+    states, actions, advantages, _ = random_batch(policy, rng, False)
+    old_log_probs = policy.pi(states).log_prob(actions)
+    with pytest.raises(ValueError, match=exactly("old_log_probs and clip_ratio go together "
+                                                 "(the clipped surrogate needs both)")):
+        policy.loss_and_grads(states, actions, advantages, old_log_probs=old_log_probs)
+    with pytest.raises(ValueError, match=exactly("clip_ratio must be a positive finite number, got -0.1")):
+        policy.loss_and_grads(states, actions, advantages, None, old_log_probs, -0.1)
+    with pytest.raises(ValueError, match=r"^old_log_probs must have shape \(5, 4\)"):
+        policy.loss_and_grads(states, actions, advantages, None, old_log_probs[:2], CLIP)
+    old_log_probs[0, 0] = np.nan
+    with pytest.raises(NonFiniteError, match=exactly("old_log_probs contain NaN or inf")):
+        policy.loss_and_grads(states, actions, advantages, None, old_log_probs, CLIP)
+
+
+def test_an_infinite_clipped_loss_leaves_the_parameters_untouched():
+    rng = np.random.default_rng(0)
+    policy = POLICIES["gaussian_1d"](0)
+    states, actions, advantages, _ = random_batch(policy, rng, False)
+    advantages[:] = -1.0
+    old_log_probs = policy.pi(states).log_prob(actions) - 1000.0  # ρ overflows: L = +inf
+    before = [p.copy() for p in policy.parameters()]
+    with np.errstate(all="ignore"), pytest.raises(NonFiniteError, match="^non-finite loss"):
+        policy.update(states, actions, advantages, None, None, old_log_probs, CLIP)
+    for param, old in zip(policy.parameters(), before):
+        np.testing.assert_array_equal(param, old)
+
+
+# ------------------------------------------------------------------ ppo_update
+def test_ppo_update_takes_a_step_per_minibatch_per_pass_on_the_valid_samples(monkeypatch):
+    """3 passes over 17 valid samples in minibatches of 5: 4 steps a pass (5, 5, 5, 2), each on
+    a fresh shuffle of exactly the valid samples, against the log-probs of the acting policy."""
+    rng = np.random.default_rng(2)
+    policy = POLICIES["gaussian_3d"](0)
+    states, actions, advantages, _ = random_batch(policy, rng, False)
+    mask = np.zeros((5, 4), dtype=bool)
+    mask.flat[rng.permutation(20)[:17]] = True
+    acting_log_probs = policy.pi(states).log_prob(actions)
+    steps = []
+    update = DiagonalGaussianPolicy.update
+
+    def spy(self, batch_states, batch_actions, batch_advantages, mask=None, max_grad_norm=None,
+            old_log_probs=None, clip_ratio=None):
+        rows = [int(np.flatnonzero((states == row).all(axis=-1).ravel())[0]) for row in batch_states]
+        steps.append(rows)
+        np.testing.assert_array_equal(old_log_probs, acting_log_probs.ravel()[rows])
+        np.testing.assert_array_equal(batch_advantages, advantages.ravel()[rows])
+        assert mask is None and clip_ratio == CLIP
+        return update(self, batch_states, batch_actions, batch_advantages, mask, max_grad_norm,
+                      old_log_probs, clip_ratio)
+
+    monkeypatch.setattr(DiagonalGaussianPolicy, "update", spy)
+    stats = ppo_update(policy, states, actions, advantages, mask, CLIP, update_epochs=3, minibatch_size=5)
+    assert [len(rows) for rows in steps] == [5, 5, 5, 2] * 3
+    valid_rows = sorted(np.flatnonzero(mask.ravel()).tolist())
+    for start in (0, 4, 8):
+        assert sorted(sum(steps[start:start + 4], [])) == valid_rows
+    assert steps[0:4] != steps[4:8]  # reshuffled
+    assert policy.opt.t == 12
+    assert set(stats) == {"loss", "entropy", "grad_norm"} and all(np.isfinite(list(stats.values())))
+
+
+def test_ppo_update_is_reproducible():
+    results = []
+    for _ in range(2):
+        rng = np.random.default_rng(3)
+        policy = POLICIES["categorical_hidden8"](1)
+        states, actions, advantages, mask = random_batch(policy, rng, True)
+        ppo_update(policy, states, actions, advantages, mask, CLIP, update_epochs=4, minibatch_size=6)
+        results.append([p.copy() for p in policy.parameters()])
+    for first, second in zip(*results):
+        np.testing.assert_array_equal(first, second)
+
+
+# ------------------------------------------------------------------ in the training loop
+@pytest.mark.parametrize("kwargs, message", [
+    ({"clip_ratio": 0.0}, "clip_ratio must be a positive finite number, got clip_ratio=0.0"),
+    ({"clip_ratio": 0.2, "update_epochs": 0}, "update_epochs must be a positive integer, got update_epochs=0"),
+    ({"clip_ratio": 0.2, "minibatch_size": 2.5}, "minibatch_size must be a positive integer, got minibatch_size=2.5"),
+    ({"update_epochs": 4}, "update_epochs and minibatch_size need clip_ratio: more than one step on a rollout "
+                           "needs the clipped surrogate (REINFORCE's estimate holds at the policy that acted only)"),
+], ids=["clip-zero", "epochs-zero", "minibatch-float", "epochs-without-clip"])
+def test_reinforce_checks_the_clipping_arguments(kwargs, message):
+    env = make_env("CartPole-v1", 2)
+    policy = POLICIES["categorical_linear"](0)
+    with pytest.raises(ValueError, match=exactly(message)):
+        reinforce(env, policy, epochs=1, T=5, **kwargs)
+    env.close()
+
+
+def test_clipped_updates_in_the_loop_learn_cartpole():
+    """PPO-style updates with GAE on CartPole: a handful of rollouts lifts the mean return well
+    above a random policy's ≈ 22."""
+    env = make_env("CartPole-v1", 8)
+    from minipg import CategoricalPolicy
+    policy = CategoricalPolicy(env, lr=3e-3, hidden=(32,), seed=0)
+    history = reinforce(env, policy, gamma=0.99, epochs=12, T=200, seed=0, baseline="value",
+                        normalize_advantages=True, gae_lambda=0.95, bootstrap=True, clip_ratio=0.2,
+                        update_epochs=4, minibatch_size=256)
+    env.close()
+    assert np.nanmean(history["mean_return"][:2]) < 40
+    assert np.nanmean(history["mean_return"][-3:]) > 100

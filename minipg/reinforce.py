@@ -8,6 +8,7 @@ One epoch = one policy update:
     3. G = calculate_returns(rewards, dones, γ)              (returns.py)
        (or, with options, advantages A = G − b or GAE(λ)      (baselines.py, returns.py))
     4. one Adam step on L = −mean(log π(a|s) · G)            (policies.py)
+       (or, with clip_ratio, several on the clipped surrogate  (ppo.py))
 
 d_t is 1 when an episode ended at t, by termination or by the time limit (the post treats
 both as the end of the episode; `bootstrap` values a time-limit cut by V instead).  With a
@@ -24,6 +25,7 @@ from gymnasium.vector import AutoresetMode
 from .baselines import ValueBaseline, compute_advantages, make_baseline, normalize
 from .envs import autoreset_mode
 from .policies import NonFiniteError, single_spaces
+from .ppo import ppo_update
 from .returns import calculate_returns, episode_returns, gae_advantages
 
 def check_finite(epoch, what, values):
@@ -93,47 +95,71 @@ def collect_rollout(env, agent, buffers, observations, should_stop=None):
     return True
 
 
-def following_values(values, buffers, baseline, bootstrap):
+def following_values(values, buffers, baseline, bootstrap, terminal_value=0.0):
     """V'_t of GAE (returns.py), the value of the state after step t: (T, E).
 
     values: V(s_t), (T, E).  The state after step t is states[t + 1], or last_observations
-    after the last step.  bootstrap=True: V'_t = V(that state), and 0 where the episode
-    terminated at t; an episode cut by its time limit takes V of its last observation, which
-    in NEXT_STEP mode is states[t + 1] itself (the reset comes one step later) and in SAME_STEP
-    mode was kept in final_observations.  bootstrap=False (the post's treatment of the ends):
-    V'_t = 0 wherever an episode ended and after the last step.
+    after the last step.  bootstrap=True: V'_t = V(that state), and terminal_value where the
+    episode terminated at t; an episode cut by its time limit takes V of its last observation,
+    which in NEXT_STEP mode is states[t + 1] itself (the reset comes one step later) and in
+    SAME_STEP mode was kept in final_observations.  bootstrap=False (the post's treatment of the
+    ends): V'_t = 0 wherever an episode was cut and after the last step, terminal_value where it
+    terminated.
     """
     following = np.empty_like(values)
     following[:-1] = values[1:]
     if not bootstrap:
         following[-1] = 0.0
         following[buffers["dones"]] = 0.0
+        following[buffers["terminated"]] = terminal_value
         return following
     dtype = buffers["states"].dtype
     following[-1] = baseline.of_states(np.asarray(buffers["last_observations"], dtype=dtype))
     for t, (envs, observations) in buffers["final_observations"].items():
         following[t, envs] = baseline.of_states(np.asarray(observations, dtype=dtype))
-    following[buffers["terminated"]] = 0.0
+    following[buffers["terminated"]] = terminal_value
     return following
 
 
-def advantages_and_targets(buffers, gamma, baseline, normalize_advantages, gae_lambda, bootstrap):
+def advantages_and_targets(buffers, gamma, baseline, normalize_advantages, gae_lambda, bootstrap,
+                           terminal_value=0.0):
     """The advantages the update weights log π by, and the value fit's targets: each (T, E).
 
     gae_lambda None: A = G − b with the post's returns G (baselines.compute_advantages), target G.
-    gae_lambda = λ: A = GAE(λ) from the ValueBaseline `baseline`, target the λ-return A + V.
+    gae_lambda = λ: A = GAE(λ) from the ValueBaseline `baseline`, target the λ-return A + V,
+    with V = terminal_value after a termination (see following_values).
     """
     rewards, dones, valid, states = buffers["rewards"], buffers["dones"], buffers["valid"], buffers["states"]
     if gae_lambda is None:
         returns = calculate_returns(rewards, dones, gamma)
         return compute_advantages(returns, valid, baseline, normalize_advantages, states), returns
     values = baseline(states)
-    advantages = gae_advantages(rewards, values, following_values(values, buffers, baseline, bootstrap),
-                                dones, gamma, gae_lambda)
+    following = following_values(values, buffers, baseline, bootstrap, terminal_value)
+    advantages = gae_advantages(rewards, values, following, dones, gamma, gae_lambda)
     targets = advantages + values
     if normalize_advantages:
         advantages = normalize(advantages, valid)
     return advantages, targets
+
+
+def check_positive_integers(**values):
+    """Raise ValueError naming the first of the keyword arguments that is not a positive integer."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {name}={value!r}")
+
+
+def check_clipped_updates(clip_ratio, update_epochs, minibatch_size):
+    """Raise ValueError naming a bad clip_ratio, update_epochs or minibatch_size of `reinforce`."""
+    if clip_ratio is not None and not (np.isfinite(clip_ratio) and clip_ratio > 0):
+        raise ValueError(f"clip_ratio must be a positive finite number, got clip_ratio={clip_ratio}")
+    check_positive_integers(update_epochs=update_epochs)
+    if minibatch_size is not None:
+        check_positive_integers(minibatch_size=minibatch_size)
+    if clip_ratio is None and (update_epochs != 1 or minibatch_size is not None):
+        raise ValueError("update_epochs and minibatch_size need clip_ratio: more than one step on a "
+                         "rollout needs the clipped surrogate (REINFORCE's estimate holds at the "
+                         "policy that acted only)")
 
 
 def new_history(agent):
@@ -174,8 +200,8 @@ def epoch_seed(seed, epoch):
 
 def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=None,
               baseline="none", normalize_advantages=False, lr_decay=False, max_grad_norm=None,
-              log_std_final=None, gae_lambda=None, bootstrap=False, start_epoch=0, history=None,
-              should_stop=None):
+              log_std_final=None, gae_lambda=None, bootstrap=False, terminal_value=0.0, clip_ratio=None,
+              update_epochs=1, minibatch_size=None, start_epoch=0, history=None, should_stop=None):
     """Train `agent` on the vector env `env` with REINFORCE; return the per-epoch history.
 
     env: a gymnasium VectorEnv with E = env.num_envs copies (NEXT_STEP or SAME_STEP autoreset);
@@ -197,7 +223,14 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
     gae_lambda: advantages by GAE(λ) from the learned value baseline (returns.py), which is then
     fitted to the λ-returns; needs baseline "value";
     bootstrap: an episode cut by its time limit or by the end of the rollout is worth V of its
-    last state, not 0 (a cut is not a failure); needs gae_lambda (λ = 1: Monte-Carlo returns).
+    last state, not 0 (a cut is not a failure); needs gae_lambda (λ = 1: Monte-Carlo returns);
+    terminal_value: what a terminated episode is worth after its last step, in units of return
+    (0 in the MDP); needs gae_lambda.  r_min / (1 − γ), the worst any continuation could score,
+    removes the incentive to end an episode early to escape negative rewards, and changes
+    nothing for a policy that never terminates (so not the optimum, when that never does);
+    clip_ratio ε: instead of the one REINFORCE step, `update_epochs` passes over the rollout in
+    minibatches of `minibatch_size` samples (None: all), one Adam step each on the clipped
+    surrogate of ppo.py (PPO); update_epochs and minibatch_size need it.
 
     Returns a dict of per-epoch lists: avg_reward, mean_return, episodes, loss, entropy,
     env_steps (cumulative), seconds (wall time of the epoch), and log_std (its mean) for a
@@ -208,9 +241,7 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
     """
     if not 0.0 <= gamma <= 1.0:
         raise ValueError(f"gamma must lie in [0, 1], got gamma={gamma}")
-    for name, value in (("epochs", epochs), ("T", T)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {name}={value!r}")
+    check_positive_integers(epochs=epochs, T=T)
     if log_std_final is not None and not hasattr(agent, "limit_log_std"):
         raise ValueError("log_std_final needs a Gaussian policy (one with a log_std)")
     if gae_lambda is not None:
@@ -220,6 +251,11 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
             raise ValueError(f"gae_lambda needs the value baseline (baseline='value'), got {baseline!r}")
     if bootstrap and gae_lambda is None:
         raise ValueError("bootstrap needs gae_lambda (1.0 for Monte-Carlo returns with bootstrapped cuts)")
+    if not np.isfinite(terminal_value):
+        raise ValueError(f"terminal_value must be a finite number, got terminal_value={terminal_value}")
+    if terminal_value != 0.0 and gae_lambda is None:
+        raise ValueError("terminal_value needs gae_lambda (it is V after a termination, in GAE's δ)")
+    check_clipped_updates(clip_ratio, update_epochs, minibatch_size)
     if bootstrap and isinstance(baseline, ValueBaseline) and baseline.time_feature:
         raise ValueError("bootstrap needs a ValueBaseline without the time feature (time_feature=False)")
     mode = autoreset_mode(env)
@@ -242,14 +278,19 @@ def reinforce(env, agent, gamma=0.99, epochs=100, T=1000, seed=None, callback=No
             raise NonFiniteError(f"epoch {epoch + 1}: {error}") from None
         check_finite(epoch, "reward", buffers["rewards"])
         advantages, targets = advantages_and_targets(buffers, gamma, baseline, normalize_advantages,
-                                                     gae_lambda, bootstrap)
+                                                     gae_lambda, bootstrap, terminal_value)
         if isinstance(baseline, ValueBaseline):
             baseline.fit(buffers["states"], targets, buffers["valid"])
         if lr_decay:
             agent.opt.lr = agent.lr * (1.0 - epoch / epochs)
         try:
-            stats = agent.update(buffers["states"], buffers["actions"], advantages,
-                                 mask=buffers["valid"], max_grad_norm=max_grad_norm)
+            if clip_ratio is None:
+                stats = agent.update(buffers["states"], buffers["actions"], advantages,
+                                     mask=buffers["valid"], max_grad_norm=max_grad_norm)
+            else:
+                stats = ppo_update(agent, buffers["states"], buffers["actions"], advantages,
+                                   buffers["valid"], clip_ratio, update_epochs, minibatch_size,
+                                   max_grad_norm)
         except NonFiniteError as error:
             raise NonFiniteError(f"epoch {epoch + 1}: {error}") from None
         if log_std_final is not None:

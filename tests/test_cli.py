@@ -30,14 +30,13 @@ from minipg.tools.checkpoint import load_checkpoint  # noqa: E402
 from minipg.policies import LOG_STD_MAX, LOG_STD_MIN  # noqa: E402
 
 # Tiny configurations of each script; later flags on a command line override these.  Swing-up
-# keeps its default preset but with the time baseline: its learned value baseline fits a
-# network every epoch, which would dominate these tests' run time (and many times over when
-# OpenBLAS threads compete for the cores).  test_value_baseline_resumes_exactly covers it.
+# keeps its default preset (value baseline, GAE, terminal value, clipped-surrogate passes) with
+# a value fit of 2 steps and 2 passes of 3 minibatches, so that it stays cheap.
 SCRIPTS = {
     "cartpole": (run_cartpole.CARTPOLE, ["--num-envs", "4", "--T", "50", "--eval", "0"]),
     "swingup": (run_swingup.SWINGUP, ["--num-envs", "8", "--T", "60", "--hidden", "8", "8",
-                                      "--baseline", "time", "--gae-lambda", "none", "--no-bootstrap",
-                                      "--eval", "0"]),
+                                      "--value-steps", "2", "--update-epochs", "2",
+                                      "--minibatch-size", "160", "--eval", "0"]),
 }
 STEPS_PER_EPOCH = {"cartpole": 4 * 50, "swingup": 8 * 60}
 BOTH = pytest.mark.parametrize("script", sorted(SCRIPTS))
@@ -173,10 +172,11 @@ def test_load_with_epochs_reached_only_evaluates(script, tmp_path, capsys):
 
 def test_load_alone_continues_the_saved_run(tmp_path, monkeypatch, capsys):
     """--load alone trains to the epochs the run was started with, under its preset (not the
-    script's default preset's 350 epochs); --epochs N extends or shortens it explicitly."""
+    script's default preset's epochs); --epochs N extends or shortens it explicitly."""
     experiment, base = SCRIPTS["swingup"]
     T = int(base[base.index("--T") + 1])
-    started = ["--preset", "blog", "--epochs", 4]
+    # (the blog preset takes one step per rollout: the tiny config's passes are switched off)
+    started = ["--preset", "blog", "--epochs", 4, "--update-epochs", 1, "--minibatch-size", "none"]
     run("swingup", tmp_path, *started, "--save", tmp_path / "straight.npz")
     monkeypatch.setattr(cli, "Interrupt", interrupt_after(T + T // 2))  # stopped in epoch 2
     with pytest.raises(SystemExit):

@@ -16,7 +16,8 @@ import minipg
 from conftest import exactly, relative_error
 from minipg.policies import CategoricalPolicy, DiagonalGaussianPolicy
 from minipg.baselines import make_baseline
-from minipg.reinforce import HISTORY_KEYS, collect_rollout, following_values, reinforce, rollout_buffers
+from minipg.reinforce import (HISTORY_KEYS, advantages_and_targets, collect_rollout, following_values, reinforce,
+                              rollout_buffers)
 from minipg.baselines import ValueBaseline, normalize, time_baseline
 from minipg.returns import calculate_returns, gae_advantages
 
@@ -535,10 +536,14 @@ def test_closed_ranges_accept_their_ends(kwargs):
     ({"baseline": "time", "gae_lambda": 0.9}, "gae_lambda needs the value baseline (baseline='value'), got 'time'"),
     ({"baseline": "value", "bootstrap": True},
      "bootstrap needs gae_lambda (1.0 for Monte-Carlo returns with bootstrapped cuts)"),
+    ({"baseline": "value", "terminal_value": -10.0},
+     "terminal_value needs gae_lambda (it is V after a termination, in GAE's δ)"),
+    ({"baseline": "value", "gae_lambda": 0.9, "terminal_value": float("nan")},
+     "terminal_value must be a finite number, got terminal_value=nan"),
     ({"baseline": ValueBaseline(1, 0.99, np.random.default_rng(0)), "gae_lambda": 1.0, "bootstrap": True},
      "bootstrap needs a ValueBaseline without the time feature (time_feature=False)"),
 ], ids=["lambda-negative", "lambda-above-1", "gae-time-baseline", "bootstrap-without-gae",
-        "bootstrap-time-feature"])
+        "terminal-value-without-gae", "terminal-value-nan", "bootstrap-time-feature"])
 def test_gae_and_bootstrap_arguments_are_checked(kwargs, message):
     env = Corridor(LENGTHS, SAME_STEP)
     with pytest.raises(ValueError, match=exactly(message)):
@@ -612,6 +617,35 @@ def test_following_values_bootstrap_cuts_but_not_terminations():
     buffers["final_observations"] = {1: (np.array([0]), np.array([[-7.0]]))}
     bootstrapped = following_values(values, buffers, StateSumValue(), bootstrap=True)
     assert bootstrapped[1, 0] == -70.0
+
+
+@pytest.mark.parametrize("bootstrap", [True, False])
+def test_following_values_take_the_terminal_value_after_a_termination_only(bootstrap):
+    states = np.arange(3 * 2, dtype=float).reshape(3, 2, 1)
+    values = 10.0 * states[..., 0]
+    dones = np.array([[True, True], [False, False], [False, False]])
+    terminated = np.array([[False, True], [False, False], [False, False]])  # env 0 at t=0: a cut
+    buffers = {"states": states, "dones": dones, "terminated": terminated,
+               "last_observations": np.array([[100.0], [200.0]]), "final_observations": {}}
+    default = following_values(values, buffers, StateSumValue(), bootstrap)
+    following = following_values(values, buffers, StateSumValue(), bootstrap, terminal_value=-200.0)
+    assert default[0, 1] == 0.0 and following[0, 1] == -200.0
+    terminated_mask = np.zeros_like(terminated)
+    terminated_mask[0, 1] = True
+    np.testing.assert_array_equal(following[~terminated_mask], default[~terminated_mask])
+
+
+def test_terminal_value_enters_the_advantages_through_delta():
+    """A one-step episode that terminates: δ = r + γ·terminal_value − V(s) (λ = 0)."""
+    env = Corridor([1], NEXT_STEP)
+    agent = make_agent(env)
+    baseline = make_baseline("value", agent, 0.9, bootstrap=True, steps=1, hidden=(3,))
+    buffers = rollout_buffers(env, agent, 2)
+    collect_rollout(env, agent, buffers, env.reset(seed=0)[0])
+    assert buffers["terminated"][0, 0]
+    advantages, _ = advantages_and_targets(buffers, 0.9, baseline, False, 0.0, True, terminal_value=-50.0)
+    values = baseline(buffers["states"])
+    assert advantages[0, 0] == pytest.approx(buffers["rewards"][0, 0] + 0.9 * -50.0 - values[0, 0])
 
 
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)

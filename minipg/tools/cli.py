@@ -39,8 +39,8 @@ CSV_COLUMNS = ("epoch", "avg_reward", "mean_return", "episodes", "loss", "entrop
 # What --save stores as the run's configuration and --load restores as defaults.
 CONFIG_KEYS = ("env", "num_envs", "lr", "gamma", "epochs", "T", "seed", "hidden", "vectorization",
                "baseline", "normalize_advantages", "lr_decay", "max_grad_norm", "log_std_init",
-               "log_std_final", "mirror", "gae_lambda", "bootstrap", "output_scale",
-               "env_impl", "preset", "dtype", "chunk_size")
+               "log_std_final", "mirror", "gae_lambda", "bootstrap", "terminal_value", "value_steps", "clip_ratio", "update_epochs",
+               "minibatch_size", "output_scale", "env_impl", "preset", "dtype", "chunk_size")
 
 POLICIES = {"categorical": CategoricalPolicy, "gaussian": DiagonalGaussianPolicy}
 
@@ -71,15 +71,19 @@ unit_interval = argument_type(float, lambda v: 0.0 <= v <= 1.0, "a number in [0,
 finite_float = argument_type(float, math.isfinite, "a finite number")
 
 
-def float_or_none(text):
-    """A float, or None for 'none' (a flag that a preset turns on and a command line turns off)."""
-    return None if text.lower() == "none" else float(text)
+def or_none(convert):
+    """convert(text), or None for 'none' (a flag that a preset turns on and a command line turns off)."""
+    return lambda text: None if text.lower() == "none" else convert(text)
 
 
-optional_unit_interval = argument_type(float_or_none, lambda v: v is None or 0.0 <= v <= 1.0,
+optional_unit_interval = argument_type(or_none(float), lambda v: v is None or 0.0 <= v <= 1.0,
                                        "a number in [0, 1] or 'none'")
-optional_float = argument_type(float_or_none, lambda v: v is None or math.isfinite(v),
+optional_float = argument_type(or_none(float), lambda v: v is None or math.isfinite(v),
                                "a finite number or 'none'")
+optional_positive_float = argument_type(or_none(float), lambda v: v is None or (math.isfinite(v) and v > 0),
+                                        "a positive finite number or 'none'")
+optional_positive_int = argument_type(or_none(int), lambda v: v is None or v >= 1,
+                                      "a positive integer or 'none'")
 
 
 # ---------------------------------------------------------------- parser
@@ -118,6 +122,8 @@ def build_parser(experiment):
     training = parser.add_argument_group("variance reduction and step control (off in the post)")
     training.add_argument("--baseline", choices=BASELINES,
                           help="subtract a baseline from the returns (see minipg/baselines.py)")
+    training.add_argument("--value-steps", type=positive_int, metavar="STEPS",
+                          help="with --baseline value: Adam steps of the value fit per epoch")
     training.add_argument("--normalize-advantages", action=argparse.BooleanOptionalAction,
                           help="standardize advantages over each epoch's batch")
     training.add_argument("--lr-decay", action=argparse.BooleanOptionalAction,
@@ -136,6 +142,18 @@ def build_parser(experiment):
     training.add_argument("--bootstrap", action=argparse.BooleanOptionalAction,
                           help="an episode cut by its time limit or by the rollout's end is worth V of "
                                "its last state, not 0 (needs --gae-lambda)")
+    training.add_argument("--terminal-value", type=finite_float, metavar="V",
+                          help="with --gae-lambda: what a terminated episode is worth after its last "
+                               "step (0 in the MDP; r_min/(1 − γ) makes ending an episode early as "
+                               "bad as the worst continuation, see minipg/reinforce.py)")
+    training.add_argument("--clip-ratio", type=optional_positive_float, metavar="EPSILON",
+                          help="PPO: instead of one REINFORCE step per rollout, --update-epochs passes "
+                               "of minibatch steps on the clipped surrogate (see minipg/ppo.py; "
+                               "'none': REINFORCE)")
+    training.add_argument("--update-epochs", type=positive_int,
+                          help="with --clip-ratio, passes over each rollout")
+    training.add_argument("--minibatch-size", type=optional_positive_int, metavar="SAMPLES",
+                          help="with --clip-ratio, samples per step ('none': the whole rollout)")
     outputs = parser.add_argument_group("outputs and runs")
     outputs.add_argument("--save", metavar="PATH", help="write a checkpoint (.npz) at the end")
     outputs.add_argument("--save-every", type=positive_int, metavar="K",
@@ -202,6 +220,11 @@ def parse_args(experiment, argv=None):
         parser.error("--gae-lambda needs --baseline value (GAE uses the learned value V)")
     if args.bootstrap and args.gae_lambda is None:
         parser.error("--bootstrap needs --gae-lambda (1 for Monte-Carlo returns with bootstrapped cuts)")
+    if args.terminal_value != 0.0 and args.gae_lambda is None:
+        parser.error("--terminal-value needs --gae-lambda (it is V after a termination, in GAE)")
+    if args.clip_ratio is None and (args.update_epochs != 1 or args.minibatch_size is not None):
+        parser.error("--update-epochs and --minibatch-size need --clip-ratio (several steps on one "
+                     "rollout need the clipped surrogate)")
     if args.jobs > 1 and not args.seeds:
         parser.error("--jobs needs --seeds (it runs several seeds at once)")
     if args.save_every and not args.save:
@@ -397,7 +420,8 @@ def train(experiment, args, several_seeds=False):
         env.close()
         usage_error(experiment, f"{args.env}: {error}")
     history, start_epoch, evaluation = None, 0, None
-    baseline = make_baseline(args.baseline, agent, args.gamma, args.bootstrap)
+    value_options = {"steps": args.value_steps} if args.baseline == "value" else {}
+    baseline = make_baseline(args.baseline, agent, args.gamma, args.bootstrap, **value_options)
     learned_baseline = baseline if isinstance(baseline, ValueBaseline) else None
     if args.checkpoint is not None:
         try:
@@ -449,7 +473,10 @@ def train(experiment, args, several_seeds=False):
                       callback=after_epoch, baseline=baseline,
                       normalize_advantages=args.normalize_advantages, lr_decay=args.lr_decay,
                       max_grad_norm=args.max_grad_norm, log_std_final=args.log_std_final,
-                      gae_lambda=args.gae_lambda, bootstrap=args.bootstrap, start_epoch=start_epoch,
+                      gae_lambda=args.gae_lambda, bootstrap=args.bootstrap,
+                      terminal_value=args.terminal_value, clip_ratio=args.clip_ratio,
+                      update_epochs=args.update_epochs, minibatch_size=args.minibatch_size,
+                      start_epoch=start_epoch,
                       history=history, should_stop=lambda: interrupt() or outputs.failed)
         except NonFiniteError as error:
             ok = False

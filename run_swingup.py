@@ -1,4 +1,4 @@
-"""REINFORCE with a diagonal-Gaussian MLP policy on CartPoleSwingUp-v0: the post's second experiment.
+"""A diagonal-Gaussian MLP policy on CartPoleSwingUp-v0: the post's second experiment, and a solver.
 
     python run_swingup.py                      # the preset that solves the task (README: "Solving the swing-up")
     python run_swingup.py --preset blog        # the post's settings: 256 envs, lr 1e-2, γ 0.999, T 1000, 20 epochs
@@ -38,7 +38,8 @@ COMMON = {
 SWINGUP = {
     "name": "swingup",
     "prog": "run_swingup.py",
-    "description": "REINFORCE with a diagonal-Gaussian MLP policy on CartPoleSwingUp-v0.",
+    "description": "A diagonal-Gaussian MLP policy on CartPoleSwingUp-v0: the post's REINFORCE "
+                   "(--preset blog) or the solve preset's clipped-surrogate passes.",
     "policy": "gaussian",
     "default_preset": "solve",
     "extra_arguments": (add_swingup_arguments,),

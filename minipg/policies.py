@@ -251,8 +251,8 @@ class Policy:
 
         def chunk(start):
             rows = slice(start, start + self.chunk_size)
-            # −1/N on valid samples, 0 on masked ones
-            scale = np.full(len(flat_returns[rows]), -1.0 / n_valid, dtype=flat_returns.dtype)
+            # −1/N on valid samples, 0 on masked ones (integer returns give float weights)
+            scale = np.full(len(flat_returns[rows]), -1.0 / n_valid, dtype=np.result_type(flat_returns.dtype, 1.0))
             chunk_mask = None if flat_mask is None else flat_mask[rows]
             if chunk_mask is not None:
                 scale[~chunk_mask] = 0.0

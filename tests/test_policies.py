@@ -560,3 +560,16 @@ def test_gaussian_rejects_bad_actions(actions, error, message):
 def test_policies_reject_other_dtypes(dtype):
     with pytest.raises(ValueError, match="dtype must be float32 or float64, got"):
         make_categorical(0, dtype=dtype)
+
+
+@pytest.mark.parametrize("name", list(POLICIES))
+def test_integer_returns_give_the_gradients_of_their_float_values(name):
+    rng = np.random.default_rng(5)
+    policy = POLICIES[name](0, chunk_size=CHUNK_SIZE)
+    states, actions, _, mask = random_batch(policy, rng, True)
+    returns = rng.integers(-5, 6, size=(T, E))
+    loss, grads = policy.loss_and_grads(states, actions, returns, mask)
+    float_loss, float_grads = policy.loss_and_grads(states, actions, returns.astype(float), mask)
+    assert loss == float_loss and loss != 0.0
+    for grad, float_grad in zip(grads, float_grads):
+        np.testing.assert_array_equal(grad, float_grad)

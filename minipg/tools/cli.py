@@ -290,6 +290,11 @@ def build_policy(experiment, env, args):
     return policy_class(env, **kwargs)
 
 
+def algorithm_name(args):
+    """What trains the policy, for plot titles: REINFORCE's one step, or the clipped surrogate's passes."""
+    return "REINFORCE" if args.clip_ratio is None else f"PPO (clipped surrogate, ε {args.clip_ratio})"
+
+
 def run_config(args):
     """The settings that define a run, stored in its checkpoint and restored by --load."""
     return {key: getattr(args, key) for key in CONFIG_KEYS if hasattr(args, key)}
@@ -499,7 +504,7 @@ def train(experiment, args, several_seeds=False):
     if not several_seeds and done:
         plotted = outputs.write(args.plot, lambda: plot_learning_curves(
             {f"minipg seed {args.seed}": history}, args.plot, reference=reference_curves(args, experiment),
-            title=f"REINFORCE on {args.env} ({args.num_envs} envs, T={args.T})"))
+            title=f"{algorithm_name(args)} on {args.env} ({args.num_envs} envs, T={args.T})"))
         if plotted:
             print(f"learning curve: {plotted}")
     if ok and not stopped:
@@ -585,7 +590,7 @@ def main(experiment, argv=None):
         outputs = Outputs()
         path = outputs.write(args.plot, lambda: plot_learning_curves(
             histories, args.plot, reference=reference_curves(args, experiment),
-            title=f"REINFORCE on {args.env}: {len(histories)} seeds"))
+            title=f"{algorithm_name(args)} on {args.env}: {len(histories)} seeds"))
         if path:
             print(f"learning curves (mean ± std over seeds): {path}")
         print_seed_table(summaries)

@@ -50,7 +50,7 @@ REFERENCE_FLAG = $(if $(wildcard $(REFERENCE)),--reference $(REFERENCE))
 figures: $(STAMP)
 	$(BIN)/python run_cartpole.py --seeds 0 1 2 3 4 --eval 100 $(REFERENCE_FLAG) --plot docs/cartpole.png
 	$(BIN)/python run_swingup.py --preset blog --eval 100 $(REFERENCE_FLAG) --plot docs/swingup-blog.png
-	$(BIN)/python run_swingup.py --seeds 0 1 2 3 4 --save runs/swingup.npz --plot docs/swingup.png
+	$(BIN)/python run_swingup.py --seeds 0 1 2 3 4 5 6 7 8 9 --jobs 2 --save runs/swingup.npz --plot docs/swingup.png
 	$(BIN)/python run_swingup.py --load runs/swingup-seed0.npz --eval 0 --gif docs/swingup.gif
 
 clean:

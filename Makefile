@@ -33,7 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python -m minipg.tools.bench
 
 # Mutation testing of the math and the loop (configured in pyproject.toml, [tool.mutmut]); not part
-# of `make test`: 8–9 minutes on 2 cores.  It prints the score per module and the survivors,
+# of `make test`: about 12 minutes on 2 cores.  It prints the score per module and the survivors,
 # explained in docs/mutation.md.  One child process, one thread: the machine is shared.
 # A subset, keeping the other results:  make mutation MUTANTS='minipg.returns.*'
 MUTMUT_VERSION := 3.8.1

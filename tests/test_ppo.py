@@ -10,13 +10,15 @@ with old log-probabilities that put the ratios on both sides of the clipping ran
 within FD reach of its kinks), and differentiated by central finite differences.
 """
 
+import importlib
+
 import numpy as np
 import pytest
 from gymnasium import spaces
 
 from conftest import GRAD_TOL, SEEDS, exactly, numerical_gradient, relative_error, stand_in_env
 from test_policies import POLICIES, random_batch
-from minipg.policies import DiagonalGaussianPolicy, NonFiniteError
+from minipg.policies import CategoricalPolicy, DiagonalGaussianPolicy, NonFiniteError
 from minipg.ppo import clipped_surrogate, ppo_update
 from minipg.reinforce import reinforce
 from minipg import make_env
@@ -127,8 +129,9 @@ def test_clipping_arguments_are_checked():
     with pytest.raises(ValueError, match=exactly("old_log_probs and clip_ratio go together "
                                                  "(the clipped surrogate needs both)")):
         policy.loss_and_grads(states, actions, advantages, old_log_probs=old_log_probs)
-    with pytest.raises(ValueError, match=exactly("clip_ratio must be a positive finite number, got -0.1")):
-        policy.loss_and_grads(states, actions, advantages, None, old_log_probs, -0.1)
+    for clip_ratio in (-0.1, 0.0, float("inf")):
+        with pytest.raises(ValueError, match=exactly(f"clip_ratio must be a positive finite number, got {clip_ratio}")):
+            policy.loss_and_grads(states, actions, advantages, None, old_log_probs, clip_ratio)
     with pytest.raises(ValueError, match=r"^old_log_probs must have shape \(5, 4\)"):
         policy.loss_and_grads(states, actions, advantages, None, old_log_probs[:2], CLIP)
     old_log_probs[0, 0] = np.nan
@@ -162,25 +165,43 @@ def test_ppo_update_takes_a_step_per_minibatch_per_pass_on_the_valid_samples(mon
     steps = []
     update = DiagonalGaussianPolicy.update
 
+    step_stats = []
+
     def spy(self, batch_states, batch_actions, batch_advantages, mask=None, max_grad_norm=None,
             old_log_probs=None, clip_ratio=None):
         rows = [int(np.flatnonzero((states == row).all(axis=-1).ravel())[0]) for row in batch_states]
         steps.append(rows)
         np.testing.assert_array_equal(old_log_probs, acting_log_probs.ravel()[rows])
         np.testing.assert_array_equal(batch_advantages, advantages.ravel()[rows])
-        assert mask is None and clip_ratio == CLIP
-        return update(self, batch_states, batch_actions, batch_advantages, mask, max_grad_norm,
-                      old_log_probs, clip_ratio)
+        assert mask is None and clip_ratio == CLIP and max_grad_norm == 0.5
+        step_stats.append(update(self, batch_states, batch_actions, batch_advantages, mask, max_grad_norm,
+                                 old_log_probs, clip_ratio))
+        return step_stats[-1]
 
     monkeypatch.setattr(DiagonalGaussianPolicy, "update", spy)
-    stats = ppo_update(policy, states, actions, advantages, mask, CLIP, update_epochs=3, minibatch_size=5)
+    stats = ppo_update(policy, states, actions, advantages, mask, CLIP, update_epochs=3, minibatch_size=5,
+                       max_grad_norm=0.5)
     assert [len(rows) for rows in steps] == [5, 5, 5, 2] * 3
     valid_rows = sorted(np.flatnonzero(mask.ravel()).tolist())
     for start in (0, 4, 8):
         assert sorted(sum(steps[start:start + 4], [])) == valid_rows
     assert steps[0:4] != steps[4:8]  # reshuffled
     assert policy.opt.t == 12
-    assert set(stats) == {"loss", "entropy", "grad_norm"} and all(np.isfinite(list(stats.values())))
+    assert set(stats) == {"loss", "entropy", "grad_norm"}
+    for key in stats:  # the mean over the 12 steps
+        assert stats[key] == pytest.approx(np.mean([step[key] for step in step_stats]), rel=1e-12)
+
+
+def test_ppo_update_without_a_minibatch_size_steps_on_the_whole_rollout(monkeypatch):
+    rng = np.random.default_rng(4)
+    policy = POLICIES["gaussian_1d"](0)
+    states, actions, advantages, mask = random_batch(policy, rng, True)
+    sizes = []
+    update = DiagonalGaussianPolicy.update
+    monkeypatch.setattr(DiagonalGaussianPolicy, "update",
+                        lambda self, s, *args, **kwargs: sizes.append(len(s)) or update(self, s, *args, **kwargs))
+    ppo_update(policy, states, actions, advantages, mask, CLIP, update_epochs=2, minibatch_size=None)
+    assert sizes == [int(mask.sum())] * 2
 
 
 def test_ppo_update_is_reproducible():
@@ -215,7 +236,6 @@ def test_clipped_updates_in_the_loop_learn_cartpole():
     """PPO-style updates with GAE on CartPole: a handful of rollouts lifts the mean return well
     above a random policy's ≈ 22."""
     env = make_env("CartPole-v1", 8)
-    from minipg import CategoricalPolicy
     policy = CategoricalPolicy(env, lr=3e-3, hidden=(32,), seed=0)
     history = reinforce(env, policy, gamma=0.99, epochs=12, T=200, seed=0, baseline="value",
                         normalize_advantages=True, gae_lambda=0.95, bootstrap=True, clip_ratio=0.2,
@@ -223,3 +243,41 @@ def test_clipped_updates_in_the_loop_learn_cartpole():
     env.close()
     assert np.nanmean(history["mean_return"][:2]) < 40
     assert np.nanmean(history["mean_return"][-3:]) > 100
+
+
+def test_reinforce_hands_its_options_to_ppo_update_and_the_advantages(monkeypatch):
+    """update_epochs, minibatch_size, max_grad_norm reach ppo_update; terminal_value reaches GAE."""
+    loop = importlib.import_module("minipg.reinforce")  # the module; minipg.reinforce is the function
+    calls = {}
+    real_update, real_advantages = loop.ppo_update, loop.advantages_and_targets
+
+    def spy_update(agent, states, actions, advantages, mask, clip_ratio, update_epochs, minibatch_size,
+                   max_grad_norm=None):
+        calls["update"] = (clip_ratio, update_epochs, minibatch_size, max_grad_norm)
+        return real_update(agent, states, actions, advantages, mask, clip_ratio, update_epochs,
+                           minibatch_size, max_grad_norm)
+
+    def spy_advantages(*args, **kwargs):
+        calls["terminal_value"] = args[6] if len(args) > 6 else kwargs.get("terminal_value")
+        return real_advantages(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "ppo_update", spy_update)
+    monkeypatch.setattr(loop, "advantages_and_targets", spy_advantages)
+    env = make_env("CartPole-v1", 2)
+    reinforce(env, CategoricalPolicy(env, seed=0), epochs=1, T=20, seed=0, baseline="value",
+              gae_lambda=0.9, bootstrap=True, terminal_value=-7.0, clip_ratio=0.3, update_epochs=3,
+              minibatch_size=16, max_grad_norm=2.0)
+    env.close()
+    assert calls == {"update": (0.3, 3, 16, 2.0), "terminal_value": -7.0}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clipped_and_reinforce_gradients_keep_the_policy_dtype(dtype):
+    rng = np.random.default_rng(6)
+    policy = POLICIES["gaussian_3d"](0, dtype=dtype)
+    states, actions, advantages, mask = random_batch(policy, rng, True)
+    states, actions, advantages = states.astype(dtype), actions.astype(dtype), advantages.astype(dtype)
+    old_log_probs = policy.pi(states).log_prob(actions)
+    for extra in ((), (old_log_probs, CLIP)):
+        _, grads = policy.loss_and_grads(states, actions, advantages, mask, *extra)
+        assert all(grad.dtype == dtype for grad in grads)

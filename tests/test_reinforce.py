@@ -646,6 +646,8 @@ def test_terminal_value_enters_the_advantages_through_delta():
     advantages, _ = advantages_and_targets(buffers, 0.9, baseline, False, 0.0, True, terminal_value=-50.0)
     values = baseline(buffers["states"])
     assert advantages[0, 0] == pytest.approx(buffers["rewards"][0, 0] + 0.9 * -50.0 - values[0, 0])
+    default, _ = advantages_and_targets(buffers, 0.9, baseline, False, 0.0, True)  # V = 0 after the end
+    assert default[0, 0] == pytest.approx(buffers["rewards"][0, 0] - values[0, 0])
 
 
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)

@@ -20,7 +20,8 @@ CARTPOLE = {
             "T": 1000, "seed": 0, "hidden": [], "vectorization": "auto",
             "baseline": "none", "normalize_advantages": False, "lr_decay": False,
             "max_grad_norm": None, "log_std_final": None, "mirror": False, "gae_lambda": None,
-            "bootstrap": False, "terminal_value": 0.0, "value_steps": 32, "clip_ratio": None, "update_epochs": 1, "minibatch_size": None, "eval": 100,
+            "bootstrap": False, "terminal_value": 0.0, "value_steps": 32, "clip_ratio": None,
+            "update_epochs": 1, "minibatch_size": None, "eval": 100,
         },
     },
 }

@@ -39,8 +39,9 @@ CSV_COLUMNS = ("epoch", "avg_reward", "mean_return", "episodes", "loss", "entrop
 # What --save stores as the run's configuration and --load restores as defaults.
 CONFIG_KEYS = ("env", "num_envs", "lr", "gamma", "epochs", "T", "seed", "hidden", "vectorization",
                "baseline", "normalize_advantages", "lr_decay", "max_grad_norm", "log_std_init",
-               "log_std_final", "mirror", "gae_lambda", "bootstrap", "terminal_value", "value_steps", "clip_ratio", "update_epochs",
-               "minibatch_size", "output_scale", "env_impl", "preset", "dtype", "chunk_size")
+               "log_std_final", "mirror", "gae_lambda", "bootstrap", "terminal_value", "value_steps",
+               "clip_ratio", "update_epochs", "minibatch_size", "output_scale", "env_impl", "preset",
+               "dtype", "chunk_size")
 
 POLICIES = {"categorical": CategoricalPolicy, "gaussian": DiagonalGaussianPolicy}
 

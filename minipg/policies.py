@@ -16,6 +16,9 @@ The backward pass is the chain rule through the distribution and the network:
 
     ∂L/∂(dist. input) = −(G_n / N) · ∂ log π(a_n|s_n) / ∂(dist. input)     (distributions.py)
     ∂L/∂θ_network      = MLP.backward(∂L/∂(dist. input))                    (layers.py)
+
+Passed the log-probabilities of the policy that acted and a clip ratio, the same pass computes
+the clipped surrogate of ppo.py instead: only the per-sample weight on ∇ log π changes.
 """
 
 import copy

@@ -108,15 +108,14 @@ def following_values(values, buffers, baseline, bootstrap, terminal_value=0.0):
     """
     following = np.empty_like(values)
     following[:-1] = values[1:]
-    if not bootstrap:
+    if bootstrap:
+        dtype = buffers["states"].dtype
+        following[-1] = baseline.of_states(np.asarray(buffers["last_observations"], dtype=dtype))
+        for t, (envs, observations) in buffers["final_observations"].items():
+            following[t, envs] = baseline.of_states(np.asarray(observations, dtype=dtype))
+    else:
         following[-1] = 0.0
         following[buffers["dones"]] = 0.0
-        following[buffers["terminated"]] = terminal_value
-        return following
-    dtype = buffers["states"].dtype
-    following[-1] = baseline.of_states(np.asarray(buffers["last_observations"], dtype=dtype))
-    for t, (envs, observations) in buffers["final_observations"].items():
-        following[t, envs] = baseline.of_states(np.asarray(observations, dtype=dtype))
     following[buffers["terminated"]] = terminal_value
     return following
 

@@ -44,13 +44,9 @@ def gae_advantages(rewards, values, next_values, dones, gamma, lam):
     dones: (T, E) bools (the episode ended at t, either way); gamma, lam in [0, 1].
     Returns A: (T, E), same dtype as rewards.
     """
-    deltas = rewards + gamma * next_values - values
-    continues = gamma * lam * (1.0 - np.asarray(dones, dtype=rewards.dtype))
-    advantages = np.empty_like(rewards)
-    advantages[-1] = deltas[-1]
-    for t in range(len(rewards) - 2, -1, -1):
-        advantages[t] = deltas[t] + continues[t] * advantages[t + 1]
-    return advantages
+    deltas = (rewards + gamma * next_values - values).astype(rewards.dtype, copy=False)
+    # The reward-to-go recursion with δ for r and γλ for γ.
+    return calculate_returns(deltas, dones, gamma * lam)
 
 
 def episode_returns(rewards, dones):

@@ -139,6 +139,17 @@ def test_gae_matches_its_definition(seed):
                                rtol=1e-12, atol=1e-12)
 
 
+def test_gae_keeps_float32_rewards_in_float32():
+    """A float32 run stays float32 (a float64 value function does not promote its advantages)."""
+    rng = np.random.default_rng(0)
+    rewards, dones = random_rollout(rng)
+    values, next_values = rng.normal(size=(2,) + rewards.shape)  # float64
+    advantages = gae_advantages(rewards.astype(np.float32), values, next_values, dones, 0.99, 0.95)
+    assert advantages.dtype == np.float32
+    np.testing.assert_allclose(advantages, direct_gae(rewards.astype(np.float32), values, next_values,
+                                                      dones, 0.99, 0.95), rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_gae_lambda_one_is_returns_minus_values_and_zero_is_td_error(seed):
     """λ = 1 with V' = 0 at every end and after the last step: A = G − V (the post's G);

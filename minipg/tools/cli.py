@@ -426,8 +426,7 @@ def train(experiment, args, several_seeds=False):
         env.close()
         usage_error(experiment, f"{args.env}: {error}")
     history, start_epoch, evaluation = None, 0, None
-    value_options = {"steps": args.value_steps} if args.baseline == "value" else {}
-    baseline = make_baseline(args.baseline, agent, args.gamma, args.bootstrap, **value_options)
+    baseline = make_baseline(args.baseline, agent, args.gamma, args.bootstrap, steps=args.value_steps)
     learned_baseline = baseline if isinstance(baseline, ValueBaseline) else None
     if args.checkpoint is not None:
         try:

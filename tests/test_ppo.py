@@ -31,10 +31,12 @@ def ratios_away_from_kinks(rng, shape):
     """log ρ uniform in [−0.6, 0.6] (ρ ∈ [0.55, 1.8]: clipped and unclipped samples of both
     signs of A), none within KINK_MARGIN of 1 − ε or 1 + ε."""
     log_ratio = rng.uniform(-0.6, 0.6, size=shape)
-    near = lambda lr: np.minimum(np.abs(np.exp(lr) - 1 + CLIP), np.abs(np.exp(lr) - 1 - CLIP)) < KINK_MARGIN
-    while near(log_ratio).any():
-        log_ratio[near(log_ratio)] = rng.uniform(-0.6, 0.6, size=near(log_ratio).sum())
-    return log_ratio
+    while True:
+        ratio = np.exp(log_ratio)
+        near = np.minimum(np.abs(ratio - (1 - CLIP)), np.abs(ratio - (1 + CLIP))) < KINK_MARGIN
+        if not near.any():
+            return log_ratio
+        log_ratio[near] = rng.uniform(-0.6, 0.6, size=near.sum())
 
 
 def direct_clipped_loss(policy, states, actions, advantages, mask, old_log_probs):

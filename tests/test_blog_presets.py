@@ -9,9 +9,11 @@ Any change to these presets' algorithm, random streams or arithmetic order moves
 deliberate one must say which and why.
 """
 
+import hashlib
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,3 +49,25 @@ def test_blog_preset_reproduces_its_first_epochs_bit_for_bit(experiment, argv, e
     _, history = cli.main(experiment, argv + ["--seed", "0", "--eval", "0", "--plot", str(tmp_path / "c.png")])
     got = [tuple(history[key][epoch] for key in KEYS[:len(expected[0])]) for epoch in range(len(expected))]
     assert got == expected  # exact floats: same bits
+
+
+# The swing-up's `solve` preset (float32, value baseline, GAE, terminal value, clipped passes, mirror,
+# schedules), pinned on 2026-11-30 before the solver moved out of `reinforce`:
+#     python run_swingup.py --epochs 3 --seed 0 --eval 0
+SOLVE = [
+    (-407.0489501953125, -365.02489882249097, 65, -0.0021523756775422955, 1.422482293844223, -0.5),
+    (-277.5045471191406, -276.6303294301033, 64, -0.0029891775018768387, 0.9129290163516999, -1.0),
+    (-157.36456298828125, -154.8441902399063, 64, -0.0008401377810514532, 0.415039935708046, -1.5),
+]
+# sha256 of the policy's parameters after those 3 epochs, in parameters() order
+SOLVE_PARAMETERS = "c1b3baa2d5e26c5b3fe5a3fad3e3cb2a1d7ab2040190026bb511508448d6dcd5"
+
+
+def test_solve_preset_reproduces_its_first_epochs_bit_for_bit(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    policy, history = cli.main(run_swingup.SWINGUP, ["--epochs", "3", "--seed", "0", "--eval", "0",
+                                                     "--plot", str(tmp_path / "c.png")])
+    got = [tuple(history[key][epoch] for key in KEYS) for epoch in range(len(SOLVE))]
+    assert got == SOLVE
+    digest = hashlib.sha256(b"".join(np.ascontiguousarray(p).tobytes() for p in policy.parameters()))
+    assert digest.hexdigest() == SOLVE_PARAMETERS

@@ -6,6 +6,7 @@
 
 import sys
 
+from minipg import Options
 from minipg.tools.cli import main
 
 CARTPOLE = {
@@ -15,14 +16,9 @@ CARTPOLE = {
     "policy": "categorical",
     "default_preset": "blog",
     "presets": {
-        "blog": {
-            "env": "CartPole-v0", "num_envs": 32, "lr": 0.1, "gamma": 0.99, "epochs": 100,
-            "T": 1000, "seed": 0, "hidden": [], "vectorization": "auto",
-            "baseline": "none", "normalize_advantages": False, "lr_decay": False,
-            "max_grad_norm": None, "log_std_final": None, "mirror": False, "gae_lambda": None,
-            "bootstrap": False, "terminal_value": 0.0, "value_steps": 32, "clip_ratio": None,
-            "update_epochs": 1, "minibatch_size": None, "eval": 100,
-        },
+        # The post's experiment: Options' defaults (32 envs × T 1000, linear softmax, lr 0.1, γ 0.99,
+        # 100 epochs, nothing added).
+        "blog": Options(env="CartPole-v0", num_envs=32, T=1000, epochs=100, lr=0.1, gamma=0.99, hidden=()),
     },
 }
 

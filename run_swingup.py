@@ -7,33 +7,40 @@
 
 import sys
 
-from minipg.tools.cli import finite_float, main, positive_float
-from minipg.envs import observation_mirror
+from minipg import Options
+from minipg.tools.cli import main
 
 # --env-impl picks the vectorization: the batched NumPy twin, or the package's classes one by one.
 ENV_IMPLEMENTATIONS = {"numpy": "vector", "package": "sync"}
 
 
 def add_swingup_arguments(parser):
-    parser.add_argument("--log-std-init", type=finite_float,
-                        help="initial log σ of the Gaussian policy (the post's σ² = e¹ is log σ = 0.5)")
-    parser.add_argument("--output-scale", type=positive_float,
-                        help="scale of the policy's initial output layer (0.01: the mean starts near 0)")
     parser.add_argument("--env-impl", choices=sorted(ENV_IMPLEMENTATIONS),
                         help="numpy: minipg's batched twin of the env; package: gym-cartpole-swingup's "
-                             "own classes stepped one by one (--vectorization overrides)")
+                             "own classes stepped one by one (an explicit --vectorization wins)")
 
 
-def resolve_env_impl(args):
-    if args.vectorization is None:
-        args.vectorization = ENV_IMPLEMENTATIONS[args.env_impl]
+def env_impl_sets_vectorization(args, explicit):
+    if args.env_impl is not None and "vectorization" not in explicit:
+        explicit["vectorization"] = ENV_IMPLEMENTATIONS[args.env_impl]
 
 
-COMMON = {
-    "env": "CartPoleSwingUp-v0", "num_envs": 256, "seed": 0, "hidden": [64, 64],
-    "eval": 100, "env_impl": "numpy", "vectorization": None, "output_scale": 1.0,
-    "terminal_value": 0.0, "value_steps": 32, "clip_ratio": None, "update_epochs": 1, "minibatch_size": None,
-}
+# The post's experiment, unchanged.  Its log_sigma = 1 was used as a variance, so σ = exp(0.5) ≈ 1.65:
+# log_std_init 0.5 reproduces that exploration.
+BLOG = Options(env="CartPoleSwingUp-v0", num_envs=256, T=1000, epochs=20, lr=1e-2, gamma=0.999,
+               hidden=(64, 64), log_std_init=0.5)
+
+# Swings the pole up and holds it (README: "Solving the swing-up").  The post's network and Gaussian
+# policy; GAE(0.95) advantages from a learned value, bootstrapped at time-limit cuts; a termination
+# (driving off the track) is worth r_min / (1 − γ) = −1 / 0.002, as bad as hanging forever, so
+# leaving the track is no escape from the negative rewards; ten passes of clipped-surrogate (PPO)
+# steps per rollout; a mean odd under the track's reflection; σ capped on a schedule from 1 to
+# e^-1.5 and a learning rate decaying to 0.
+SOLVE = BLOG.replace(
+    num_envs=64, T=500, epochs=150, lr=1e-3, gamma=0.998, log_std_init=0.0, dtype="float32", mirror=True,
+    baseline="value", value_steps=50, normalize_advantages=True, gae_lambda=0.95, bootstrap=True,
+    terminal_value=-500.0, clip_ratio=0.2, update_epochs=10, minibatch_size=4096, lr_decay=True,
+    log_std_final=-1.5)
 
 SWINGUP = {
     "name": "swingup",
@@ -43,31 +50,8 @@ SWINGUP = {
     "policy": "gaussian",
     "default_preset": "solve",
     "extra_arguments": (add_swingup_arguments,),
-    "finalize_args": resolve_env_impl,
-    "policy_kwargs": lambda args: {
-        "log_std_init": args.log_std_init,
-        "output_scale": args.output_scale,
-        "mirror": observation_mirror(args.env) if args.mirror else None,
-    },
-    "presets": {
-        # The post's experiment, unchanged.  Its log_sigma = 1 was used as a variance, so
-        # σ = exp(0.5) ≈ 1.65: log_std_init 0.5 reproduces that exploration.
-        "blog": dict(COMMON, lr=1e-2, gamma=0.999, epochs=20, T=1000, log_std_init=0.5,
-                     baseline="none", normalize_advantages=False, lr_decay=False, max_grad_norm=None,
-                     log_std_final=None, mirror=False, gae_lambda=None, bootstrap=False,
-                     dtype="float64"),
-        # Swings the pole up and holds it (README: "Solving the swing-up").  The post's network and
-        # Gaussian policy; GAE(0.95) advantages from a learned value, bootstrapped at time-limit
-        # cuts; a termination (driving off the track) is worth r_min / (1 − γ) = −1 / 0.002, as bad
-        # as hanging forever, so leaving the track is no escape from the negative rewards; ten
-        # passes of clipped-surrogate (PPO) steps per rollout; a mean odd under the track's
-        # reflection; σ capped on a schedule from 1 to e^-1.5 and a learning rate decaying to 0.
-        "solve": dict(COMMON, lr=1e-3, gamma=0.998, epochs=150, T=500, num_envs=64, log_std_init=0.0,
-                      baseline="value", value_steps=50, normalize_advantages=True, lr_decay=True,
-                      max_grad_norm=None, log_std_final=-1.5, mirror=True, gae_lambda=0.95,
-                      bootstrap=True, terminal_value=-500.0, clip_ratio=0.2, update_epochs=10,
-                      minibatch_size=4096, dtype="float32"),
-    },
+    "option_flags": (env_impl_sets_vectorization,),
+    "presets": {"blog": BLOG, "solve": SOLVE},
 }
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ class ValueBaseline:
 
     Why the time feature: a rollout stops after T steps, so G_t only sums rewards up to T and
     depends on the time left, not on the state alone.  When the loop bootstraps V at the cuts
-    instead (reinforce's `bootstrap`), the target no longer depends on the time left, and
+    instead (the solver's `bootstrap` option), the target no longer depends on the time left, and
     time_feature=False fits V on the state alone.
 
     Why the scale: returns are fitted as G·(1 − γ), which lies in [−1, 1] when |r| ≤ 1 (the
@@ -94,26 +94,27 @@ class ValueBaseline:
         grads = self.net.backward((2.0 / len(targets)) * error[:, None])
         return float(np.mean(error**2)), grads
 
-    def fit(self, states, returns, valid):
-        """Adam steps on minibatches of the valid (s, t, G) samples.  Returns the last loss."""
+    def fit(self, states, returns, valid, steps=None):
+        """`steps` Adam steps (default self.steps) on minibatches of the valid (s, t, G) samples:
+        states (T, E, obs_dim), returns and valid (T, E).  Returns the last loss."""
         features = self.features(states)[valid]
         targets = returns[valid] * self.scale
         loss = float("nan")
-        for _ in range(self.steps):
+        for _ in range(self.steps if steps is None else steps):
             batch = self.rng.integers(len(targets), size=min(self.batch_size, len(targets)))
             loss, grads = self.loss_and_grads(features[batch], targets[batch])
             self.opt.step(grads)
         return loss
 
 
-def make_baseline(name, agent, gamma, bootstrap=False, **value_options):
-    """The baseline `reinforce` uses for a name in BASELINES: a ValueBaseline for "value", with
-    the time feature unless the loop bootstraps (see ValueBaseline); value_options (steps, lr,
-    batch_size, hidden) go to its constructor."""
+def make_baseline(name, policy, gamma, bootstrap=False, **value_options):
+    """The baseline the solver uses for a name in BASELINES: a ValueBaseline for "value" (sharing
+    the policy's generator and dtype), with the time feature unless the loop bootstraps (see
+    ValueBaseline); value_options (steps, lr, batch_size, hidden) go to its constructor."""
     if name not in BASELINES:
         raise ValueError(f"baseline must be one of {BASELINES}, got {name!r}")
     if name == "value":
-        return ValueBaseline(agent.N, gamma, agent.rng, dtype=agent.dtype, time_feature=not bootstrap,
+        return ValueBaseline(policy.obs_dim, gamma, policy.rng, dtype=policy.dtype, time_feature=not bootstrap,
                              **value_options)
     return name
 

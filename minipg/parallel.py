@@ -19,6 +19,7 @@ Overrides, read when minipg is imported:
     MINIPG_THREADS=N        worker threads of the learn step (default: the usable cores)
 """
 
+import contextvars
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -82,5 +83,8 @@ def map_in_order(function, items, threads, multiply_adds=None):
     small = multiply_adds is not None and multiply_adds < MIN_PARALLEL_MULTIPLY_ADDS
     if threads <= 1 or len(items) <= 1 or small:
         return [function(item) for item in items]
+    # Each item runs in a copy of the caller's context, so NumPy's error state (np.errstate, a
+    # context variable) holds in the worker threads as in the caller's.
+    context = contextvars.copy_context()
     with ThreadPoolExecutor(max_workers=min(threads, len(items))) as pool:
-        return list(pool.map(function, items))
+        return list(pool.map(lambda item: context.copy().run(function, item), items))

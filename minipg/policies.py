@@ -1,35 +1,38 @@
 """Stochastic policies π_θ(a|s) and the REINFORCE loss with its hand-written gradient.
 
-The policy-gradient theorem, estimated from N sampled (s, a, G) triples:
+The policy-gradient theorem, estimated from N sampled (s, a, A) triples:
 
-    ∇_θ J(θ) ≈ (1/N) Σ_n ∇_θ log π_θ(a_n|s_n) · G_n
+    ∇_θ J(θ) ≈ (1/N) Σ_n ∇_θ log π_θ(a_n|s_n) · A_n
 
 so gradient *descent* on the surrogate loss
 
-    L(θ) = −(1/N) Σ_n log π_θ(a_n|s_n) · G_n
+    L(θ) = −(1/N) Σ_n log π_θ(a_n|s_n) · A_n
 
-ascends J.  G_n is held constant (it came from the environment, not from θ).  With a batch of
-shape (T, E) the sum runs over every valid (t, e) pair and N is their count (= T·E unless some
-steps are masked out as autoreset steps, see `reinforce`).
+ascends J.  A_n is the weight of sample n, held constant (it came from the environment, not
+from θ): the post's return G_n, or an advantage (baselines.py).  With a batch of shape (T, E)
+the sum runs over every valid (t, e) pair and N is their count (= T·E unless some steps are
+masked out as autoreset steps, see reinforce.py).
 
 The backward pass is the chain rule through the distribution and the network:
 
-    ∂L/∂(dist. input) = −(G_n / N) · ∂ log π(a_n|s_n) / ∂(dist. input)     (distributions.py)
-    ∂L/∂θ_network      = MLP.backward(∂L/∂(dist. input))                    (layers.py)
+    w_n = ∂L/∂log π(a_n|s_n) = −A_n / N                                   (reinforce_objective)
+    ∂L/∂(dist. input) = w_n · ∂ log π(a_n|s_n) / ∂(dist. input)           (distributions.py)
+    ∂L/∂θ_network      = MLP.backward(∂L/∂(dist. input))                  (layers.py)
 
-Passed the log-probabilities of the policy that acted and a clip ratio, the same pass computes
-the clipped surrogate of ppo.py instead: only the per-sample weight on ∇ log π changes.
+Any objective of log π takes the same path (`Policy.objective_and_grads`); the clipped surrogate
+of ppo.py only supplies another weight w_n.
 """
 
 import copy
+import functools
 
 import numpy as np
 
 from .distributions import Categorical, DiagGaussian
+from .envs.vector import single_spaces
 from .layers import MLP
 from .optim import Adam
 from .parallel import map_in_order, worker_threads
-from .ppo import clipped_surrogate
 
 # Samples per chunk of the learn step: bounds the memory of the (chunk, hidden) activations.
 # The gradient is a sum over samples, so chunking changes nothing but rounding.
@@ -62,13 +65,6 @@ def check_dtype(dtype):
     return dtype
 
 
-def single_spaces(env):
-    """(observation space, action space) of ONE environment, from a gymnasium Env or VectorEnv."""
-    observation_space = getattr(env, "single_observation_space", None) or env.observation_space
-    action_space = getattr(env, "single_action_space", None) or env.action_space
-    return observation_space, action_space
-
-
 def _check_observation_space(space):
     from gymnasium import spaces
 
@@ -88,10 +84,22 @@ def _check_hidden(hidden):
 
 
 class Policy:
-    """Base class: a network maps states to the inputs of an action distribution.
+    """π_θ(a|s): a network maps states to the inputs of an action distribution.
 
-    Subclasses set self.net (an MLP), self.N (obs_dim), self.M (action dim or count) and
-    implement `distribution`, `check_actions` and `_chunk_loss_and_grads`.
+    Subclasses set self.net (an MLP), self.obs_dim, self.act_dim (the action vector's size, or
+    the number of discrete actions) and implement `distribution(states)` and
+    `backward(dist, actions, weights)`.
+
+    The gradient of any objective of log π takes one path (`objective_and_grads`):
+
+        π(·|s) = distribution(s)                   forward pass through the network
+        log π(a|s)                                 distributions.py
+        L, w = objective(log π)                    w_n = ∂L/∂log π(a_n|s_n), a weight per sample
+        ∂L/∂θ = Σ_n w_n ∇_θ log π(a_n|s_n)         backward: through the distribution, then the network
+
+    REINFORCE's objective gives w_n = −A_n/N (`reinforce_objective`); the clipped surrogate of
+    ppo.py gives another weight, through the same path.  `chunked_objective_and_grads` runs the
+    path over chunks of a large batch, on worker threads, and sums the chunks in order.
     """
 
     def __init__(self, net, lr, rng, chunk_size=None, threads=None):
@@ -105,18 +113,11 @@ class Policy:
         if self.threads < 1:
             raise ValueError(f"threads must be a positive integer, got {threads}")
         self.opt = Adam(self.parameters(), lr=lr)
-        self.lr = self.opt.lr  # the configured rate; a schedule sets opt.lr from it
+        self.lr = self.opt.lr  # the configured rate (the solver's schedules set opt.lr)
 
     def parameters(self):
         """[W1, b1, W2, b2, ...] (+ [log_std] for the Gaussian): the arrays Adam updates in place."""
         return list(self.net.params)
-
-    def thread_copy(self):
-        """A shallow copy sharing every parameter array, with a network of its own whose forward
-        cache another thread's chunk cannot overwrite."""
-        twin = copy.copy(self)
-        twin.net = copy.copy(self.net)
-        return twin
 
     def pi(self, states):
         """The action distribution π(·|s) for states: (..., obs_dim), checked by check_states."""
@@ -126,43 +127,12 @@ class Policy:
         """π(·|s) for states already checked (the learn step checks a whole batch once)."""
         raise NotImplementedError
 
-    # ------------------------------------------------------------ input checks
-    def check_states(self, states):
-        """states as an array of shape (..., obs_dim), finite; else a TypeError or ValueError that
-        says so, or NonFiniteError for NaN or inf (so training stops as on a NaN reward)."""
-        states = np.asarray(states)
-        if states.dtype.kind not in "fiu":
-            raise TypeError(f"states must be numeric, got dtype {states.dtype}")
-        if states.ndim < 1 or states.shape[-1] != self.N:
-            raise ValueError(f"states must have shape (..., {self.N}) (obs_dim = {self.N}), "
-                             f"got shape {states.shape}")
-        if not np.isfinite(states).all():
-            raise NonFiniteError("states contain NaN or inf")
-        return states
-
-    def check_batch(self, states, actions, returns, mask):
-        """Validate a learning batch: states (T, E, obs_dim) or (..., obs_dim); the rest match."""
-        states = self.check_states(states)
-        batch_shape = states.shape[:-1]
-        returns = np.asarray(returns)
-        if returns.shape != batch_shape:
-            raise ValueError(f"returns must have shape {batch_shape} (the states' batch shape), "
-                             f"got {returns.shape}")
-        if returns.dtype.kind not in "fiu":
-            raise TypeError(f"returns must be numeric, got dtype {returns.dtype}")
-        if not np.isfinite(returns).all():
-            raise NonFiniteError("returns contain NaN or inf")
-        actions = self.check_actions(np.asarray(actions), batch_shape)
-        if mask is not None:
-            mask = np.asarray(mask)
-            if mask.shape != batch_shape or mask.dtype != bool:
-                raise ValueError(f"mask must be a bool array of shape {batch_shape}, "
-                                 f"got {mask.dtype} of shape {mask.shape}")
-        return states, actions, returns, mask
-
-    def check_actions(self, actions, batch_shape):
+    def backward(self, dist, actions, weights):
+        """Σ_n w_n ∇_θ log π(a_n|s_n) for the `dist` of the last forward pass, as a list in the
+        order of `parameters()`.  actions: (n,) or (n, act_dim); weights: (n,)."""
         raise NotImplementedError
 
+    # ------------------------------------------------------------ acting
     def act(self, states, noise=None):
         """Sample one action per state: a ~ π(·|s).  states: (E, obs_dim) → actions: (E, ...).
 
@@ -176,47 +146,113 @@ class Policy:
 
     def sampling_noise(self, batch_shape):
         """The standard noise of `batch_shape` samples (Gumbel or normal, see distributions.py),
-        drawn from self.rng in one call: (*batch_shape, M).
+        drawn from self.rng in one call: (*batch_shape, act_dim).
 
         The generator yields the same numbers whether drawn at once or step by step, so
         act(states_t, noise[t]) for noise = sampling_noise((T, E)) picks exactly the actions
         of T calls act(states_t).  The rollout draws an epoch's noise at once: a generator call
         per step costs more than the numbers it draws.
         """
-        return self.distribution_type.standard_noise(self.rng, tuple(batch_shape) + (self.M,), self.dtype)
+        shape = tuple(batch_shape) + (self.act_dim,)
+        return self.distribution_type.standard_noise(self.rng, shape, self.dtype)
 
     def act_deterministic(self, states):
         """The distribution's mode (argmax or mean), for evaluation without exploration noise."""
         return self.pi(states).mode()
 
-    def loss_and_grads(self, states, actions, returns, mask=None, old_log_probs=None, clip_ratio=None):
-        """L = −(1/N) Σ log π(a|s)·G over the valid samples, and ∂L/∂θ for every parameter.
+    # ------------------------------------------------------------ the gradient
+    def objective_and_grads(self, states, actions, objective):
+        """One batch through the plain path: (L, ∂L/∂θ in `parameters()` order, π(·|s)).
 
-        states: (T, E, obs_dim); actions: (T, E) discrete or (T, E, M) continuous;
-        returns: (T, E); mask: optional (T, E) bools, False for samples that are not
-        transitions (they get weight 0 and do not count in N).
-        old_log_probs: (T, E) log π_θold(a|s), with clip_ratio ε: the clipped surrogate L^CLIP
-        of ppo.py instead, `returns` then being the advantages A.
-        Returns (loss: float, grads: list in the order of `parameters()`).
+        states: (n, obs_dim); actions: (n,) or (n, act_dim); objective(log π) → (L, w) with
+        w_n = ∂L/∂log π(a_n|s_n): (n,).  No checks, no chunks, no threads: the math.
         """
-        loss, grads, _ = self._loss_grads_entropy(states, actions, returns, mask, old_log_probs, clip_ratio)
+        dist = self.distribution(states)          # π(·|s): the forward pass
+        log_probs = dist.log_prob(actions)        # log π(a|s): (n,)
+        loss, weights = objective(log_probs)      # L and ∂L/∂log π
+        return loss, self.backward(dist, actions, weights), dist
+
+    def chunked_objective_and_grads(self, states, actions, objective, mask=None):
+        """objective_and_grads over a batch of any size: (L, ∂L/∂θ, mean entropy of π over the valid states).
+
+        states: (..., obs_dim) with a batch shape, e.g. (T, E); actions: (T, E) or (T, E, act_dim);
+        objective(log π, rows) → (L of the rows, ∂L/∂log π of the rows), where rows is a slice of
+        the flattened batch; mask: optional (T, E) bools, the samples that count (False: not a
+        transition).  The flattened batch is cut into chunks of chunk_size rows (the memory of
+        the activations is bounded by a chunk); the chunks run on `threads` worker threads and
+        are summed in chunk order, so the result does not depend on the thread count.  The
+        gradient is a sum over samples: the chunks change nothing but rounding.
+        """
+        states, actions, mask = self.check_batch(states, actions, mask)
+        n_samples = int(np.prod(states.shape[:-1]))
+        flat_states = states.reshape(n_samples, self.obs_dim)
+        flat_actions = actions.reshape((n_samples,) + actions.shape[states.ndim - 1:])
+        flat_mask = None if mask is None else mask.reshape(n_samples)
+        n_valid = n_samples if mask is None else int(np.count_nonzero(mask))
+
+        def chunk(start):
+            rows = slice(start, start + self.chunk_size)
+            # A copy with its own forward cache, so that chunks can run on several threads at once.
+            loss, grads, dist = self.thread_copy().objective_and_grads(
+                flat_states[rows], flat_actions[rows], functools.partial(objective, rows=rows))
+            return loss, grads, valid_sum(dist.entropy(), None if flat_mask is None else flat_mask[rows])
+
+        loss = 0.0
+        entropy_sum = 0.0
+        grads = None
+        chunk_work = min(self.chunk_size, n_samples) * self.net.multiply_adds_per_sample
+        for chunk_loss, chunk_grads, chunk_entropy in map_in_order(
+                chunk, range(0, n_samples, self.chunk_size), self.threads, chunk_work):
+            loss += chunk_loss
+            entropy_sum += chunk_entropy
+            if grads is None:
+                grads = chunk_grads
+            else:
+                for total, g in zip(grads, chunk_grads):
+                    total += g
+        return float(loss), grads, float(entropy_sum / n_valid)
+
+    def thread_copy(self):
+        """A shallow copy sharing every parameter array, with a network of its own whose forward
+        cache another thread's chunk cannot overwrite."""
+        twin = copy.copy(self)
+        twin.net = copy.copy(self.net)
+        return twin
+
+    def loss_and_grads(self, states, actions, advantages, mask=None):
+        """The post's loss L = −(1/N) Σ log π(a|s)·A over the valid samples, and ∂L/∂θ.
+
+        states: (T, E, obs_dim); actions: (T, E) discrete or (T, E, act_dim) continuous;
+        advantages: (T, E), the weights of the samples (the returns G in the post); mask:
+        optional (T, E) bools, False for samples that are not transitions (they get weight 0
+        and do not count in N).  Returns (loss: float, grads: list in `parameters()` order).
+        """
+        states, actions, mask = self.check_batch(states, actions, mask)
+        advantages = check_per_sample("advantages", advantages, states.shape[:-1])
+        loss, grads, _ = self.chunked_objective_and_grads(states, actions, reinforce_objective(advantages, mask), mask)
         return loss, grads
 
-    def update(self, states, actions, returns, mask=None, max_grad_norm=None, old_log_probs=None,
-               clip_ratio=None):
-        """One REINFORCE step: gradients of L, then one Adam step.
+    def update(self, states, actions, advantages, mask=None, max_grad_norm=None):
+        """One REINFORCE step: one Adam step on L = −(1/N) Σ log π(a|s)·A (see loss_and_grads).
+
+        Returns {'loss', 'entropy' (mean over valid states), 'grad_norm'} measured before the step.
+        """
+        states, actions, mask = self.check_batch(states, actions, mask)
+        advantages = check_per_sample("advantages", advantages, states.shape[:-1])
+        return self.step(states, actions, reinforce_objective(advantages, mask), mask, max_grad_norm)
+
+    def step(self, states, actions, objective, mask=None, max_grad_norm=None):
+        """One Adam step on the objective (see chunked_objective_and_grads for the arguments).
 
         max_grad_norm: if given, the gradient is rescaled to this global L2 norm when larger
         (Adam is nearly invariant to a constant scale, so this mostly damps single outlier
         batches relative to the running moments).
-        old_log_probs, clip_ratio: a step on the clipped surrogate instead (see loss_and_grads).
 
         Returns {'loss', 'entropy' (mean over valid states), 'grad_norm'} measured before the step.
         Raises NonFiniteError (and leaves the parameters untouched) if the loss or a gradient
         is NaN or infinite.
         """
-        loss, grads, entropy = self._loss_grads_entropy(states, actions, returns, mask, old_log_probs,
-                                                        clip_ratio)
+        loss, grads, entropy = self.chunked_objective_and_grads(states, actions, objective, mask)
         grad_norm = float(np.sqrt(sum(float((g * g).sum()) for g in grads)))
         if not (np.isfinite(loss) and np.isfinite(grad_norm)):
             raise NonFiniteError(
@@ -234,86 +270,77 @@ class Policy:
     def project(self):
         """Keep parameters in their allowed range after a step (nothing to do by default)."""
 
-    def learn(self, states, actions, returns, mask=None):
+    def learn(self, states, actions, advantages, mask=None):
         """The original's learn: one Adam step on L.  Returns the loss."""
-        return self.update(states, actions, returns, mask)["loss"]
+        return self.update(states, actions, advantages, mask)["loss"]
 
-    def _loss_grads_entropy(self, states, actions, returns, mask, old_log_probs=None, clip_ratio=None):
-        """Sum the loss, gradients and entropy over chunks of the flattened (T·E) samples."""
-        states, actions, returns, mask = self.check_batch(states, actions, returns, mask)
-        obs_dim = states.shape[-1]
-        flat_states = states.reshape(-1, obs_dim)
-        n_samples = flat_states.shape[0]
-        flat_actions = actions.reshape((n_samples,) + actions.shape[returns.ndim:])
-        flat_returns = returns.reshape(n_samples)
-        flat_mask = None if mask is None else mask.reshape(n_samples)
-        n_valid = n_samples if mask is None else int(np.count_nonzero(mask))
-        if n_valid == 0:
-            raise ValueError("no valid samples to learn from (the mask is all False)")
-        flat_old_log_probs = self.check_clipping(old_log_probs, clip_ratio, returns.shape)
+    # ------------------------------------------------------------ input checks
+    def check_states(self, states):
+        """states as an array of shape (..., obs_dim), finite; else a TypeError or ValueError that
+        says so, or NonFiniteError for NaN or inf (so training stops as on a NaN reward)."""
+        states = np.asarray(states)
+        if states.dtype.kind not in "fiu":
+            raise TypeError(f"states must be numeric, got dtype {states.dtype}")
+        if states.ndim < 1 or states.shape[-1] != self.obs_dim:
+            raise ValueError(f"states must have shape (..., {self.obs_dim}) (obs_dim = {self.obs_dim}), "
+                             f"got shape {states.shape}")
+        if not np.isfinite(states).all():
+            raise NonFiniteError("states contain NaN or inf")
+        return states
 
-        def chunk(start):
-            rows = slice(start, start + self.chunk_size)
-            # −1/N on valid samples, 0 on masked ones (integer returns give float weights)
-            scale = np.full(len(flat_returns[rows]), -1.0 / n_valid, dtype=np.result_type(flat_returns.dtype, 1.0))
-            chunk_mask = None if flat_mask is None else flat_mask[rows]
-            if chunk_mask is not None:
-                scale[~chunk_mask] = 0.0
+    def check_batch(self, states, actions, mask):
+        """Validate a learning batch: states (..., obs_dim), e.g. (T, E, obs_dim); actions and
+        mask of the states' batch shape; at least one valid sample."""
+        states = self.check_states(states)
+        batch_shape = states.shape[:-1]
+        actions = self.check_actions(np.asarray(actions), batch_shape)
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.shape != batch_shape or mask.dtype != bool:
+                raise ValueError(f"mask must be a bool array of shape {batch_shape}, "
+                                 f"got {mask.dtype} of shape {mask.shape}")
+            if not mask.any():
+                raise ValueError("no valid samples to learn from (the mask is all False)")
+        return states, actions, mask
 
-            def objective(log_prob):
-                """(L of the chunk, ∂L/∂log π per sample), L = Σ_n scale_n · objective_n."""
-                if flat_old_log_probs is None:  # REINFORCE: objective_n = log π(a_n|s_n) · G_n
-                    weights = scale * flat_returns[rows]
-                    return (weights * log_prob).sum(), weights
-                terms, term_weights = clipped_surrogate(log_prob, flat_old_log_probs[rows],
-                                                        flat_returns[rows], clip_ratio)
-                return (scale * terms).sum(), scale * term_weights
-
-            # Its own forward cache, so that chunks can run on several threads at once.
-            return self.thread_copy()._chunk_loss_and_grads(
-                flat_states[rows], flat_actions[rows], objective, chunk_mask
-            )
-
-        loss = 0.0
-        entropy_sum = 0.0
-        grads = None
-        # Summed in chunk order whatever thread computed a chunk: the same sums for any thread count.
-        chunk_work = min(self.chunk_size, n_samples) * self.net.multiply_adds_per_sample
-        for chunk_loss, chunk_grads, chunk_entropy in map_in_order(
-                chunk, range(0, n_samples, self.chunk_size), self.threads, chunk_work):
-            loss += chunk_loss
-            entropy_sum += chunk_entropy
-            if grads is None:
-                grads = chunk_grads
-            else:
-                for total, g in zip(grads, chunk_grads):
-                    total += g
-        return float(loss), grads, float(entropy_sum / n_valid)
-
-    def check_clipping(self, old_log_probs, clip_ratio, batch_shape):
-        """The flattened old log-probabilities of a clipped-surrogate step, or None for REINFORCE."""
-        if (old_log_probs is None) != (clip_ratio is None):
-            raise ValueError("old_log_probs and clip_ratio go together (the clipped surrogate needs both)")
-        if old_log_probs is None:
-            return None
-        if not (np.isfinite(clip_ratio) and clip_ratio > 0):
-            raise ValueError(f"clip_ratio must be a positive finite number, got {clip_ratio}")
-        old_log_probs = np.asarray(old_log_probs)
-        if old_log_probs.shape != batch_shape:
-            raise ValueError(f"old_log_probs must have shape {batch_shape} (the states' batch shape), "
-                             f"got {old_log_probs.shape}")
-        if not np.isfinite(old_log_probs).all():
-            raise NonFiniteError("old_log_probs contain NaN or inf")
-        return old_log_probs.reshape(-1)
-
-    def _chunk_loss_and_grads(self, states, actions, objective, mask):
-        """(L of one chunk of rows, its gradients, Σ over valid samples of entropy).
-
-        objective(log π(a|s)) → (L of the chunk, ∂L/∂log π per sample): the loss, REINFORCE's or
-        the clipped surrogate (see _loss_grads_entropy).  mask: (rows,) bools, or None when every
-        sample is valid.
-        """
+    def check_actions(self, actions, batch_shape):
         raise NotImplementedError
+
+
+def check_per_sample(name, values, batch_shape):
+    """`values` as a numeric array of shape `batch_shape` (one per sample), all finite; else a
+    ValueError or TypeError naming `name`, or NonFiniteError for NaN or inf."""
+    values = np.asarray(values)
+    if values.shape != tuple(batch_shape):
+        raise ValueError(f"{name} must have shape {tuple(batch_shape)} (the states' batch shape), "
+                         f"got {values.shape}")
+    if values.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must be numeric, got dtype {values.dtype}")
+    if not np.isfinite(values).all():
+        raise NonFiniteError(f"{name} contain NaN or inf")
+    return values
+
+
+def reinforce_objective(advantages, mask=None):
+    """The post's loss as an objective of log π: L = −(1/N) Σ_n log π(a_n|s_n) · A_n.
+
+    advantages: (T, E) (the returns G in the post), held constant; mask: optional (T, E) bools,
+    the N samples that count.  Returns objective(log π, rows=all) → (L of the rows, w), with
+    w_n = ∂L/∂log π_n = −A_n/N on valid samples and 0 on the others.
+    """
+    n_samples = advantages.size
+    valid = None if mask is None else np.asarray(mask).reshape(n_samples)
+    n_valid = n_samples if valid is None else int(np.count_nonzero(valid))
+    # −1/N on valid samples, 0 on masked ones (integer advantages give float weights)
+    scale = np.full(n_samples, -1.0 / n_valid, dtype=np.result_type(advantages.dtype, 1.0))
+    if valid is not None:
+        scale[~valid] = 0.0
+    weights = scale * advantages.reshape(n_samples)
+
+    def objective(log_probs, rows=slice(None)):
+        return (weights[rows] * log_probs).sum(), weights[rows]
+
+    return objective
 
 
 class CategoricalPolicy(Policy):
@@ -332,14 +359,14 @@ class CategoricalPolicy(Policy):
         observation_space, action_space = single_spaces(env)
         if not isinstance(action_space, spaces.Discrete):
             raise TypeError(f"CategoricalPolicy needs a Discrete action space, got {action_space!r}")
-        self.N = _check_observation_space(observation_space)
+        self.obs_dim = _check_observation_space(observation_space)
         if int(action_space.start) != 0:
             raise ValueError(f"CategoricalPolicy needs actions numbered from 0, got {action_space!r}")
-        self.M = int(action_space.n)
+        self.act_dim = int(action_space.n)  # the number of actions: one logit each
         self.hidden = _check_hidden(hidden)
         self.dtype = check_dtype(dtype)
         rng = np.random.default_rng(seed)
-        net = MLP((self.N, *self.hidden, self.M), rng, self.dtype)
+        net = MLP((self.obs_dim, *self.hidden, self.act_dim), rng, self.dtype)
         super().__init__(net, lr, rng, chunk_size, threads)
 
     def distribution(self, states):
@@ -352,21 +379,18 @@ class CategoricalPolicy(Policy):
                              f"got {actions.shape}")
         if actions.dtype.kind not in "iu":
             raise TypeError(f"actions of a Discrete space must be integers, got dtype {actions.dtype}")
-        if actions.size and (actions.min() < 0 or actions.max() >= self.M):
-            raise ValueError(f"actions must lie in [0, {self.M}), got values in "
+        if actions.size and (actions.min() < 0 or actions.max() >= self.act_dim):
+            raise ValueError(f"actions must lie in [0, {self.act_dim}), got values in "
                              f"[{actions.min()}, {actions.max()}]")
         return actions
 
-    def _chunk_loss_and_grads(self, states, actions, objective, mask):
-        dist = self.distribution(states)
-        loss, weights = objective(dist.log_prob(actions))
-        grad_logits = weights[:, None] * dist.grad_log_prob(actions)
-        entropy = valid_sum(dist.entropy(), mask)
-        return loss, self.net.backward(grad_logits), entropy
+    def backward(self, dist, actions, weights):
+        """Σ_n w_n ∇_θ log π(a_n|s_n): ∂/∂logits = w_n (onehot(a_n) − softmax), then the network's backward."""
+        return self.net.backward(weights[:, None] * dist.grad_log_prob(actions))
 
 
 class DiagonalGaussianPolicy(Policy):
-    """π(a|s) = N(a; μ_θ(s), diag(σ²)), σ = exp(log_std), for a Box action space of shape (M,).
+    """π(a|s) = N(a; μ_θ(s), diag(σ²)), σ = exp(log_std), for a Box action space of shape (act_dim,).
 
     μ_θ is a ReLU MLP (default hidden=(64, 64), the post's network); log_std is a
     state-independent parameter vector, initialized to `log_std_init`.  The default 0.5 gives
@@ -384,8 +408,9 @@ class DiagonalGaussianPolicy(Policy):
         μ_θ(s) = ½ (f_θ(s) − f_θ(m ⊙ s)),   so  π(−a | m ⊙ s) = π(a | s),
 
     and ∂L/∂θ = ½ (J_f(s)ᵀ g − J_f(m ⊙ s)ᵀ g), one forward and backward pass over the stacked
-    pair.  (The output layer's bias cancels in the difference; it keeps its initial value.)  A symmetric task has an optimal policy with this symmetry; restricting the search
-    to such policies means a behaviour learned for one side (say, a pole leaning left) holds
+    pair.  (The output layer's bias cancels in the difference; it keeps its initial value.)
+    A symmetric task has an optimal policy with this symmetry; restricting the search to such
+    policies means a behaviour learned for one side (say, a pole leaning left) holds
     for the other, instead of being learned twice — or once only.
     """
 
@@ -399,14 +424,14 @@ class DiagonalGaussianPolicy(Policy):
         observation_space, action_space = single_spaces(env)
         if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
             raise TypeError(
-                f"DiagonalGaussianPolicy needs a Box action space of shape (M,), got {action_space!r}"
+                f"DiagonalGaussianPolicy needs a Box action space of shape (act_dim,), got {action_space!r}"
             )
-        self.N = _check_observation_space(observation_space)
-        self.M = int(action_space.shape[0])
+        self.obs_dim = _check_observation_space(observation_space)
+        self.act_dim = int(action_space.shape[0])
         self.hidden = _check_hidden(hidden)
         self.dtype = check_dtype(dtype)
         rng = np.random.default_rng(seed)
-        net = MLP((self.N, *self.hidden, self.M), rng, self.dtype)
+        net = MLP((self.obs_dim, *self.hidden, self.act_dim), rng, self.dtype)
         if not (np.isfinite(output_scale) and output_scale > 0):
             raise ValueError(f"output_scale must be a positive finite number, got {output_scale}")
         for param in net.params[-2:]:  # the output layer's W and b
@@ -414,12 +439,12 @@ class DiagonalGaussianPolicy(Policy):
         if not LOG_STD_MIN <= log_std_init <= LOG_STD_MAX:
             raise ValueError(f"log_std_init must lie in [{LOG_STD_MIN}, {LOG_STD_MAX}], got {log_std_init}")
         self.log_std_init = float(log_std_init)
-        self.log_std = np.full(self.M, self.log_std_init, dtype=self.dtype)
+        self.log_std = np.full(self.act_dim, self.log_std_init, dtype=self.dtype)
         self.mirror = None
         if mirror is not None:
             self.mirror = np.asarray(mirror, dtype=self.dtype)
-            if self.mirror.shape != (self.N,) or not np.all(np.abs(self.mirror) == 1):
-                raise ValueError(f"mirror must be {self.N} signs (+1 or -1), one per observation "
+            if self.mirror.shape != (self.obs_dim,) or not np.all(np.abs(self.mirror) == 1):
+                raise ValueError(f"mirror must be {self.obs_dim} signs (+1 or -1), one per observation "
                                  f"dimension, got {mirror!r}")
         super().__init__(net, lr, rng, chunk_size, threads)
 
@@ -427,11 +452,11 @@ class DiagonalGaussianPolicy(Policy):
         return list(self.net.params) + [self.log_std]
 
     def distribution(self, states):
-        """DiagGaussian(μ_θ(s), log_std).  states: (..., obs_dim) → mean: (..., M)."""
+        """DiagGaussian(μ_θ(s), log_std).  states: (..., obs_dim) → mean: (..., act_dim)."""
         return DiagGaussian(self.mean(states), self.log_std)
 
     def mean(self, states):
-        """μ_θ(s): f_θ(s), or ½(f_θ(s) − f_θ(m ⊙ s)) with a mirror.  (..., obs_dim) → (..., M)."""
+        """μ_θ(s): f_θ(s), or ½(f_θ(s) − f_θ(m ⊙ s)) with a mirror.  (..., obs_dim) → (..., act_dim)."""
         if self.mirror is None:
             return self.net.forward(states)
         outputs = self.net.forward(np.stack([states, states * self.mirror]))
@@ -444,9 +469,9 @@ class DiagonalGaussianPolicy(Policy):
         return self.net.backward(np.stack([0.5 * grad_mean, -0.5 * grad_mean]))
 
     def check_actions(self, actions, batch_shape):
-        expected = batch_shape + (self.M,)
+        expected = batch_shape + (self.act_dim,)
         if actions.shape != expected:
-            raise ValueError(f"actions must have shape {expected} (action dim M = {self.M}), "
+            raise ValueError(f"actions must have shape {expected} (act_dim = {self.act_dim}), "
                              f"got {actions.shape}")
         if actions.dtype.kind != "f":
             raise TypeError(f"actions of a Box space must be floats, got dtype {actions.dtype}")
@@ -462,12 +487,10 @@ class DiagonalGaussianPolicy(Policy):
         """log_std ← min(log_std, upper), upper clipped to the allowed range (std control)."""
         np.minimum(self.log_std, np.clip(upper, LOG_STD_MIN, LOG_STD_MAX), out=self.log_std)
 
-    def _chunk_loss_and_grads(self, states, actions, objective, mask):
-        dist = self.distribution(states)
-        loss, weights = objective(dist.log_prob(actions))
+    def backward(self, dist, actions, weights):
+        """Σ_n w_n ∇_θ log π(a_n|s_n): w_n ∂ log π/∂μ through the mean network, and
+        Σ_n w_n ∂ log π/∂log σ for the state-independent log σ, shared by every sample."""
         grad_mean, grad_log_std = dist.grad_log_prob(actions)
         grads = self.mean_backward(weights[:, None] * grad_mean)
-        # log_std is shared by every sample, so its gradient sums over the chunk
         grads.append((weights[:, None] * grad_log_std).sum(axis=0))
-        entropy = valid_sum(dist.entropy(), mask)
-        return loss, grads, entropy
+        return grads

@@ -16,14 +16,16 @@ At θ = θ_old (ρ = 1) its gradient is REINFORCE's, −(1/N) Σ A_n ∇ log π.
 
 and 1[…] is 0 exactly where the clipped term is the smaller one: A_n > 0 with ρ_n > 1 + ε,
 or A_n < 0 with ρ_n < 1 − ε.  There the sample has already moved the policy as far as the
-step allows and pushes no further.  So the policy's chunked backward pass (policies.py) serves
-unchanged: only the per-sample weight on ∇ log π differs.
+step allows and pushes no further.  So the policy's gradient path (Policy.objective_and_grads)
+serves unchanged: `clipped_objective` only supplies another weight per sample.
 
 `ppo_update` runs `update_epochs` passes over the rollout in shuffled minibatches, one Adam
 step each, all against the log-probabilities of the policy that collected the rollout.
 """
 
 import numpy as np
+
+from .policies import check_per_sample
 
 
 def clipped_surrogate(log_probs, old_log_probs, advantages, clip_ratio):
@@ -42,28 +44,47 @@ def clipped_surrogate(log_probs, old_log_probs, advantages, clip_ratio):
     return np.minimum(unclipped, clipped), weights
 
 
-def ppo_update(agent, states, actions, advantages, mask, clip_ratio, update_epochs, minibatch_size,
+def clipped_objective(old_log_probs, advantages, clip_ratio):
+    """L^CLIP as an objective of log π for Policy.step: objective(log π, rows=all) → (L of the
+    rows, ∂L/∂log π of the rows).  old_log_probs, advantages: (n,), every sample valid; ε > 0.
+
+    Raises ValueError for a clip ratio that is not a positive finite number, or inputs whose
+    shapes differ; NonFiniteError (policies.py) for NaN or inf among them.
+    """
+    if not (np.isfinite(clip_ratio) and clip_ratio > 0):
+        raise ValueError(f"clip_ratio must be a positive finite number, got {clip_ratio}")
+    advantages = check_per_sample("advantages", advantages, np.shape(advantages)[:1])
+    old_log_probs = check_per_sample("old_log_probs", old_log_probs, advantages.shape)
+    scale = -1.0 / len(advantages)
+
+    def objective(log_probs, rows=slice(None)):
+        terms, weights = clipped_surrogate(log_probs, old_log_probs[rows], advantages[rows], clip_ratio)
+        return (scale * terms).sum(), scale * weights
+
+    return objective
+
+
+def ppo_update(policy, states, actions, advantages, mask, clip_ratio, update_epochs, minibatch_size,
                max_grad_norm=None):
     """`update_epochs` passes of minibatch Adam steps on L^CLIP over one rollout.
 
-    states: (T, E, obs_dim); actions: (T, E) or (T, E, M); advantages: (T, E); mask: (T, E)
+    states: (T, E, obs_dim); actions: (T, E) or (T, E, act_dim); advantages: (T, E); mask: (T, E)
     bools, the valid samples (the others are dropped).  minibatch_size: samples per step (None:
-    the whole rollout); each pass shuffles the samples with agent.rng.
+    the whole rollout); each pass shuffles the samples with policy.rng.
     Returns {'loss', 'entropy', 'grad_norm'}: means over the steps (loss: of L^CLIP before each).
     """
     states, actions, advantages = states[mask], actions[mask], advantages[mask]
-    old_log_probs = agent.pi(states).log_prob(actions)  # θ_old: the policy that acted
+    old_log_probs = policy.pi(states).log_prob(actions)  # θ_old: the policy that acted
     n_samples = len(states)
     minibatch_size = n_samples if minibatch_size is None else min(int(minibatch_size), n_samples)
     sums = {"loss": 0.0, "entropy": 0.0, "grad_norm": 0.0}
     steps = 0
     for _ in range(update_epochs):
-        order = agent.rng.permutation(n_samples)
+        order = policy.rng.permutation(n_samples)
         for start in range(0, n_samples, minibatch_size):
             batch = order[start:start + minibatch_size]
-            stats = agent.update(states[batch], actions[batch], advantages[batch],
-                                 max_grad_norm=max_grad_norm,
-                                 old_log_probs=old_log_probs[batch], clip_ratio=clip_ratio)
+            objective = clipped_objective(old_log_probs[batch], advantages[batch], clip_ratio)
+            stats = policy.step(states[batch], actions[batch], objective, max_grad_norm=max_grad_norm)
             for key in sums:
                 sums[key] += stats[key]
             steps += 1

@@ -15,7 +15,7 @@ Generalized advantage estimation, GAE(λ) (Schulman et al., 2016), from a learne
 where V'_t is the value of the state after step t: V(s_{t+1}) while the episode goes on,
 V(s_final) when it was cut by a time limit or by the end of the rollout (bootstrapping: a
 cut is not a failure), and 0 when it terminated (or the loop's terminal_value, see
-reinforce.py).  λ = 1 gives A_t = G_t − V(s_t) with the cut returns bootstrapped, λ = 0
+solver.py).  λ = 1 gives A_t = G_t − V(s_t) with the cut returns bootstrapped, λ = 0
 the one-step TD error δ_t; in between, A trades the bias of V for the variance of the rewards.
 A_t + V(s_t) is the λ-return, the value fit's target.
 """

@@ -5,7 +5,7 @@ import pytest
 from conftest import GRAD_TOL, SEEDS, exactly, numerical_gradient, relative_error, stand_in_env
 from gymnasium import spaces
 
-from minipg import DiagonalGaussianPolicy, make_env, reinforce
+from minipg import DiagonalGaussianPolicy
 from minipg.baselines import (ValueBaseline, compute_advantages, make_baseline, normalize,
                               time_baseline)
 
@@ -199,23 +199,3 @@ def test_compute_advantages_subtracts_the_time_baseline(normalize_advantages):
         expected = expected / np.sqrt(28.0 / 5)  # the valid −1, 1, −3, −1, 4: mean 0, variance 28/5
     advantages = compute_advantages(returns, valid, "time", normalize_advantages)
     np.testing.assert_allclose(advantages, expected, rtol=1e-12)
-
-
-def test_log_std_final_caps_log_std_on_a_linear_schedule():
-    """With log_std_final, after epoch k of K log σ ≤ init + (final − init)·k/K."""
-    env = make_env("CartPoleSwingUp-v0", 4)
-    agent = DiagonalGaussianPolicy(env, hidden=(8,), seed=0, log_std_init=0.5)
-    history = reinforce(env, agent, gamma=0.99, epochs=4, T=20, seed=0, log_std_final=-1.5)
-    caps = [0.0, -0.5, -1.0, -1.5]
-    assert all(value <= cap + 1e-12 for value, cap in zip(history["log_std"], caps))
-    assert history["log_std"][-1] == pytest.approx(-1.5)
-
-
-def test_log_std_final_needs_a_gaussian_policy():
-    """A categorical policy has no σ to schedule: reinforce says so."""
-    from minipg import CategoricalPolicy
-
-    env = make_env("CartPole-v0", 2)
-    agent = CategoricalPolicy(stand_in_env(4, spaces.Discrete(2)), seed=0)
-    with pytest.raises(ValueError, match=exactly("log_std_final needs a Gaussian policy (one with a log_std)")):
-        reinforce(env, agent, epochs=1, T=5, log_std_final=-1.0)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
-from conftest import stand_in_env
+from conftest import exactly, stand_in_env
 from minipg.tools import checkpoint as checkpoint_module
 from minipg.tools.checkpoint import (
     CheckpointError,
@@ -26,8 +26,10 @@ from minipg.tools.checkpoint import (
     save_checkpoint,
 )
 from minipg.envs import make_env
+from minipg import Options, train
 from minipg.policies import CategoricalPolicy, DiagonalGaussianPolicy
-from minipg.reinforce import reinforce
+from minipg.solver import new_state
+from minipg.tools.checkpoint import restore_baseline, restore_schedules
 
 OBS_DIM = 4
 N_ACTIONS = 2
@@ -68,7 +70,7 @@ def random_batch(policy, rng):
 
 def trained(make_policy):
     """A policy after LEARN_STEPS updates on random batches, its learning rate decayed as
-    `lr_decay` would, so Adam's current rate differs from the configured one (policy.lr)."""
+    `lr_decay` would (the rate is the run's configuration, not restored: the solver sets it)."""
     policy = make_policy(SAVED_SEED)
     rng = np.random.default_rng(BATCH_SEED)
     for step in range(LEARN_STEPS):
@@ -78,12 +80,12 @@ def trained(make_policy):
 
 
 def assert_same_state(a, b):
-    """Parameters, Adam state and generator state bitwise equal."""
+    """Parameters, Adam state (but the learning rate) and generator state bitwise equal."""
     for pa, pb, ma, mb, va, vb in zip(a.parameters(), b.parameters(), a.opt.m, b.opt.m, a.opt.v, b.opt.v):
         np.testing.assert_array_equal(pa, pb)
         np.testing.assert_array_equal(ma, mb)
         np.testing.assert_array_equal(va, vb)
-    assert (a.opt.t, a.opt.lr, a.lr) == (b.opt.t, b.opt.lr, b.lr)
+    assert (a.opt.t, a.opt.beta1, a.opt.beta2, a.opt.eps) == (b.opt.t, b.opt.beta1, b.opt.beta2, b.opt.eps)
     assert a.rng.bit_generator.state == b.rng.bit_generator.state
 
 
@@ -110,6 +112,8 @@ def test_restored_policy_continues_bitwise(name, tmp_path):
     batch = random_batch(saved, rng)
     np.testing.assert_array_equal(saved.pi(batch[0]).log_prob(batch[1]),
                                   restored.pi(batch[0]).log_prob(batch[1]))
+    assert restored.opt.lr == restored.lr != saved.opt.lr  # the rate is configuration, left as it was
+    restored.opt.lr = saved.opt.lr  # as the solver sets it every epoch
     saved.update(*batch)
     restored.update(*batch)
     assert_same_state(saved, restored)
@@ -127,8 +131,9 @@ def test_config_history_and_epoch_round_trip(tmp_path):
     assert math.isnan(loaded.history["mean_return"][1])
     assert loaded.history["mean_return"][::2] == HISTORY["mean_return"][::2]
     assert loaded.history["episodes"] == HISTORY["episodes"]
-    assert loaded.architecture == {"policy": "DiagonalGaussianPolicy", "N": OBS_DIM, "M": ACTION_DIM,
+    assert loaded.architecture == {"policy": "DiagonalGaussianPolicy", "obs_dim": OBS_DIM, "act_dim": ACTION_DIM,
                                    "hidden": [8, 8], "log_std": True, "dtype": "float64", "mirror": None}
+    assert loaded.schedules is None and loaded.baseline is None  # no SolverState was saved
 
 
 def test_policy_from_checkpoint_builds_the_saved_policy(tmp_path):
@@ -152,34 +157,38 @@ RESUMERS = {
 
 
 @pytest.mark.parametrize("resume", RESUMERS)
-@pytest.mark.parametrize("lr_decay", [False, True], ids=["constant_lr", "lr_decay"])
-def test_resumed_training_equals_uninterrupted_training(lr_decay, resume, tmp_path):
-    """reinforce for 2 epochs, checkpoint, then 2 more in a new policy and env == 4 straight.
+@pytest.mark.parametrize("solver_options", [{}, {"lr_decay": True, "baseline": "value", "value_steps": 3}],
+                         ids=["constant_lr", "lr_decay_value_baseline"])
+def test_resumed_training_equals_uninterrupted_training(solver_options, resume, tmp_path):
+    """The solver for 2 epochs, checkpoint, then 2 more in a new policy and env == 4 straight
+    (with the learning rate decaying and a learned value baseline, both restored)."""
+    resume_at, seed = 2, 0
+    options = Options(num_envs=E, T=20, epochs=4, lr=0.03, **solver_options)
 
-    The learning rate is not the constructor's default, so the new policy must get the
-    configured rate (the start of the lr_decay schedule) from the checkpoint.
-    """
-    epochs, resume_at, seed, lr = 4, 2, 0, 0.03
-    kwargs = {"gamma": 0.99, "T": 20, "seed": seed, "lr_decay": lr_decay}
-
-    straight = CategoricalPolicy(make_env("CartPole-v0", E), lr=lr, seed=seed)
-    straight_history = reinforce(make_env("CartPole-v0", E), straight, epochs=epochs, **kwargs)
+    straight = CategoricalPolicy(make_env("CartPole-v0", E), lr=options.lr, seed=seed)
+    straight_history = train(make_env("CartPole-v0", E), straight, options, seed=seed)
 
     path = tmp_path / "run.npz"
-    first = CategoricalPolicy(make_env("CartPole-v0", E), lr=lr, seed=seed)
+    first = CategoricalPolicy(make_env("CartPole-v0", E), lr=options.lr, seed=seed)
+    state = new_state(first, options)
 
     def save_every_epoch(epoch, history):
         if epoch + 1 <= resume_at:  # later epochs stand for the work a crash would lose
-            save_checkpoint(path, first, CONFIG, history, epoch + 1)
+            save_checkpoint(path, first, CONFIG, history, epoch + 1, state)
 
-    # The same `epochs` as the straight run: lr_decay's schedule depends on it.
-    reinforce(make_env("CartPole-v0", E), first, epochs=epochs, callback=save_every_epoch, **kwargs)
+    train(make_env("CartPole-v0", E), first, options, seed=seed, callback=save_every_epoch, state=state)
 
     loaded = load_checkpoint(path)
     env = make_env("CartPole-v0", E)
     resumed = RESUMERS[resume](loaded, env)
-    resumed_history = reinforce(env, resumed, epochs=epochs, start_epoch=loaded.epoch,
-                                history=loaded.history, **kwargs)
+    resumed_state = new_state(resumed, options)
+    # A new value baseline draws its initial weights from the policy's generator: restore the
+    # policy (and so its generator) after making the state, as the command line does.
+    restore_policy(loaded, resumed)
+    restore_baseline(loaded, resumed_state.baseline)
+    restore_schedules(loaded, resumed_state)
+    resumed_state.history = loaded.history
+    resumed_history = train(env, resumed, options, seed=seed, state=resumed_state)
 
     assert loaded.epoch == resume_at
     assert_same_state(straight, resumed)
@@ -231,7 +240,7 @@ def test_crash_leaves_previous_checkpoint_intact(patch, tmp_path, monkeypatch):
 
 @pytest.fixture
 def checkpoint_path(tmp_path):
-    """A real checkpoint of a linear CategoricalPolicy(N=4, M=2)."""
+    """A real checkpoint of a linear CategoricalPolicy(obs_dim=4, act_dim=2)."""
     return save_checkpoint(tmp_path / "good.npz", POLICIES["categorical_linear"](SAVED_SEED),
                            CONFIG, HISTORY, epoch=3)
 
@@ -298,25 +307,35 @@ def test_other_format_version(tmp_path, monkeypatch, offset, relation):
         load_checkpoint(path)
 
 
-@pytest.mark.parametrize("make_policy, description", [
-    (lambda: CategoricalPolicy(categorical_env(), hidden=(8,)),
-     r"CategoricalPolicy\(N=4, M=2, hidden=\(8,\), dtype=float64\)"),
-    (lambda: CategoricalPolicy(stand_in_env(OBS_DIM, spaces.Discrete(3))),
-     r"CategoricalPolicy\(N=4, M=3, hidden=\(\), dtype=float64\)"),
+@pytest.mark.parametrize("make_policy, differences", [
+    (lambda: CategoricalPolicy(categorical_env(), hidden=(8,)), "hidden: () in the checkpoint, (8,) here"),
+    (lambda: CategoricalPolicy(stand_in_env(OBS_DIM, spaces.Discrete(3))), "act_dim: 2 in the checkpoint, 3 here"),
+    (lambda: CategoricalPolicy(stand_in_env(5, spaces.Discrete(2))), "obs_dim: 4 in the checkpoint, 5 here"),
     (lambda: CategoricalPolicy(categorical_env(), dtype=np.float32),
-     r"CategoricalPolicy\(N=4, M=2, hidden=\(\), dtype=float32\)"),
+     "dtype: float64 in the checkpoint, float32 here"),
     (lambda: DiagonalGaussianPolicy(gaussian_env(), hidden=()),
-     r"DiagonalGaussianPolicy\(N=4, M=2, hidden=\(\), dtype=float64\)"),
-], ids=["hidden", "actions", "dtype", "class"])
-def test_architecture_mismatch(make_policy, description, checkpoint_path):
+     "policy: CategoricalPolicy in the checkpoint, DiagonalGaussianPolicy here"),
+], ids=["hidden", "actions", "observations", "dtype", "class"])
+def test_architecture_mismatch_names_the_fields_that_differ(make_policy, differences, checkpoint_path):
     policy = make_policy()
     before = [p.copy() for p in policy.parameters()]
-    with pytest.raises(CheckpointError,
-                       match=r"checkpoint is for CategoricalPolicy\(N=4, M=2, hidden=\(\), dtype=float64\) "
-                             rf"but the policy is {description}"):
+    with pytest.raises(CheckpointError, match=exactly(
+            f"{checkpoint_path}: checkpoint is for CategoricalPolicy(obs_dim=4, act_dim=2, hidden=(), "
+            f"dtype=float64), the policy differs in {differences}")):
         restore_policy(load_checkpoint(checkpoint_path), policy)
     for param, original in zip(policy.parameters(), before):  # nothing was half-restored
         np.testing.assert_array_equal(param, original)
+
+
+def test_a_mirror_that_differs_is_named(tmp_path):
+    """Policies that differ in their mirror alone: the message says so (their other fields match)."""
+    env = stand_in_env(OBS_DIM, spaces.Box(-1.0, 1.0, shape=(1,)))
+    mirrored = DiagonalGaussianPolicy(env, hidden=(4,), mirror=[-1, -1, 1, -1])
+    path = save_checkpoint(tmp_path / "mirrored.npz", mirrored, CONFIG, HISTORY, epoch=1)
+    with pytest.raises(CheckpointError, match=exactly(
+            f"{path}: checkpoint is for DiagonalGaussianPolicy(obs_dim=4, act_dim=1, hidden=(4,), dtype=float64, "
+            "mirror=(-1, -1, 1, -1)), the policy differs in mirror: (-1, -1, 1, -1) in the checkpoint, None here")):
+        restore_policy(load_checkpoint(path), DiagonalGaussianPolicy(env, hidden=(4,)))
 
 
 def test_epoch_must_be_a_count(tmp_path):

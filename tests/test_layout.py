@@ -12,7 +12,7 @@ import minipg
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "minipg"
 CORE_MODULES = ("layers", "distributions", "optim", "returns", "policies", "baselines", "ppo", "reinforce",
-                "parallel")
+                "options", "solver", "parallel")
 
 
 def imported_modules(path):
@@ -47,7 +47,7 @@ def test_no_core_or_env_module_imports_the_tools():
 def test_the_import_resolver_sees_relative_imports():
     """The check above would be empty-handed if relative imports were not resolved."""
     assert "minipg.tools.checkpoint" in imported_modules(PACKAGE / "tools" / "cli.py")
-    assert "minipg.envs.autoreset_mode" in imported_modules(PACKAGE / "reinforce.py")
+    assert "minipg.envs.vector.autoreset_mode" in imported_modules(PACKAGE / "reinforce.py")
 
 
 def test_public_api():

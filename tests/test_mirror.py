@@ -23,8 +23,8 @@ def test_mirrored_loss_gradient_matches_finite_differences(seed):
     """∂L/∂θ of the mirrored policy (stacked forward, ±½ backward) equals central differences."""
     agent, rng = mirrored_policy(seed, action_dim=int(1 + seed % 2))
     T, E = 4, 3
-    states = rng.normal(size=(T, E, agent.N))
-    actions = rng.normal(size=(T, E, agent.M))
+    states = rng.normal(size=(T, E, agent.obs_dim))
+    actions = rng.normal(size=(T, E, agent.act_dim))
     returns = rng.normal(size=(T, E))
     mask = rng.random((T, E)) > 0.2
     _, grads = agent.loss_and_grads(states, actions, returns, mask)
@@ -42,8 +42,8 @@ def test_mirrored_loss_gradient_matches_finite_differences(seed):
 def test_mirrored_policy_is_equivariant(seed):
     """π(−a | m ⊙ s) = π(a | s): the mean is odd under the reflection, σ is shared."""
     agent, rng = mirrored_policy(seed)
-    states = rng.normal(size=(7, agent.N))
-    actions = rng.normal(size=(7, agent.M))
+    states = rng.normal(size=(7, agent.obs_dim))
+    actions = rng.normal(size=(7, agent.act_dim))
     np.testing.assert_allclose(agent.pi(states * agent.mirror).mean, -agent.pi(states).mean, atol=1e-12)
     np.testing.assert_allclose(agent.pi(states * agent.mirror).log_prob(-actions),
                                agent.pi(states).log_prob(actions), atol=1e-12)

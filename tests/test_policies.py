@@ -14,8 +14,9 @@ import pytest
 from gymnasium import spaces
 
 from conftest import GRAD_TOL, SEEDS, exactly, numerical_gradient, relative_error, stand_in_env
+from minipg.ppo import clipped_objective
 from minipg.policies import (LOG_STD_MAX, LOG_STD_MIN, CategoricalPolicy, DiagonalGaussianPolicy,
-                             NonFiniteError)
+                             NonFiniteError, reinforce_objective)
 
 OBS_DIM = 4
 N_ACTIONS = 3
@@ -52,24 +53,24 @@ POLICIES = {
 
 
 def random_batch(policy, rng, with_mask, shape=(T, E)):
-    """States (T, E, obs_dim), actions sampled from the policy, random returns (T, E), and a
+    """States (T, E, obs_dim), actions sampled from the policy, random advantages (T, E), and a
     mask with about a third of the steps invalid (or None)."""
     states = rng.normal(size=shape + (OBS_DIM,))
     actions = policy.pi(states).sample(rng)
-    returns = rng.normal(size=shape)
+    advantages = rng.normal(size=shape)
     mask = None
     if with_mask:
         mask = rng.random(shape) < 2 / 3
         mask.flat[0] = True  # at least one valid sample
         mask.flat[-1] = False  # and at least one invalid one
-    return states, actions, returns, mask
+    return states, actions, advantages, mask
 
 
-def direct_loss(policy, states, actions, returns, mask):
+def direct_loss(policy, states, actions, advantages, mask):
     """−mean over valid samples of log π(a|s)·G, straight from the policy's distribution."""
     log_prob = policy.pi(states).log_prob(actions)
-    valid = np.ones(returns.shape, dtype=bool) if mask is None else mask
-    return -np.mean(log_prob[valid] * returns[valid])
+    valid = np.ones(advantages.shape, dtype=bool) if mask is None else mask
+    return -np.mean(log_prob[valid] * advantages[valid])
 
 
 def assert_gradients_match_finite_differences(policy, batch):
@@ -133,10 +134,10 @@ def test_loss_is_minus_mean_of_log_prob_times_return(name, with_mask):
 def test_masked_samples_are_ignored(name):
     """Loss and gradients on a masked batch equal those on the valid samples alone."""
     policy = POLICIES[name](seed=0)
-    states, actions, returns, mask = random_batch(policy, np.random.default_rng(1), with_mask=True)
-    loss, grads = policy.loss_and_grads(states, actions, returns, mask)
+    states, actions, advantages, mask = random_batch(policy, np.random.default_rng(1), with_mask=True)
+    loss, grads = policy.loss_and_grads(states, actions, advantages, mask)
     # The valid samples as a (N, 1) batch without a mask.
-    only_valid = (states[mask][:, None], actions[mask][:, None], returns[mask][:, None])
+    only_valid = (states[mask][:, None], actions[mask][:, None], advantages[mask][:, None])
     loss_valid, grads_valid = policy.loss_and_grads(*only_valid)
     np.testing.assert_allclose(loss, loss_valid, rtol=1e-12)
     for grad, grad_valid in zip(grads, grads_valid):
@@ -147,9 +148,9 @@ def test_masked_samples_are_ignored(name):
 def test_all_false_mask_raises(name):
     """With no valid sample the mean is undefined: ValueError rather than a 0/0."""
     policy = POLICIES[name](seed=0)
-    states, actions, returns, _ = random_batch(policy, np.random.default_rng(1), with_mask=False)
+    states, actions, advantages, _ = random_batch(policy, np.random.default_rng(1), with_mask=False)
     with pytest.raises(ValueError, match=exactly("no valid samples to learn from (the mask is all False)")):
-        policy.loss_and_grads(states, actions, returns, np.zeros((T, E), dtype=bool))
+        policy.loss_and_grads(states, actions, advantages, np.zeros((T, E), dtype=bool))
 
 
 @pytest.mark.parametrize("chunk_size", [CHUNK_SIZE, 1])
@@ -170,6 +171,30 @@ def test_chunked_equals_unchunked(name, with_mask, chunk_size):
         assert relative_error(grad, grad_chunked) <= CHUNK_TOL
     entropy = whole.update(*batch)["entropy"]
     assert relative_error(entropy, chunked.update(*batch)["entropy"]) <= CHUNK_TOL
+
+
+@pytest.mark.parametrize("objective_name", ["reinforce", "clipped"])
+@pytest.mark.parametrize("chunk_size, threads", [(CHUNK_SIZE, 1), (CHUNK_SIZE, 3), (1, 2), (T * E, 1)])
+@pytest.mark.parametrize("name", POLICIES)
+def test_chunks_and_threads_wrap_the_plain_path(name, chunk_size, threads, objective_name):
+    """chunked_objective_and_grads (chunks of the flattened batch, on worker threads, summed in
+    order) gives what one call of the plain path objective_and_grads gives on the whole batch:
+    distribution → log π → per-sample weight → backward, to 1e-12."""
+    policy = POLICIES[name](seed=3, chunk_size=chunk_size)
+    policy.threads = threads
+    states, actions, advantages, mask = random_batch(policy, np.random.default_rng(4), True)
+    states, actions, advantages = states[mask], actions[mask], advantages[mask]  # (n, ...) valid samples
+    if objective_name == "reinforce":
+        objective = reinforce_objective(advantages)
+    else:
+        old_log_probs = policy.pi(states).log_prob(actions) + np.random.default_rng(5).normal(0, 0.3, len(states))
+        objective = clipped_objective(old_log_probs, advantages, 0.2)
+    loss, grads, dist = policy.objective_and_grads(states, actions, objective)
+    chunked_loss, chunked_grads, entropy = policy.chunked_objective_and_grads(states, actions, objective)
+    assert relative_error(loss, chunked_loss) <= CHUNK_TOL
+    for grad, chunked_grad in zip(grads, chunked_grads):
+        assert relative_error(grad, chunked_grad) <= CHUNK_TOL
+    assert relative_error(dist.entropy().mean(), entropy) <= CHUNK_TOL
 
 
 # --------------------------------------------------------------------------- parameters
@@ -233,7 +258,7 @@ def test_policies_prefer_single_spaces_of_a_vector_env():
     vector_env.single_observation_space = spaces.Box(-1.0, 1.0, shape=(OBS_DIM,))
     vector_env.single_action_space = spaces.Discrete(N_ACTIONS)
     policy = CategoricalPolicy(vector_env, seed=0)
-    assert (policy.N, policy.M) == (OBS_DIM, N_ACTIONS)
+    assert (policy.obs_dim, policy.act_dim) == (OBS_DIM, N_ACTIONS)
 
 
 @pytest.mark.parametrize("name", POLICIES)
@@ -267,11 +292,11 @@ def test_learn_is_one_adam_step_on_the_gradient(name):
 def test_update_reports_loss_entropy_and_gradient_norm(name):
     """update returns the loss, the mean entropy over VALID states and ‖∇L‖, all before its step."""
     policy = POLICIES[name](seed=0)
-    states, actions, returns, mask = random_batch(policy, np.random.default_rng(1), with_mask=True)
-    loss, grads = policy.loss_and_grads(states, actions, returns, mask)
+    states, actions, advantages, mask = random_batch(policy, np.random.default_rng(1), with_mask=True)
+    loss, grads = policy.loss_and_grads(states, actions, advantages, mask)
     entropy = policy.pi(states).entropy()[mask].mean()
 
-    stats = policy.update(states, actions, returns, mask)
+    stats = policy.update(states, actions, advantages, mask)
     np.testing.assert_allclose(stats["loss"], loss, rtol=1e-15)
     np.testing.assert_allclose(stats["entropy"], entropy, rtol=1e-12)
     np.testing.assert_allclose(stats["grad_norm"], np.sqrt(sum((g**2).sum() for g in grads)), rtol=1e-12)
@@ -283,11 +308,11 @@ def test_update_rejects_non_finite_returns_without_changing_parameters(name, bad
     """A NaN or infinite return would make the loss non-finite: NonFiniteError, and neither the
     parameters nor Adam's state change (a later good batch starts from a clean optimizer)."""
     policy = POLICIES[name](seed=0)
-    states, actions, returns, _ = random_batch(policy, np.random.default_rng(1), with_mask=False)
-    returns[2, 1] = bad_value
+    states, actions, advantages, _ = random_batch(policy, np.random.default_rng(1), with_mask=False)
+    advantages[2, 1] = bad_value
     before = [p.copy() for p in policy.parameters()]
-    with pytest.raises(NonFiniteError, match=exactly("returns contain NaN or inf")):
-        policy.update(states, actions, returns)
+    with pytest.raises(NonFiniteError, match=exactly("advantages contain NaN or inf")):
+        policy.update(states, actions, advantages)
     assert all(np.array_equal(p, old) for p, old in zip(policy.parameters(), before))
     assert policy.opt.t == 0
 
@@ -305,9 +330,9 @@ def test_non_finite_states_are_refused(name, bad_value):
 @pytest.mark.parametrize("name", POLICIES)
 def test_update_rejects_non_numeric_returns(name):
     policy = POLICIES[name](seed=0)
-    states, actions, returns, _ = random_batch(policy, np.random.default_rng(1), with_mask=False)
-    with pytest.raises(TypeError, match="returns must be numeric, got dtype <U"):
-        policy.update(states, actions, returns.astype(str))
+    states, actions, advantages, _ = random_batch(policy, np.random.default_rng(1), with_mask=False)
+    with pytest.raises(TypeError, match="advantages must be numeric, got dtype <U"):
+        policy.update(states, actions, advantages.astype(str))
 
 
 @pytest.mark.parametrize("name", POLICIES)
@@ -315,21 +340,21 @@ def test_update_rejects_a_finite_loss_with_a_non_finite_gradient(name):
     """Returns of 1e300 keep the loss finite (|L| ≈ 1e300) but ‖∇L‖² overflows: that is a
     non-finite gradient too, so training stops there and nothing changes."""
     policy = POLICIES[name](seed=0)
-    states, actions, returns, mask = random_batch(policy, np.random.default_rng(1), with_mask=True)
-    returns = np.full_like(returns, 1e300)
+    states, actions, advantages, mask = random_batch(policy, np.random.default_rng(1), with_mask=True)
+    advantages = np.full_like(advantages, 1e300)
     before = [p.copy() for p in policy.parameters()]
     with np.errstate(over="ignore"):
-        loss, _ = policy.loss_and_grads(states, actions, returns, mask)
+        loss, _ = policy.loss_and_grads(states, actions, advantages, mask)
         assert np.isfinite(loss)
         with pytest.raises(NonFiniteError, match=r"non-finite gradient \(loss=.*, gradient norm=inf\)"):
-            policy.update(states, actions, returns, mask)
+            policy.update(states, actions, advantages, mask)
     assert all(np.array_equal(p, old) for p, old in zip(policy.parameters(), before))
     assert policy.opt.t == 0
 
 
 @pytest.mark.parametrize("name", ["gaussian_1d", "gaussian_3d"])
 def test_update_rejects_a_loss_that_overflows(name):
-    """Actions 10σ from the mean (log π ≈ −50 per dimension) with finite returns of 1e307: the loss
+    """Actions 10σ from the mean (log π ≈ −50 per dimension) with finite advantages of 1e307: the loss
     −mean(log π·G) ≈ 5e308 overflows to inf, and update says the loss is non-finite."""
     policy = POLICIES[name](seed=0)
     states = np.random.default_rng(2).normal(size=(T, E, OBS_DIM))
@@ -385,7 +410,7 @@ def test_max_grad_norm_leaves_a_smaller_gradient_alone(name):
 
 
 def batch_pushing_log_std(policy, upward):
-    """A (T, E) batch with returns +1 whose gradient pushes every log σ_i up (actions 3σ from
+    """A (T, E) batch with advantages +1 whose gradient pushes every log σ_i up (actions 3σ from
     the mean: ∂L/∂log σ_i = −mean(z² − 1) = −8) or down (actions at the mean: +1)."""
     states = np.random.default_rng(2).normal(size=(T, E, OBS_DIM))
     mean = policy.pi(states).mean
@@ -551,9 +576,9 @@ def test_act_deterministic_is_the_mode(name):
 ], ids=["int", "nan", "inf"])
 def test_gaussian_rejects_bad_actions(actions, error, message):
     policy = make_gaussian(0, 2)
-    states, _, returns, _ = random_batch(policy, np.random.default_rng(1), with_mask=False)
+    states, _, advantages, _ = random_batch(policy, np.random.default_rng(1), with_mask=False)
     with pytest.raises(error, match=exactly(message)):
-        policy.update(states, actions, returns)
+        policy.update(states, actions, advantages)
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.int64, "complex128"])
@@ -567,9 +592,9 @@ def test_integer_returns_give_the_gradients_of_their_float_values(name):
     rng = np.random.default_rng(5)
     policy = POLICIES[name](0, chunk_size=CHUNK_SIZE)
     states, actions, _, mask = random_batch(policy, rng, True)
-    returns = rng.integers(-5, 6, size=(T, E))
-    loss, grads = policy.loss_and_grads(states, actions, returns, mask)
-    float_loss, float_grads = policy.loss_and_grads(states, actions, returns.astype(float), mask)
+    advantages = rng.integers(-5, 6, size=(T, E))
+    loss, grads = policy.loss_and_grads(states, actions, advantages, mask)
+    float_loss, float_grads = policy.loss_and_grads(states, actions, advantages.astype(float), mask)
     assert loss == float_loss and loss != 0.0
     for grad, float_grad in zip(grads, float_grads):
         np.testing.assert_array_equal(grad, float_grad)

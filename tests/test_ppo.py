@@ -10,8 +10,6 @@ with old log-probabilities that put the ratios on both sides of the clipping ran
 within FD reach of its kinks), and differentiated by central finite differences.
 """
 
-import importlib
-
 import numpy as np
 import pytest
 from gymnasium import spaces
@@ -19,9 +17,8 @@ from gymnasium import spaces
 from conftest import GRAD_TOL, SEEDS, exactly, numerical_gradient, relative_error, stand_in_env
 from test_policies import POLICIES, random_batch
 from minipg.policies import CategoricalPolicy, DiagonalGaussianPolicy, NonFiniteError
-from minipg.ppo import clipped_surrogate, ppo_update
-from minipg.reinforce import reinforce
-from minipg import make_env
+from minipg.ppo import clipped_objective, clipped_surrogate, ppo_update
+from minipg import Options, make_env, train
 
 CLIP = 0.2
 KINK_MARGIN = 1e-3  # ratios this close to 1 ± ε are redrawn: FD would straddle the kink
@@ -37,6 +34,16 @@ def ratios_away_from_kinks(rng, shape):
         if not near.any():
             return log_ratio
         log_ratio[near] = rng.uniform(-0.6, 0.6, size=near.sum())
+
+
+def clipped_loss_and_grads(policy, states, actions, advantages, mask, old_log_probs):
+    """L^CLIP and ∂L^CLIP/∂θ through the policy's gradient path, on the valid samples (as
+    ppo_update takes them)."""
+    if mask is not None:
+        states, actions, advantages, old_log_probs = (x[mask] for x in (states, actions, advantages, old_log_probs))
+    objective = clipped_objective(old_log_probs.ravel(), advantages.ravel(), CLIP)
+    loss, grads, _ = policy.chunked_objective_and_grads(states, actions, objective)
+    return loss, grads
 
 
 def direct_clipped_loss(policy, states, actions, advantages, mask, old_log_probs):
@@ -86,7 +93,7 @@ def test_clipped_gradients_match_finite_differences(name, seed, with_mask):
     shape = tuple(rng.integers(2, 7, size=2))
     states, actions, advantages, mask = random_batch(policy, rng, with_mask, shape)
     old_log_probs = policy.pi(states).log_prob(actions) - ratios_away_from_kinks(rng, shape)
-    loss, grads = policy.loss_and_grads(states, actions, advantages, mask, old_log_probs, CLIP)
+    loss, grads = clipped_loss_and_grads(policy, states, actions, advantages, mask, old_log_probs)
     direct = lambda: direct_clipped_loss(policy, states, actions, advantages, mask, old_log_probs)
     assert loss == pytest.approx(direct(), rel=1e-12)
     for param, grad in zip(policy.parameters(), grads):
@@ -99,7 +106,7 @@ def test_clipped_gradients_of_a_mirrored_gaussian_match_finite_differences():
     policy = DiagonalGaussianPolicy(env, hidden=(6, 5), seed=3, mirror=[-1, -1, 1, -1], chunk_size=9)
     states, actions, advantages, mask = random_batch(policy, rng, True, (4, 5))
     old_log_probs = policy.pi(states).log_prob(actions) - ratios_away_from_kinks(rng, (4, 5))
-    _, grads = policy.loss_and_grads(states, actions, advantages, mask, old_log_probs, CLIP)
+    _, grads = clipped_loss_and_grads(policy, states, actions, advantages, mask, old_log_probs)
     direct = lambda: direct_clipped_loss(policy, states, actions, advantages, mask, old_log_probs)
     params = policy.parameters()
     for index, (param, grad) in enumerate(zip(params, grads)):
@@ -117,8 +124,8 @@ def test_at_the_old_policy_the_clipped_gradient_is_reinforces(name):
     policy = POLICIES[name](0, chunk_size=7)
     states, actions, advantages, mask = random_batch(policy, rng, True)
     old_log_probs = policy.pi(states).log_prob(actions)
-    _, clipped_grads = policy.loss_and_grads(states, actions, advantages, mask, old_log_probs, CLIP)
-    _, grads = policy.loss_and_grads(states, actions, advantages, mask)
+    _, clipped_grads = clipped_loss_and_grads(policy, states, actions, advantages, mask, old_log_probs)
+    _, grads = policy.loss_and_grads(states[mask], actions[mask], advantages[mask])
     for clipped_grad, grad in zip(clipped_grads, grads):
         np.testing.assert_array_equal(clipped_grad, grad)
 
@@ -127,18 +134,19 @@ def test_clipping_arguments_are_checked():
     rng = np.random.default_rng(0)
     policy = POLICIES["gaussian_1d"](0)
     states, actions, advantages, _ = random_batch(policy, rng, False)
-    old_log_probs = policy.pi(states).log_prob(actions)
-    with pytest.raises(ValueError, match=exactly("old_log_probs and clip_ratio go together "
-                                                 "(the clipped surrogate needs both)")):
-        policy.loss_and_grads(states, actions, advantages, old_log_probs=old_log_probs)
+    old_log_probs = policy.pi(states).log_prob(actions).ravel()
+    advantages = advantages.ravel()
     for clip_ratio in (-0.1, 0.0, float("inf")):
         with pytest.raises(ValueError, match=exactly(f"clip_ratio must be a positive finite number, got {clip_ratio}")):
-            policy.loss_and_grads(states, actions, advantages, None, old_log_probs, clip_ratio)
-    with pytest.raises(ValueError, match=r"^old_log_probs must have shape \(5, 4\)"):
-        policy.loss_and_grads(states, actions, advantages, None, old_log_probs[:2], CLIP)
-    old_log_probs[0, 0] = np.nan
+            clipped_objective(old_log_probs, advantages, clip_ratio)
+    with pytest.raises(ValueError, match=r"^old_log_probs must have shape \(20,\)"):
+        clipped_objective(old_log_probs[:2], advantages, CLIP)
+    old_log_probs[0] = np.nan
     with pytest.raises(NonFiniteError, match=exactly("old_log_probs contain NaN or inf")):
-        policy.loss_and_grads(states, actions, advantages, None, old_log_probs, CLIP)
+        clipped_objective(old_log_probs, advantages, CLIP)
+    advantages[3] = np.inf
+    with pytest.raises(NonFiniteError, match=exactly("advantages contain NaN or inf")):
+        clipped_objective(np.zeros(20), advantages, CLIP)
 
 
 def test_an_infinite_clipped_loss_leaves_the_parameters_untouched():
@@ -148,8 +156,9 @@ def test_an_infinite_clipped_loss_leaves_the_parameters_untouched():
     advantages[:] = -1.0
     old_log_probs = policy.pi(states).log_prob(actions) - 1000.0  # ρ overflows: L = +inf
     before = [p.copy() for p in policy.parameters()]
+    objective = clipped_objective(old_log_probs.ravel(), advantages.ravel(), CLIP)
     with np.errstate(all="ignore"), pytest.raises(NonFiniteError, match="^non-finite loss"):
-        policy.update(states, actions, advantages, None, None, old_log_probs, CLIP)
+        policy.step(states, actions, objective)
     for param, old in zip(policy.parameters(), before):
         np.testing.assert_array_equal(param, old)
 
@@ -165,22 +174,21 @@ def test_ppo_update_takes_a_step_per_minibatch_per_pass_on_the_valid_samples(mon
     mask.flat[rng.permutation(20)[:17]] = True
     acting_log_probs = policy.pi(states).log_prob(actions)
     steps = []
-    update = DiagonalGaussianPolicy.update
+    step = DiagonalGaussianPolicy.step
 
     step_stats = []
 
-    def spy(self, batch_states, batch_actions, batch_advantages, mask=None, max_grad_norm=None,
-            old_log_probs=None, clip_ratio=None):
+    def spy(self, batch_states, batch_actions, objective, mask=None, max_grad_norm=None):
         rows = [int(np.flatnonzero((states == row).all(axis=-1).ravel())[0]) for row in batch_states]
         steps.append(rows)
-        np.testing.assert_array_equal(old_log_probs, acting_log_probs.ravel()[rows])
-        np.testing.assert_array_equal(batch_advantages, advantages.ravel()[rows])
-        assert mask is None and clip_ratio == CLIP and max_grad_norm == 0.5
-        step_stats.append(update(self, batch_states, batch_actions, batch_advantages, mask, max_grad_norm,
-                                 old_log_probs, clip_ratio))
+        # the objective's weights at the acting policy (ρ = 1) are −A/n for these rows' advantages
+        _, weights = objective(acting_log_probs.ravel()[rows])
+        np.testing.assert_allclose(weights, -advantages.ravel()[rows] / len(rows), rtol=1e-12)
+        assert mask is None and max_grad_norm == 0.5
+        step_stats.append(step(self, batch_states, batch_actions, objective, mask, max_grad_norm))
         return step_stats[-1]
 
-    monkeypatch.setattr(DiagonalGaussianPolicy, "update", spy)
+    monkeypatch.setattr(DiagonalGaussianPolicy, "step", spy)
     stats = ppo_update(policy, states, actions, advantages, mask, CLIP, update_epochs=3, minibatch_size=5,
                        max_grad_norm=0.5)
     assert [len(rows) for rows in steps] == [5, 5, 5, 2] * 3
@@ -199,9 +207,9 @@ def test_ppo_update_without_a_minibatch_size_steps_on_the_whole_rollout(monkeypa
     policy = POLICIES["gaussian_1d"](0)
     states, actions, advantages, mask = random_batch(policy, rng, True)
     sizes = []
-    update = DiagonalGaussianPolicy.update
-    monkeypatch.setattr(DiagonalGaussianPolicy, "update",
-                        lambda self, s, *args, **kwargs: sizes.append(len(s)) or update(self, s, *args, **kwargs))
+    step = DiagonalGaussianPolicy.step
+    monkeypatch.setattr(DiagonalGaussianPolicy, "step",
+                        lambda self, s, *args, **kwargs: sizes.append(len(s)) or step(self, s, *args, **kwargs))
     ppo_update(policy, states, actions, advantages, mask, CLIP, update_epochs=2, minibatch_size=None)
     assert sizes == [int(mask.sum())] * 2
 
@@ -219,58 +227,17 @@ def test_ppo_update_is_reproducible():
 
 
 # ------------------------------------------------------------------ in the training loop
-@pytest.mark.parametrize("kwargs, message", [
-    ({"clip_ratio": 0.0}, "clip_ratio must be a positive finite number, got clip_ratio=0.0"),
-    ({"clip_ratio": 0.2, "update_epochs": 0}, "update_epochs must be a positive integer, got update_epochs=0"),
-    ({"clip_ratio": 0.2, "minibatch_size": 2.5}, "minibatch_size must be a positive integer, got minibatch_size=2.5"),
-    ({"update_epochs": 4}, "update_epochs and minibatch_size need clip_ratio: more than one step on a rollout "
-                           "needs the clipped surrogate (REINFORCE's estimate holds at the policy that acted only)"),
-], ids=["clip-zero", "epochs-zero", "minibatch-float", "epochs-without-clip"])
-def test_reinforce_checks_the_clipping_arguments(kwargs, message):
-    env = make_env("CartPole-v1", 2)
-    policy = POLICIES["categorical_linear"](0)
-    with pytest.raises(ValueError, match=exactly(message)):
-        reinforce(env, policy, epochs=1, T=5, **kwargs)
-    env.close()
-
-
 def test_clipped_updates_in_the_loop_learn_cartpole():
     """PPO-style updates with GAE on CartPole: a handful of rollouts lifts the mean return well
     above a random policy's ≈ 22."""
-    env = make_env("CartPole-v1", 8)
-    policy = CategoricalPolicy(env, lr=3e-3, hidden=(32,), seed=0)
-    history = reinforce(env, policy, gamma=0.99, epochs=12, T=200, seed=0, baseline="value",
-                        normalize_advantages=True, gae_lambda=0.95, bootstrap=True, clip_ratio=0.2,
-                        update_epochs=4, minibatch_size=256)
+    options = Options(env="CartPole-v1", num_envs=8, T=200, epochs=12, lr=3e-3, hidden=(32,), baseline="value",
+                      normalize_advantages=True, gae_lambda=0.95, bootstrap=True, clip_ratio=0.2,
+                      update_epochs=4, minibatch_size=256)
+    env = make_env(options.env, options.num_envs)
+    history = train(env, CategoricalPolicy(env, lr=3e-3, hidden=(32,), seed=0), options, seed=0)
     env.close()
     assert np.nanmean(history["mean_return"][:2]) < 40
     assert np.nanmean(history["mean_return"][-3:]) > 100
-
-
-def test_reinforce_hands_its_options_to_ppo_update_and_the_advantages(monkeypatch):
-    """update_epochs, minibatch_size, max_grad_norm reach ppo_update; terminal_value reaches GAE."""
-    loop = importlib.import_module("minipg.reinforce")  # the module; minipg.reinforce is the function
-    calls = {}
-    real_update, real_advantages = loop.ppo_update, loop.advantages_and_targets
-
-    def spy_update(agent, states, actions, advantages, mask, clip_ratio, update_epochs, minibatch_size,
-                   max_grad_norm=None):
-        calls["update"] = (clip_ratio, update_epochs, minibatch_size, max_grad_norm)
-        return real_update(agent, states, actions, advantages, mask, clip_ratio, update_epochs,
-                           minibatch_size, max_grad_norm)
-
-    def spy_advantages(*args, **kwargs):
-        calls["terminal_value"] = args[6] if len(args) > 6 else kwargs.get("terminal_value")
-        return real_advantages(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "ppo_update", spy_update)
-    monkeypatch.setattr(loop, "advantages_and_targets", spy_advantages)
-    env = make_env("CartPole-v1", 2)
-    reinforce(env, CategoricalPolicy(env, seed=0), epochs=1, T=20, seed=0, baseline="value",
-              gae_lambda=0.9, bootstrap=True, terminal_value=-7.0, clip_ratio=0.3, update_epochs=3,
-              minibatch_size=16, max_grad_norm=2.0)
-    env.close()
-    assert calls == {"update": (0.3, 3, 16, 2.0), "terminal_value": -7.0}
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -280,6 +247,9 @@ def test_clipped_and_reinforce_gradients_keep_the_policy_dtype(dtype):
     states, actions, advantages, mask = random_batch(policy, rng, True)
     states, actions, advantages = states.astype(dtype), actions.astype(dtype), advantages.astype(dtype)
     old_log_probs = policy.pi(states).log_prob(actions)
-    for extra in ((), (old_log_probs, CLIP)):
-        _, grads = policy.loss_and_grads(states, actions, advantages, mask, *extra)
+    for clipped in (False, True):
+        if clipped:
+            _, grads = clipped_loss_and_grads(policy, states, actions, advantages, mask, old_log_probs)
+        else:
+            _, grads = policy.loss_and_grads(states, actions, advantages, mask)
         assert all(grad.dtype == dtype for grad in grads)

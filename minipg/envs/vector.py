@@ -59,6 +59,13 @@ def observation_mirror(env_id):
     return MIRRORS[env_id]
 
 
+def single_spaces(env):
+    """(observation space, action space) of ONE environment, from a gymnasium Env or VectorEnv."""
+    observation_space = getattr(env, "single_observation_space", None) or env.observation_space
+    action_space = getattr(env, "single_action_space", None) or env.action_space
+    return observation_space, action_space
+
+
 def autoreset_mode(env):
     """The vector env's AutoresetMode (gymnasium's default, NEXT_STEP, when it declares none)."""
     return env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)

@@ -2,15 +2,17 @@
 
 A checkpoint holds everything needed to continue a run exactly where it stopped:
 
-- the policy's parameters, in the order of `agent.parameters()` (W1, b1, ..., [log_std]);
-- Adam's state: the moments m and v of every parameter, the step count t (it sets the bias
-  correction 1 − βᵗ), the current learning rate (which `lr_decay` changes every epoch) and
-  the policy's configured rate `agent.lr` that the schedule starts from;
-- the state of the agent's random generator, so the resumed run samples the same actions;
-- the run's `config` (env id, hyperparameters, flags), its per-epoch `history` and the
-  number of epochs completed;
-- the architecture (policy class, N, M, hidden sizes, dtype), checked before anything is
-  restored.
+- the policy's parameters, in the order of `policy.parameters()` (W1, b1, ..., [log_std]);
+- Adam's state: the moments m and v of every parameter and the step count t (it sets the bias
+  correction 1 − βᵗ); the learning rate is the run's configuration, not state (the solver sets
+  it every epoch from its schedule, see solver.Schedules);
+- the state of the policy's random generator, so the resumed run samples the same actions;
+- what the solver carries besides the policy (solver.SolverState): a learned value baseline
+  (network and Adam state) and where the schedules start;
+- the run's `config` (every Options field, the seed and the preset), its per-epoch `history`
+  and the number of epochs completed;
+- the architecture (policy class, obs_dim, act_dim, hidden sizes, dtype, mirror), checked
+  before anything is restored.
 
 Why .npz: it is a zip of .npy arrays that NumPy reads without pickle (`allow_pickle=False`),
 so loading a checkpoint never executes code from the file.  The non-array parts are stored as
@@ -25,6 +27,7 @@ old checkpoint with os.replace (atomic on POSIX and Windows).  A crash at any mo
 either the previous complete checkpoint or the new complete one, never a half-written file.
 """
 
+import dataclasses
 import errno
 import json
 import os
@@ -34,10 +37,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..baselines import ValueBaseline
 from ..policies import CategoricalPolicy, DiagonalGaussianPolicy
+from ..solver import Schedules
 
 FORMAT_TAG = "minipg-checkpoint"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 # The policy classes a checkpoint can name, for `policy_from_checkpoint`.
 POLICY_CLASSES = {cls.__name__: cls for cls in (CategoricalPolicy, DiagonalGaussianPolicy)}
@@ -46,12 +51,12 @@ POLICY_CLASSES = {cls.__name__: cls for cls in (CategoricalPolicy, DiagonalGauss
 # record when it holds no arrays at all (the same two prefixes np.load looks for).
 ZIP_PREFIXES = (b"PK\x03\x04", b"PK\x05\x06")
 
-# Keys of the archive.  Per-parameter arrays are numbered in `agent.parameters()` order.
+# Keys of the archive.  Per-parameter arrays are numbered in `policy.parameters()` order.
 _PARAM_KEY = "param_{}"
 _ADAM_M_KEY = "adam_m_{}"
 _ADAM_V_KEY = "adam_v_{}"
 _BASELINE_PREFIX = "baseline_"
-_JSON_KEYS = ("architecture", "optimizer", "rng_state", "config", "history")
+_JSON_KEYS = ("architecture", "optimizer", "rng_state", "config", "history", "schedules")
 
 
 class CheckpointError(ValueError):
@@ -60,11 +65,8 @@ class CheckpointError(ValueError):
 
 @dataclass
 class AdamState:
-    """Adam's state: per-parameter moments m, v (shapes of the parameters), step t, lr, betas, eps.
-
-    initial_lr is the policy's configured rate (`agent.lr`), from which a schedule such as
-    `lr_decay` sets lr each epoch.
-    """
+    """Adam's state: per-parameter moments m, v (shapes of the parameters), step t, and, for
+    information, the rate of the last step (lr) and the policy's configured rate (initial_lr)."""
 
     m: list
     v: list
@@ -79,10 +81,10 @@ class AdamState:
 class Checkpoint:
     """The contents of one checkpoint file.
 
-    parameters: arrays in `agent.parameters()` order; architecture: see
+    parameters: arrays in `policy.parameters()` order; architecture: see
     `policy_architecture`; rng_state: the dict of `Generator.bit_generator.state`;
-    epoch: epochs completed (resume with start_epoch=epoch); config and history as saved,
-    after a JSON round trip (tuples come back as lists).
+    epoch: epochs completed; config and history as saved, after a JSON round trip (tuples
+    come back as lists); schedules: the solver's Schedules as a dict, or None.
     """
 
     path: str
@@ -95,67 +97,75 @@ class Checkpoint:
     history: dict = field(default_factory=dict)
     epoch: int = 0
     baseline: dict = None  # a learned baseline's {"parameters", "m", "v", "t"}, when one was saved
+    schedules: dict = None  # solver.Schedules' fields, when the run had a SolverState
 
 
 # ------------------------------------------------------------------------------ saving
 
 
-def policy_architecture(agent):
+def policy_architecture(policy):
     """What must match for a checkpoint to fit a policy.
 
-    {"policy": class name, "N", "M", "hidden": list of sizes, "log_std": whether the policy
-    has a log_std parameter, "dtype": "float64" or "float32", "mirror": the mirror signs of a
-    symmetric Gaussian policy or None}.  The dtype counts because a run continued in another
-    precision would not continue the saved one; the mirror, because it changes what the
+    {"policy": class name, "obs_dim", "act_dim", "hidden": list of sizes, "log_std": whether
+    the policy has a log_std parameter, "dtype": "float64" or "float32", "mirror": the mirror
+    signs of a symmetric Gaussian policy or None}.  The dtype counts because a run continued in
+    another precision would not continue the saved one; the mirror, because it changes what the
     parameters mean.
     """
-    mirror = getattr(agent, "mirror", None)
+    mirror = getattr(policy, "mirror", None)
     return {
-        "policy": type(agent).__name__,
-        "N": int(agent.N),
-        "M": int(agent.M),
-        "hidden": [int(size) for size in agent.hidden],
-        "log_std": hasattr(agent, "log_std"),
-        "dtype": agent.parameters()[0].dtype.name,
+        "policy": type(policy).__name__,
+        "obs_dim": int(policy.obs_dim),
+        "act_dim": int(policy.act_dim),
+        "hidden": [int(size) for size in policy.hidden],
+        "log_std": hasattr(policy, "log_std"),
+        "dtype": policy.parameters()[0].dtype.name,
         "mirror": None if mirror is None else [int(sign) for sign in mirror],
     }
 
 
 def describe_architecture(architecture):
-    """'CategoricalPolicy(N=4, M=2, hidden=(), dtype=float64)', for error messages."""
+    """'CategoricalPolicy(obs_dim=4, act_dim=2, hidden=(), dtype=float64)' (and the mirror, when
+    there is one), for error messages."""
     hidden = tuple(architecture["hidden"])
-    return (f"{architecture['policy']}(N={architecture['N']}, M={architecture['M']}, "
-            f"hidden={hidden}, dtype={architecture['dtype']})")
+    mirror = architecture.get("mirror")
+    return (f"{architecture['policy']}(obs_dim={architecture['obs_dim']}, act_dim={architecture['act_dim']}, "
+            f"hidden={hidden}, dtype={architecture['dtype']}"
+            + ("" if mirror is None else f", mirror={tuple(mirror)}") + ")")
 
 
-def save_checkpoint(path, agent, config, history, epoch, baseline=None):
-    """Write `agent`, its optimizer and generator, `config`, `history` and `epoch` to `path`.
+def save_checkpoint(path, policy, config, history, epoch, state=None):
+    """Write `policy`, its optimizer and generator, `config`, `history` and `epoch` to `path`.
 
     path: the file to write (used as given; np.load does not need an .npz suffix); parent
-    directories are created.  agent: a Policy.  config: a JSON-able dict (None for {}).
-    history: dict of per-epoch lists as returned by `reinforce` (None for {}); NaN is kept.
-    epoch: the number of epochs completed — from a `reinforce` callback(epoch, history),
-    which receives the 0-based index of the epoch just finished, pass epoch + 1.
-    baseline: a learned baseline (minipg.baselines.ValueBaseline) to save with the policy, so a
-    resumed run continues with the same value estimates; None for none.
+    directories are created.  policy: a Policy.  config: a JSON-able dict (None for {}).
+    history: dict of per-epoch lists as the training loops return it (None for {}); NaN is
+    kept.  epoch: the number of epochs completed — from a callback(epoch, history), which
+    receives the 0-based index of the epoch just finished, pass epoch + 1.
+    state: the run's solver.SolverState, whose learned value baseline and schedules are saved
+    too, so a resumed run continues with the same value estimates; None for a run of
+    `reinforce`.
 
     The write is atomic (see the module docstring).  Returns `path`.
     """
     if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
         raise ValueError(f"epoch must be a non-negative integer (epochs completed), got {epoch!r}")
-    opt = agent.opt
+    opt = policy.opt
+    schedules = None if state is None else dataclasses.asdict(state.schedules)
     arrays = {
         "format": _text_array(FORMAT_TAG),
         "version": np.array(FORMAT_VERSION),
         "epoch": np.array(int(epoch)),
-        "architecture": _json_array(policy_architecture(agent)),
+        "architecture": _json_array(policy_architecture(policy)),
         "optimizer": _json_array({"t": opt.t, "lr": opt.lr, "betas": [opt.beta1, opt.beta2],
-                                  "eps": opt.eps, "initial_lr": agent.lr}),
-        "rng_state": _json_array(agent.rng.bit_generator.state),
+                                  "eps": opt.eps, "initial_lr": policy.lr}),
+        "rng_state": _json_array(policy.rng.bit_generator.state),
         "config": _json_array({} if config is None else config),
         "history": _json_array({} if history is None else history),
+        "schedules": _json_array(schedules),
     }
-    for i, (param, m, v) in enumerate(zip(agent.parameters(), opt.m, opt.v)):
+    baseline = None if state is None or not isinstance(state.baseline, ValueBaseline) else state.baseline
+    for i, (param, m, v) in enumerate(zip(policy.parameters(), opt.m, opt.v)):
         arrays[_PARAM_KEY.format(i)] = param
         arrays[_ADAM_M_KEY.format(i)] = m
         arrays[_ADAM_V_KEY.format(i)] = v
@@ -300,6 +310,7 @@ def load_checkpoint(path):
             history=meta["history"],
             epoch=epoch,
             baseline=baseline,
+            schedules=meta["schedules"],
         )
     except CheckpointError:
         raise
@@ -343,26 +354,24 @@ def _read_text(array):
 # --------------------------------------------------------------------------- restoring
 
 
-def restore_policy(checkpoint, agent):
-    """Make `agent` continue the checkpointed run: parameters, Adam state and generator state.
+def restore_policy(checkpoint, policy):
+    """Make `policy` continue the checkpointed run: parameters, Adam state and generator state.
 
-    Parameters and Adam moments are copied INTO the agent's existing arrays, because Adam
+    Parameters and Adam moments are copied INTO the policy's existing arrays, because Adam
     holds references to the parameter arrays and updates them in place.  Everything is
-    checked before anything is changed, so on CheckpointError the agent is untouched.
-    Returns `agent`.
-
-    Both learning rates are restored: Adam's current one (agent.opt.lr) and the configured
-    one a schedule starts from (agent.lr), so a resumed `lr_decay` run decays as before.
+    checked before anything is changed, so on CheckpointError the policy is untouched; an
+    architecture that differs is named field by field.  The learning rate is left as the
+    policy has it: it is the run's configuration (a resumed run may change it), not its state.
+    Returns `policy`.
     """
-    expected = _comparable(checkpoint.architecture)
-    actual = policy_architecture(agent)
-    if _comparable(actual) != expected:
+    differences = architecture_differences(checkpoint.architecture, policy_architecture(policy))
+    if differences:
         raise CheckpointError(
-            f"{checkpoint.path}: checkpoint is for {describe_architecture(checkpoint.architecture)} "
-            f"but the policy is {describe_architecture(actual)}"
+            f"{checkpoint.path}: checkpoint is for {describe_architecture(checkpoint.architecture)}, "
+            f"the policy differs in {'; '.join(differences)}"
         )
-    targets = agent.parameters()
-    opt = agent.opt
+    targets = policy.parameters()
+    opt = policy.opt
     sources = checkpoint.parameters, checkpoint.adam.m, checkpoint.adam.v
     if any(len(arrays) != len(targets) for arrays in sources):
         raise CheckpointError(
@@ -371,12 +380,12 @@ def restore_policy(checkpoint, agent):
         )
     for i, target in enumerate(targets):
         for name, arrays in zip(("parameter", "Adam m", "Adam v"), sources):
-            if arrays[i].shape != target.shape:
+            if arrays[i].shape != target.shape or arrays[i].dtype != target.dtype:
                 raise CheckpointError(
-                    f"{checkpoint.path}: {name} {i} has shape {arrays[i].shape}, "
-                    f"the policy's has {target.shape}"
+                    f"{checkpoint.path}: {name} {i} is {arrays[i].dtype} of shape {arrays[i].shape}, "
+                    f"the policy's is {target.dtype} of shape {target.shape}"
                 )
-    generator_name = type(agent.rng.bit_generator).__name__
+    generator_name = type(policy.rng.bit_generator).__name__
     if checkpoint.rng_state.get("bit_generator") != generator_name:
         raise CheckpointError(
             f"{checkpoint.path}: checkpoint holds a {checkpoint.rng_state.get('bit_generator')} "
@@ -390,16 +399,21 @@ def restore_policy(checkpoint, agent):
         np.copyto(m_target, m)
         np.copyto(v_target, v)
     opt.t = checkpoint.adam.t
-    opt.lr = checkpoint.adam.lr
     opt.beta1, opt.beta2 = (float(beta) for beta in checkpoint.adam.betas)
     opt.eps = checkpoint.adam.eps
-    agent.lr = checkpoint.adam.initial_lr
-    agent.rng.bit_generator.state = checkpoint.rng_state
-    return agent
+    policy.rng.bit_generator.state = checkpoint.rng_state
+    return policy
 
 
 def restore_baseline(checkpoint, baseline):
-    """Copy a saved learned baseline (network and Adam state) into `baseline`, in place."""
+    """Copy a saved learned baseline (network and Adam state) into `baseline`, in place.
+
+    baseline: a ValueBaseline, or a baseline's name ("none", "time": nothing learned, nothing
+    to restore).  Raises CheckpointError if the checkpoint holds none for a ValueBaseline, or
+    one of other shapes.
+    """
+    if not isinstance(baseline, ValueBaseline):
+        return baseline
     saved = checkpoint.baseline
     if saved is None:
         raise CheckpointError(f"{checkpoint.path}: checkpoint holds no learned baseline to restore")
@@ -417,12 +431,27 @@ def restore_baseline(checkpoint, baseline):
     return baseline
 
 
-def _comparable(architecture):
-    """The fields that decide whether a checkpoint fits, with hidden as a tuple."""
-    mirror = architecture["mirror"]
-    return (architecture["policy"], int(architecture["N"]), int(architecture["M"]),
-            tuple(int(size) for size in architecture["hidden"]), architecture["dtype"],
-            None if mirror is None else tuple(int(sign) for sign in mirror))
+def restore_schedules(checkpoint, state):
+    """Set the SolverState `state`'s schedules to where the checkpointed run's start (kept as
+    they are when the checkpoint holds none: a run of `reinforce` has no schedules)."""
+    if checkpoint.schedules is not None:
+        try:
+            state.schedules = Schedules(**checkpoint.schedules)
+        except TypeError as error:
+            raise CheckpointError(f"{checkpoint.path}: corrupt checkpoint (schedules: {error})") from None
+    return state
+
+
+def architecture_differences(saved, actual):
+    """['hidden: (64, 64) in the checkpoint, (8,) here', ...] for the fields of two
+    policy_architecture dicts that differ (hidden and mirror compared as tuples)."""
+    differences = []
+    for name in ("policy", "obs_dim", "act_dim", "hidden", "dtype", "mirror"):
+        values = [architecture.get(name) for architecture in (saved, actual)]
+        values = [tuple(value) if isinstance(value, list) else value for value in values]
+        if values[0] != values[1]:
+            differences.append(f"{name}: {values[0]} in the checkpoint, {values[1]} here")
+    return differences
 
 
 def policy_from_checkpoint(checkpoint, env):
@@ -430,7 +459,7 @@ def policy_from_checkpoint(checkpoint, env):
 
     env: a gymnasium Env or VectorEnv (or anything with observation/action spaces), e.g. to
     evaluate a saved policy.  Raises CheckpointError if the class is unknown or the env's
-    spaces do not give the checkpoint's N and M.
+    spaces do not give the checkpoint's obs_dim and act_dim.
     """
     name = checkpoint.architecture["policy"]
     if name not in POLICY_CLASSES:
@@ -441,12 +470,12 @@ def policy_from_checkpoint(checkpoint, env):
         extra = {}
         if checkpoint.architecture.get("mirror") is not None:
             extra["mirror"] = checkpoint.architecture["mirror"]
-        agent = POLICY_CLASSES[name](env, lr=checkpoint.adam.initial_lr,
-                                     hidden=tuple(checkpoint.architecture["hidden"]),
-                                     dtype=checkpoint.architecture["dtype"], **extra)
+        policy = POLICY_CLASSES[name](env, lr=checkpoint.adam.initial_lr,
+                                      hidden=tuple(checkpoint.architecture["hidden"]),
+                                      dtype=checkpoint.architecture["dtype"], **extra)
     except (TypeError, ValueError) as error:  # the env's spaces do not suit the policy class
         raise CheckpointError(
             f"{checkpoint.path}: checkpoint is for {describe_architecture(checkpoint.architecture)}, "
             f"which cannot act in this environment: {error}"
         ) from error
-    return restore_policy(checkpoint, agent)
+    return restore_policy(checkpoint, policy)

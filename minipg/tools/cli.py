@@ -1,16 +1,18 @@
 """The command line shared by run_cartpole.py and run_swingup.py.
 
-Each script describes its experiment (presets of defaults and the policy to build) and calls
-`main`; everything else — flags, progress lines, the learning-curve PNG — lives here once.
+Each script describes its experiment (its presets, Options instances, and the policy it trains)
+and calls `main`; everything else — flags, progress lines, checkpoints, the learning-curve PNG —
+lives here once.  The flags of the run's settings are made from the fields of minipg.Options
+(options.py): one flag per field, with the field's doc as help, its check as the flag's type.
 """
 
 import argparse
 import csv
+import dataclasses
 import errno
 import functools
 import io
 import json
-import math
 import os
 import signal
 import sys
@@ -19,15 +21,16 @@ import time
 import gymnasium
 import numpy as np
 
-from ..baselines import BASELINES, ValueBaseline, make_baseline
-from ..envs import VECTORIZATION_MODES, make_env
+from ..envs import make_env
+from ..options import FIELDS, FLAG, NAMES, POSITIVE_INT, SIZES, Options, OptionsError, flag
+from ..policies import NonFiniteError
+from ..reinforce import reinforce
+from ..solver import make_policy, new_state, train
+from .checkpoint import (CheckpointError, describe_architecture, load_checkpoint, restore_baseline, restore_policy, restore_schedules,
+                         save_checkpoint, write_atomically)
 from .evaluation import evaluate
-from .checkpoint import (CheckpointError, describe_architecture, load_checkpoint, restore_baseline,
-                         restore_policy, save_checkpoint, write_atomically)
-from .plotting import plot_learning_curves
-from ..policies import CategoricalPolicy, DiagonalGaussianPolicy, NonFiniteError
-from ..reinforce import new_history, reinforce
 from .jobs import ChildFailed, run_in_processes
+from .plotting import plot_learning_curves
 from .render import render_episode_gif
 
 # Evaluation episodes are seeded apart from training's epoch seeds.
@@ -36,14 +39,7 @@ EVAL_SEED_OFFSET = 10_000
 CSV_COLUMNS = ("epoch", "avg_reward", "mean_return", "episodes", "loss", "entropy", "log_std",
                "env_steps", "steps_per_s", "wall_seconds")
 
-# What --save stores as the run's configuration and --load restores as defaults.
-CONFIG_KEYS = ("env", "num_envs", "lr", "gamma", "epochs", "T", "seed", "hidden", "vectorization",
-               "baseline", "normalize_advantages", "lr_decay", "max_grad_norm", "log_std_init",
-               "log_std_final", "mirror", "gae_lambda", "bootstrap", "terminal_value", "value_steps",
-               "clip_ratio", "update_epochs", "minibatch_size", "output_scale", "env_impl", "preset",
-               "dtype", "chunk_size")
-
-POLICIES = {"categorical": CategoricalPolicy, "gaussian": DiagonalGaussianPolicy}
+POLICY_CLASS_NAMES = {"categorical": "CategoricalPolicy", "gaussian": "DiagonalGaussianPolicy"}
 
 
 # ---------------------------------------------------------------- argument types
@@ -65,182 +61,174 @@ def argument_type(convert, accept, expected):
     return parse
 
 
-positive_int = argument_type(int, lambda v: v >= 1, "a positive integer")
+def check_type(check):
+    """The argparse type of an Options field's Check: its parse, 'none' for None where allowed."""
+    def convert(text):
+        return None if check.optional and text.lower() == "none" else check.parse(text)
+    return argument_type(convert, check, check.words(command_line=True))
+
+
 non_negative_int = argument_type(int, lambda v: v >= 0, "a non-negative integer")
-positive_float = argument_type(float, lambda v: math.isfinite(v) and v > 0, "a positive finite number")
-unit_interval = argument_type(float, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
-finite_float = argument_type(float, math.isfinite, "a finite number")
-
-
-def or_none(convert):
-    """convert(text), or None for 'none' (a flag that a preset turns on and a command line turns off)."""
-    return lambda text: None if text.lower() == "none" else convert(text)
-
-
-optional_unit_interval = argument_type(or_none(float), lambda v: v is None or 0.0 <= v <= 1.0,
-                                       "a number in [0, 1] or 'none'")
-optional_float = argument_type(or_none(float), lambda v: v is None or math.isfinite(v),
-                               "a finite number or 'none'")
-optional_positive_float = argument_type(or_none(float), lambda v: v is None or (math.isfinite(v) and v > 0),
-                                        "a positive finite number or 'none'")
-optional_positive_int = argument_type(or_none(int), lambda v: v is None or v >= 1,
-                                      "a positive integer or 'none'")
 
 
 # ---------------------------------------------------------------- parser
 def build_parser(experiment):
-    """The flags of one experiment; defaults come from its default preset."""
+    """The flags of one experiment: one per Options field (default: the default preset's value;
+    not given, a flag leaves the field to the preset or the loaded checkpoint), and the run's own."""
     parser = argparse.ArgumentParser(
         prog=experiment["prog"],
         description=experiment["description"],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     presets = experiment["presets"]
-    parser.add_argument("--preset", choices=sorted(presets), default=experiment["default_preset"],
-                        help="a named set of defaults; explicit flags override it")
-    parser.add_argument("--env", help="gymnasium environment id")
-    parser.add_argument("--num-envs", type=positive_int, help="E, parallel environments")
-    parser.add_argument("--lr", type=positive_float, help="Adam learning rate")
-    parser.add_argument("--gamma", type=unit_interval, help="discount factor γ")
-    parser.add_argument("--epochs", type=positive_int,
-                        help="policy updates (one per rollout); with --load, the total to reach")
-    parser.add_argument("--T", type=positive_int, help="rollout length in steps per epoch")
-    parser.add_argument("--seed", type=int, help="seeds the policy (init and sampling) and the envs")
-    parser.add_argument("--hidden", type=positive_int, nargs="*",
-                        help="hidden layer sizes of the policy network (none: linear)")
-    parser.add_argument("--vectorization", choices=VECTORIZATION_MODES,
-                        help="how the E envs are stepped (see minipg/envs/vector.py)")
-    speed = parser.add_argument_group("speed and memory")
-    speed.add_argument("--dtype", choices=("float64", "float32"), default="float64",
-                       help="float type of the policy, buffers and learning (float32: faster)")
-    speed.add_argument("--chunk-size", type=positive_int, metavar="ROWS",
-                       help="samples per chunk of the learn step (bounds its memory; the gradient "
-                            "is the same sum); default: minipg.policies.DEFAULT_CHUNK_SIZE")
-    parser.add_argument("--plot", help="learning-curve PNG path (default: runs/<name>-seed<seed>.png)")
-    parser.add_argument("--reference", metavar="JSON",
-                        help="overlay learning curves of the original code on the plot: a JSON file "
-                             "{run name: {'avg_reward_per_epoch': [...]}}; runs named <name>_* are drawn")
-    training = parser.add_argument_group("variance reduction and step control (off in the post)")
-    training.add_argument("--baseline", choices=BASELINES,
-                          help="subtract a baseline from the returns (see minipg/baselines.py)")
-    training.add_argument("--value-steps", type=positive_int, metavar="STEPS",
-                          help="with --baseline value: Adam steps of the value fit per epoch")
-    training.add_argument("--normalize-advantages", action=argparse.BooleanOptionalAction,
-                          help="standardize advantages over each epoch's batch")
-    training.add_argument("--lr-decay", action=argparse.BooleanOptionalAction,
-                          help="decay the learning rate linearly to 0 over the epochs")
-    training.add_argument("--max-grad-norm", type=positive_float,
-                          help="rescale gradients whose global L2 norm exceeds this")
-    training.add_argument("--mirror", action=argparse.BooleanOptionalAction,
-                          help="Gaussian policies: make the mean odd under the env's left-right "
-                               "reflection (see DiagonalGaussianPolicy)")
-    training.add_argument("--log-std-final", type=optional_float,
-                          help="Gaussian policies: cap log σ by a bound falling linearly from "
-                               "its initial value to this over the epochs ('none': no cap)")
-    training.add_argument("--gae-lambda", type=optional_unit_interval, metavar="LAMBDA",
-                          help="advantages by GAE(λ) from the value baseline, fitted to the λ-returns "
-                               "(see minipg/returns.py; needs --baseline value; 'none': G − V)")
-    training.add_argument("--bootstrap", action=argparse.BooleanOptionalAction,
-                          help="an episode cut by its time limit or by the rollout's end is worth V of "
-                               "its last state, not 0 (needs --gae-lambda)")
-    training.add_argument("--terminal-value", type=finite_float, metavar="V",
-                          help="with --gae-lambda: what a terminated episode is worth after its last "
-                               "step (0 in the MDP; r_min/(1 − γ) makes ending an episode early as "
-                               "bad as the worst continuation, see minipg/reinforce.py)")
-    training.add_argument("--clip-ratio", type=optional_positive_float, metavar="EPSILON",
-                          help="PPO: instead of one REINFORCE step per rollout, --update-epochs passes "
-                               "of minibatch steps on the clipped surrogate (see minipg/ppo.py; "
-                               "'none': REINFORCE)")
-    training.add_argument("--update-epochs", type=positive_int,
-                          help="with --clip-ratio, passes over each rollout")
-    training.add_argument("--minibatch-size", type=optional_positive_int, metavar="SAMPLES",
-                          help="with --clip-ratio, samples per step ('none': the whole rollout)")
+    defaults = presets[experiment["default_preset"]]
+    parser.add_argument("--preset", choices=sorted(presets), default=argparse.SUPPRESS,
+                        help=f"a named set of defaults (default: {experiment['default_preset']}); "
+                             "explicit flags override it")
+    parser.add_argument("--seed", type=int, default=argparse.SUPPRESS,
+                        help="seeds the policy (init and sampling) and the envs (default: 0)")
+    groups = {}
+    for name in NAMES:
+        spec = FIELDS[name]
+        meta = spec.metadata
+        group = groups.get(meta["group"]) or groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
+        default = getattr(defaults, name)
+        shown = "none" if default is None else (" ".join(map(str, default)) or "none") if name == "hidden" else default
+        kwargs = {"dest": name, "default": argparse.SUPPRESS, "help": f"{meta['doc']} (default: {shown})"}
+        check = meta["check"]
+        if check is FLAG:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif check is SIZES:
+            kwargs.update(type=check_type(POSITIVE_INT), nargs="*")
+        elif check.choices:
+            kwargs["choices"] = check.choices
+        else:
+            kwargs.update(type=check_type(check), metavar=meta["metavar"])
+        group.add_argument(flag(name), **kwargs)
     outputs = parser.add_argument_group("outputs and runs")
+    outputs.add_argument("--plot", help="learning-curve PNG path (default: runs/<name>-seed<seed>.png)")
+    outputs.add_argument("--reference", metavar="JSON",
+                         help="overlay learning curves of the original code on the plot: a JSON file "
+                              "{run name: {'avg_reward_per_epoch': [...]}}; runs named <name>_* are drawn")
     outputs.add_argument("--save", metavar="PATH", help="write a checkpoint (.npz) at the end")
-    outputs.add_argument("--save-every", type=positive_int, metavar="K",
+    outputs.add_argument("--save-every", type=check_type(POSITIVE_INT), metavar="K",
                          help="with --save, also write it every K epochs")
     outputs.add_argument("--load", metavar="PATH",
-                         help="resume from a checkpoint: its preset and settings become the "
-                              "defaults, so --load alone continues the run to the epochs it was "
-                              "started with; --epochs N extends or shortens it to N in total "
-                              "(only evaluates if already there)")
+                         help="resume from a checkpoint: its settings become the defaults, so --load "
+                              "alone continues the run to the epochs it was started with; --epochs N "
+                              "extends or shortens it to N in total (only evaluates if already there). "
+                              "Other flags take effect from the first resumed epoch, schedules "
+                              "(--lr-decay, --log-std-final) continuing from where they were; flags "
+                              "that define the network or the run (--env, --hidden, --dtype, --seed, "
+                              "...) cannot change")
     outputs.add_argument("--csv", metavar="PATH", help="write one row per epoch to this CSV file")
     outputs.add_argument("--gif", metavar="PATH", help="render one deterministic episode as a GIF")
     outputs.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
                          help="run each seed in turn; plot mean ± std over them and print a table")
-    outputs.add_argument("--jobs", type=positive_int, default=1, metavar="N",
+    outputs.add_argument("--jobs", type=check_type(POSITIVE_INT), default=1, metavar="N",
                          help="with --seeds, run N seeds at once in separate processes (each seed's "
                               "results are those of a sequential run)")
-    outputs.add_argument("--eval", type=non_negative_int, metavar="N",
-                        help="after training, evaluate N episodes with sampled actions and with "
-                             "the mode action (0: skip)")
+    outputs.add_argument("--eval", type=non_negative_int, default=100, metavar="N",
+                         help="after training, evaluate N episodes with sampled actions and with "
+                              "the mode action (0: skip)")
     for add in experiment.get("extra_arguments", ()):
         add(parser)
     return parser
 
 
 def parse_args(experiment, argv=None):
-    """Parse argv, taking unset flags from the chosen preset."""
+    """Parse argv into the run's settings: args.options (an Options), args.seed, args.preset and
+    the output flags.  Unset fields come from the preset, or, with --load, from the checkpoint."""
     parser = build_parser(experiment)
-    presets = experiment["presets"]
-    known = parser.parse_known_args(argv)[0]
-    checkpoint, saved = None, {}
-    if known.load:
-        try:
-            checkpoint = load_checkpoint(known.load)
-        except (OSError, ValueError) as error:
-            parser.error(f"--load: {error}")
-        # --load alone continues the saved run: its preset's defaults, then its own settings
-        # (its number of epochs included); explicit flags, --preset and --epochs too, override.
-        saved = {key: value for key, value in checkpoint.config.items() if key in CONFIG_KEYS}
-        if saved.get("preset") in presets:
-            parser.set_defaults(preset=saved["preset"])
-            known = parser.parse_known_args(argv)[0]
-    parser.set_defaults(**presets[known.preset])
-    parser.set_defaults(**saved)
     args = parser.parse_args(argv)
-    args.checkpoint = checkpoint
-    policy_name = POLICIES[experiment["policy"]].__name__
-    if args.checkpoint is not None and args.checkpoint.architecture.get("policy") != policy_name:
-        parser.error(f"--load: {known.load} is a checkpoint of "
-                     f"{describe_architecture(args.checkpoint.architecture)}; "
-                     f"{experiment['prog']} trains a {policy_name}")
-    if args.checkpoint is not None and args.checkpoint.config.get("env", args.env) != args.env:
-        parser.error(f"--load: {known.load} was trained on {args.checkpoint.config['env']}, "
-                     f"not on --env {args.env}")
+    explicit = {name: getattr(args, name) for name in NAMES if hasattr(args, name)}
+    if "hidden" in explicit:
+        explicit["hidden"] = tuple(explicit["hidden"])
+    for hook in experiment.get("option_flags", ()):  # script flags that set fields (--env-impl)
+        hook(args, explicit)
+    args.checkpoint, changed = None, {}
+    if args.load:
+        base, changed = resumed_options(parser, experiment, args, explicit)
+    else:
+        args.preset = getattr(args, "preset", experiment["default_preset"])
+        args.seed = getattr(args, "seed", 0)
+        base = experiment["presets"][args.preset]
+    try:
+        args.options = dataclasses.replace(base, **explicit)
+        args.options.check_policy(gaussian=experiment["policy"] != "categorical")
+    except OptionsError as error:
+        message = error.command_line()
+        if "needs a Gaussian policy" in message:
+            message += f"; {experiment['prog']} trains a {POLICY_CLASS_NAMES[experiment['policy']]}"
+        parser.error(message)
+    args.changed = changed
+    args.env = args.options.env
     try:
         gymnasium.spec(args.env)
     except gymnasium.error.Error as error:
         parser.error(f"argument --env: unknown environment id {args.env!r} ({error})")
-    if experiment["policy"] != "gaussian":
-        for flag, value in (("--mirror", args.mirror), ("--log-std-final", args.log_std_final)):
-            if value:
-                parser.error(f"{flag} needs a Gaussian policy; {experiment['prog']} trains a "
-                             f"{policy_name}")
-    if args.gae_lambda is not None and args.baseline != "value":
-        parser.error("--gae-lambda needs --baseline value (GAE uses the learned value V)")
-    if args.bootstrap and args.gae_lambda is None:
-        parser.error("--bootstrap needs --gae-lambda (1 for Monte-Carlo returns with bootstrapped cuts)")
-    if args.terminal_value != 0.0 and args.gae_lambda is None:
-        parser.error("--terminal-value needs --gae-lambda (it is V after a termination, in GAE)")
-    if args.clip_ratio is None and (args.update_epochs != 1 or args.minibatch_size is not None):
-        parser.error("--update-epochs and --minibatch-size need --clip-ratio (several steps on one "
-                     "rollout need the clipped surrogate)")
     if args.jobs > 1 and not args.seeds:
         parser.error("--jobs needs --seeds (it runs several seeds at once)")
     if args.save_every and not args.save:
         parser.error("--save-every needs --save PATH")
-    if "finalize_args" in experiment:
-        experiment["finalize_args"](args)
     if args.plot is None:
         seeds = "-".join(str(seed) for seed in args.seeds) if args.seeds else args.seed
         args.plot = f"runs/{experiment['name']}-seed{seeds}.png"
     # Now, not after a run that then cannot keep what it trained.
-    for flag, path in (("--save", args.save), ("--csv", args.csv), ("--plot", args.plot), ("--gif", args.gif)):
+    for option, path in (("--save", args.save), ("--csv", args.csv), ("--plot", args.plot), ("--gif", args.gif)):
         reason = None if path is None else unwritable(path)
         if reason:
-            parser.error(f"argument {flag}: cannot write {path}: {reason}")
+            parser.error(f"argument {option}: cannot write {path}: {reason}")
     return args
+
+
+def resumed_options(parser, experiment, args, explicit):
+    """(the loaded run's Options, {field: (saved, given)} of the explicit flags that change it).
+
+    Reads the checkpoint of --load into args.checkpoint; its preset and seed become args'.
+    A flag that changes a field the run cannot change (a `fixed` field: the network, the env,
+    the baseline's kind) or the seed is a usage error naming it.
+    """
+    try:
+        args.checkpoint = load_checkpoint(args.load)
+        saved = args.checkpoint.config
+        base = Options.from_dict({name: saved[name] for name in NAMES if name in saved})
+    except (OSError, ValueError) as error:  # CheckpointError and OptionsError are ValueErrors
+        parser.error(f"--load: {error}")
+    args.checkpoint_options = base
+    trained, wanted = args.checkpoint.architecture.get("policy"), POLICY_CLASS_NAMES.get(experiment["policy"])
+    if wanted is not None and trained != wanted:
+        parser.error(f"--load: {args.load} is a checkpoint of {describe_architecture(args.checkpoint.architecture)}; "
+                     f"{experiment['prog']} trains a {wanted}")
+    if hasattr(args, "preset") and args.preset != saved.get("preset"):
+        parser.error(f"--preset with --load: {args.load} holds the settings of its run (preset "
+                     f"{saved.get('preset')}); give single flags to change them")
+    args.preset = saved.get("preset")
+    seed = saved.get("seed", 0)
+    if getattr(args, "seed", seed) != seed:
+        parser.error(f"--load: {args.load} was trained with --seed {seed}; the seed of a resumed run "
+                     f"cannot change (got --seed {args.seed})")
+    args.seed = seed
+    changed = {}
+    for name, value in explicit.items():
+        if value == getattr(base, name):
+            continue
+        if name == "env":
+            parser.error(f"--load: {args.load} was trained on {base.env}, not on --env {value}")
+        if FIELDS[name].metadata["fixed"]:
+            parser.error(f"--load: {args.load} was trained with {shown(name, getattr(base, name))}; "
+                         f"{flag(name)} cannot change in a resumed run (got {shown(name, value)})")
+        changed[name] = (getattr(base, name), value)
+    return base, changed
+
+
+def shown(name, value):
+    """A field's value as its flag would be typed: '--hidden 64 64', '--mirror', '--clip-ratio none'."""
+    if isinstance(value, bool):
+        return flag(name) if value else "--no-" + flag(name)[2:]
+    if isinstance(value, tuple):
+        return f"{flag(name)} {' '.join(map(str, value))}" if value else f"{flag(name)} (none)"
+    return f"{flag(name)} {'none' if value is None else value}"
 
 
 def unwritable(path):
@@ -283,22 +271,45 @@ def format_progress(epoch, epochs, history):
 
 
 # ---------------------------------------------------------------- running
-def build_policy(experiment, env, args):
-    policy_class = POLICIES[experiment["policy"]]
-    kwargs = {"lr": args.lr, "hidden": tuple(args.hidden), "seed": args.seed,
-              "dtype": args.dtype, "chunk_size": args.chunk_size}
-    kwargs.update(experiment.get("policy_kwargs", lambda a: {})(args))
-    return policy_class(env, **kwargs)
-
-
-def algorithm_name(args):
+def algorithm_name(options):
     """What trains the policy, for plot titles: REINFORCE's one step, or the clipped surrogate's passes."""
-    return "REINFORCE" if args.clip_ratio is None else f"PPO (clipped surrogate, ε {args.clip_ratio})"
+    return "REINFORCE" if options.clip_ratio is None else f"PPO (clipped surrogate, ε {options.clip_ratio})"
 
 
 def run_config(args):
-    """The settings that define a run, stored in its checkpoint and restored by --load."""
-    return {key: getattr(args, key) for key in CONFIG_KEYS if hasattr(args, key)}
+    """What a checkpoint stores as the run's configuration, and --load restores: every Options
+    field, the seed and the preset's name."""
+    return {**args.options.asdict(), "seed": args.seed, "preset": args.preset}
+
+
+class Stopped(Exception):
+    """Raised by Watched's step when the run must stop (Ctrl-C, SIGTERM, a failed write)."""
+
+
+class Watched(gymnasium.vector.VectorWrapper):
+    """The training env as the command line sees it: after every step, a non-finite reward
+    stops the run with NonFiniteError, and `should_stop()` (polled like a Ctrl-C flag) with
+    Stopped, so a run stops after the current env step, never in the middle of an update."""
+
+    def __init__(self, env, should_stop):
+        super().__init__(env)
+        self.should_stop = should_stop
+
+    def step(self, actions):
+        result = self.env.step(actions)
+        if not np.isfinite(result[1]).all():
+            raise NonFiniteError("the environment returned a non-finite reward")
+        if self.should_stop():
+            raise Stopped
+        return result
+
+
+def run_loop(env, policy, options, seed, callback, state):
+    """The post's REINFORCE itself (reinforce.py) when no addition of the solver is on, else the
+    solver (solver.py), which gives the same history in that case (tested)."""
+    if options.is_posts_algorithm():
+        return reinforce(env, policy, options.gamma, options.epochs, options.T, seed, callback, state.history)
+    return train(env, policy, options, seed, callback, state)
 
 
 class Interrupt:
@@ -413,107 +424,110 @@ EXIT_TERMINATED = 143  # 128 + SIGTERM, what a scheduler (timeout, Slurm, system
 EXIT_IO_ERROR = 74  # EX_IOERR of sysexits.h: an output file could not be written (see Outputs)
 
 
-def train(experiment, args, several_seeds=False):
+def run_one(experiment, args, several_seeds=False):
     """Train (or resume, or only load) one seed's run and write its outputs.
 
-    Returns (agent, history, status): status 0, EXIT_NON_FINITE, EXIT_IO_ERROR, EXIT_INTERRUPTED
-    (Ctrl-C) or EXIT_TERMINATED (SIGTERM).
+    Returns (policy, history, status, evaluation): status 0, EXIT_NON_FINITE, EXIT_IO_ERROR,
+    EXIT_INTERRUPTED (Ctrl-C) or EXIT_TERMINATED (SIGTERM); evaluation: the deterministic
+    evaluation's episode returns, or None.
     """
-    env = make_env(args.env, args.num_envs, args.vectorization)
+    options = args.options
+    env = make_env(options.env, options.num_envs, options.vectorization)
     try:
-        agent = build_policy(experiment, env, args)
+        policy = make_policy(env, options, args.seed, experiment["policy"])
     except (TypeError, ValueError) as error:  # e.g. a Box action space for a categorical policy
         env.close()
-        usage_error(experiment, f"{args.env}: {error}")
-    history, start_epoch, evaluation = None, 0, None
-    baseline = make_baseline(args.baseline, agent, args.gamma, args.bootstrap, steps=args.value_steps)
-    learned_baseline = baseline if isinstance(baseline, ValueBaseline) else None
+        usage_error(experiment, f"{options.env}: {error}")
+    # The run as it was saved, if resuming: built from the saved options, then going on with the new ones.
+    state = new_state(policy, options if args.checkpoint is None else args.checkpoint_options)
+    start_epoch, evaluation = 0, None
     if args.checkpoint is not None:
         try:
-            restore_policy(args.checkpoint, agent)
-            if learned_baseline is not None:
-                restore_baseline(args.checkpoint, learned_baseline)
+            restore_policy(args.checkpoint, policy)
+            restore_baseline(args.checkpoint, state.baseline)
+            restore_schedules(args.checkpoint, state)
         except CheckpointError as error:
             env.close()
             usage_error(experiment, f"--load: {error}")
-        history, start_epoch = args.checkpoint.history or None, args.checkpoint.epoch
+        state.history, start_epoch = args.checkpoint.history or state.history, args.checkpoint.epoch
         print(f"loaded {args.load}: {start_epoch} epochs done", flush=True)
+        if args.changed:
+            print("changed against the checkpoint, from epoch " + f"{start_epoch + 1}: " + ", ".join(
+                f"{flag(name)} {old} → {new}" for name, (old, new) in args.changed.items()), flush=True)
     save_path = suffixed(args.save, args.seed, several_seeds)
     csv_path = suffixed(args.csv, args.seed, several_seeds)
     config = run_config(args)
     outputs = Outputs()
     if args.load and save_path and os.path.abspath(args.load) == os.path.abspath(save_path):
         outputs.complete[save_path] = ("checkpoint", start_epoch)
-    # The agent's generator as it was after the last complete epoch.  Ctrl-C abandons the epoch
+    # The policy's generator as it was after the last complete epoch.  Ctrl-C abandons the epoch
     # in progress, whose rollout has already drawn actions from the generator; the checkpoint
     # gets this state back so that a resumed run samples exactly what an uninterrupted one would.
-    rng_after_epoch = agent.rng.bit_generator.state
+    rng_after_epoch = policy.rng.bit_generator.state
+    history = state.history
 
-    def save(history, epochs):
+    def save(epochs):
         """Write the checkpoint after `epochs` epochs; True if it was written."""
-        return outputs.write(save_path, lambda: save_checkpoint(save_path, agent, config, history, epochs,
-                                                                learned_baseline), "checkpoint", epochs)
+        return outputs.write(save_path, lambda: save_checkpoint(save_path, policy, config, history, epochs, state),
+                             "checkpoint", epochs)
 
-    def log(history):
+    def log():
         """Write the CSV of the epochs in `history`; True if it was written."""
         return outputs.write(csv_path, lambda: write_csv(history, csv_path), "CSV", len(history["loss"]))
 
     def after_epoch(epoch, history):
         nonlocal rng_after_epoch
-        rng_after_epoch = agent.rng.bit_generator.state
-        print(format_progress(epoch, args.epochs, history), flush=True)
+        rng_after_epoch = policy.rng.bit_generator.state
+        print(format_progress(epoch, options.epochs, history), flush=True)
         if csv_path:
-            log(history)
+            log()
         if save_path and args.save_every and (epoch + 1) % args.save_every == 0:
-            save(history, epoch + 1)
+            save(epoch + 1)
 
-    print(f"{experiment['prog']}: {args.env}, {args.num_envs} envs × T {args.T}, "
-          f"{args.epochs} epochs, lr {args.lr}, γ {args.gamma}, seed {args.seed}", flush=True)
-    if history is None:
-        history = new_history(agent)
+    print(f"{experiment['prog']}: {options.env}, {options.num_envs} envs × T {options.T}, "
+          f"{options.epochs} epochs, lr {options.lr}, γ {options.gamma}, seed {args.seed}", flush=True)
     ok = True
     with Interrupt() as interrupt:
+        watched = Watched(env, lambda: interrupt() or outputs.failed)
         try:
-            reinforce(env, agent, gamma=args.gamma, epochs=args.epochs, T=args.T, seed=args.seed,
-                      callback=after_epoch, baseline=baseline,
-                      normalize_advantages=args.normalize_advantages, lr_decay=args.lr_decay,
-                      max_grad_norm=args.max_grad_norm, log_std_final=args.log_std_final,
-                      gae_lambda=args.gae_lambda, bootstrap=args.bootstrap,
-                      terminal_value=args.terminal_value, clip_ratio=args.clip_ratio,
-                      update_epochs=args.update_epochs, minibatch_size=args.minibatch_size,
-                      start_epoch=start_epoch,
-                      history=history, should_stop=lambda: interrupt() or outputs.failed)
+            # Overflows and NaNs are caught by the loops' own checks and reported in one line;
+            # NumPy's warnings before that line would only repeat it.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                run_loop(watched, policy, options, args.seed, after_epoch, state)
+        except Stopped:
+            pass  # the unfinished epoch is dropped; history holds the complete ones
         except NonFiniteError as error:
             ok = False
-            print(f"stopped: {error}. Outputs keep the {len(history['loss'])} good epochs; "
-                  f"the last checkpoint written before this epoch is kept.", file=sys.stderr, flush=True)
+            print(f"stopped: epoch {len(history['loss']) + 1}: {error}. Outputs keep the "
+                  f"{len(history['loss'])} good epochs; the last checkpoint written before this "
+                  f"epoch is kept.", file=sys.stderr, flush=True)
     env.close()
     done = len(history["loss"])
     stopped = interrupt.requested or outputs.failed
     if stopped:
-        agent.rng.bit_generator.state = rng_after_epoch
+        policy.rng.bit_generator.state = rng_after_epoch
     if interrupt.requested:
         print(f"interrupted after {done} complete epochs; writing what was done", flush=True)
     if done > start_epoch or not args.load:
         summarize_training(history, start_epoch)
     # Each output is written if it still can be; one that fails is reported at the end.
-    if save_path and ok and save(history, done):
+    if save_path and ok and save(done):
         print(f"checkpoint: {save_path}")
-    if csv_path and log(history):
+    if csv_path and log():
         print(f"csv: {csv_path}")
     if not several_seeds and done:
         plotted = outputs.write(args.plot, lambda: plot_learning_curves(
             {f"minipg seed {args.seed}": history}, args.plot, reference=reference_curves(args, experiment),
-            title=f"{algorithm_name(args)} on {args.env} ({args.num_envs} envs, T={args.T})"))
+            title=f"{algorithm_name(options)} on {options.env} ({options.num_envs} envs, T={options.T})"))
         if plotted:
             print(f"learning curve: {plotted}")
     if ok and not stopped:
         if args.eval:
-            evaluation = report_evaluation(agent, args)
+            evaluation = report_evaluation(policy, args)
         if args.gif:
             gif_path = suffixed(args.gif, args.seed, several_seeds)
             gif = outputs.write(gif_path, lambda: render_episode_gif(
-                agent, args.env, gif_path, seed=None if args.seed is None else args.seed + EVAL_SEED_OFFSET))
+                policy, options.env, gif_path, seed=None if args.seed is None else args.seed + EVAL_SEED_OFFSET))
             if gif:
                 print(f"gif: {gif_path} (one deterministic episode, return {gif[1]:.1f})")
     if outputs.failed:
@@ -524,7 +538,7 @@ def train(experiment, args, several_seeds=False):
         status = EXIT_IO_ERROR
     if not ok:
         status = EXIT_NON_FINITE
-    return agent, history, status, evaluation
+    return policy, history, status, evaluation
 
 
 def reference_curves(args, experiment):
@@ -560,7 +574,7 @@ def summarize_training(history, start_epoch):
 def main(experiment, argv=None):
     """Train one experiment (or one per --seeds) from the command line.
 
-    Returns (agent, history) of the last seed run.  Exits with status 1 if training stopped
+    Returns (policy, history) of the last seed run.  Exits with status 1 if training stopped
     on a non-finite value (or, with --jobs, a seed's process died), 74 if an output could not
     be written, 130 if it was interrupted by Ctrl-C, 143 by SIGTERM.
     """
@@ -584,13 +598,13 @@ def main(experiment, argv=None):
                 break
     histories = {f"seed {seed}": history for seed, _, history, _, _, _ in results}
     summaries = [(seed, history, evaluation, wall) for seed, _, history, _, evaluation, wall in results]
-    _, agent, history, _, _, _ = results[-1]
+    _, policy, history, _, _, _ = results[-1]
     status = next((result[3] for result in results if result[3]), 0)
     if several:
         outputs = Outputs()
         path = outputs.write(args.plot, lambda: plot_learning_curves(
             histories, args.plot, reference=reference_curves(args, experiment),
-            title=f"{algorithm_name(args)} on {args.env}: {len(histories)} seeds"))
+            title=f"{algorithm_name(args.options)} on {args.env}: {len(histories)} seeds"))
         if path:
             print(f"learning curves (mean ± std over seeds): {path}")
         print_seed_table(summaries)
@@ -599,16 +613,16 @@ def main(experiment, argv=None):
             status = status or EXIT_IO_ERROR
     if status:
         raise SystemExit(status)
-    return agent, history
+    return policy, history
 
 
 def run_seed(experiment, args, several, seed):
-    """train() one seed; returns (seed, agent, history, status, evaluation, wall seconds)."""
+    """run_one() with `seed`; returns (seed, policy, history, status, evaluation, wall seconds)."""
     run_args = argparse.Namespace(**vars(args))
     run_args.seed = seed
     started = time.perf_counter()
-    agent, history, status, evaluation = train(experiment, run_args, several)
-    return seed, agent, history, status, evaluation, time.perf_counter() - started
+    policy, history, status, evaluation = run_one(experiment, run_args, several)
+    return seed, policy, history, status, evaluation, time.perf_counter() - started
 
 
 def print_seed_table(summaries):
@@ -643,15 +657,15 @@ def write_csv(history, path):
     return path
 
 
-def report_evaluation(agent, args):
+def report_evaluation(policy, args):
     """Print sampled-action and deterministic evaluations, the deterministic one last.
 
     Returns the deterministic episode returns: (args.eval,).
     """
     eval_seed = None if args.seed is None else args.seed + EVAL_SEED_OFFSET
     for deterministic in (False, True):
-        returns = evaluate(agent, args.env, args.eval, deterministic=deterministic,
-                           seed=eval_seed, vectorization=args.vectorization)
+        returns = evaluate(policy, args.env, args.eval, deterministic=deterministic,
+                           seed=eval_seed, vectorization=args.options.vectorization)
         kind = "deterministic" if deterministic else "sampled"
         print(f"eval ({kind}): min {returns.min():.1f}, max {returns.max():.1f}")
         print(f"eval: mean return {returns.mean():.1f} ± {returns.std():.1f} "

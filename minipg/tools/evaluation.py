@@ -8,17 +8,17 @@ from ..envs import make_env
 MAX_PARALLEL_EPISODES = 256
 
 
-def evaluate(agent, env_id, episodes, deterministic=True, seed=None, vectorization="auto"):
-    """Returns of `episodes` complete episodes of `agent` on `env_id`: a float array (episodes,).
+def evaluate(policy, env_id, episodes, deterministic=True, seed=None, vectorization="auto"):
+    """Returns of `episodes` complete episodes of `policy` on `env_id`: a float array (episodes,).
 
     deterministic=True acts with the distribution's mode (argmax / mean), no exploration
-    noise; False samples a ~ π(·|s) with the agent's generator.  Each batch of up to
+    noise; False samples a ~ π(·|s) with the policy's generator.  Each batch of up to
     MAX_PARALLEL_EPISODES episodes runs in one vector env until every copy has finished its
     first episode; what a copy does after that is ignored.
     """
     if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
         raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
-    act = agent.act_deterministic if deterministic else agent.act
+    act = policy.act_deterministic if deterministic else policy.act
     returns = []
     batch_seed = seed
     remaining = episodes

@@ -98,19 +98,19 @@ def make_single_env(env_id):
         return gymnasium.make(env_id)
 
 
-def record_episode(agent, env_id, seed=None, deterministic=True, max_steps=None):
-    """Run ONE episode of `agent` on `env_id`; return (states, total return).
+def record_episode(policy, env_id, seed=None, deterministic=True, max_steps=None):
+    """Run ONE episode of `policy` on `env_id`; return (states, total return).
 
     states: (steps + 1, 4) float64, the physical state [x, ẋ, θ, θ̇] after reset and after
     every step, read from env.unwrapped.state.  The episode runs until it terminates or is
     truncated by the env's time limit, or after max_steps steps if that is given.
-    deterministic=True acts with the distribution's mode; False samples with agent.rng.
+    deterministic=True acts with the distribution's mode; False samples with policy.rng.
     seed seeds env.reset, fixing the initial state.
     """
     if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer))
                                   or max_steps < 1):
         raise ValueError(f"max_steps must be a positive integer or None, got {max_steps!r}")
-    act = agent.act_deterministic if deterministic else agent.act
+    act = policy.act_deterministic if deterministic else policy.act
     env = make_single_env(env_id)
     try:
         observation, _ = env.reset(seed=seed)
@@ -217,12 +217,12 @@ def _scene(geometry, states):
     return figure, draw
 
 
-def render_episode_gif(agent, env_id, path, seed=None, deterministic=True, max_steps=None, fps=DEFAULT_FPS):
+def render_episode_gif(policy, env_id, path, seed=None, deterministic=True, max_steps=None, fps=DEFAULT_FPS):
     """Record one episode (`record_episode`) and save it as a GIF (`save_gif`).
 
     Returns (path, the episode's total return).
     """
-    states, total_return = record_episode(agent, env_id, seed=seed, deterministic=deterministic,
+    states, total_return = record_episode(policy, env_id, seed=seed, deterministic=deterministic,
                                           max_steps=max_steps)
     save_gif(states, path, env_id, fps=fps)
     return path, total_return

@@ -1,0 +1,256 @@
+"""The solver's options: every setting of a run in one dataclass, each field with its doc,
+default and check.
+
+`Options()` is the post's CartPole experiment (CartPole-v0, 32 envs × T 1000, a linear softmax
+policy, lr 0.1, γ 0.99, 100 epochs) with every addition off, and the post's algorithm whatever
+the task: `solver.train(env, policy, Options(...))` then gives exactly `reinforce`'s history.
+Everything the solver adds is a field here, off by default, and the code in solver.py (or the
+math module) that uses it.  The command line (tools/cli.py) makes one flag per field from the
+same metadata, and a checkpoint stores `asdict(options)`; presets (presets.toml) are tables of
+fields.
+
+Fields are checked once, when an Options is made (`__post_init__`): each against its own
+`Check`, then the rules between fields (RULES).  Both raise OptionsError, a ValueError whose
+message names the fields ("gae_lambda needs baseline='value' ..."); the command line renders
+the same message with flags ("--gae-lambda needs --baseline value ...").
+"""
+
+import dataclasses
+import math
+import numbers
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+# ---------------------------------------------------------------- what a field accepts
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class Check:
+    """What a field accepts: `accept(value)`, said in words (`expected`), and how its flag reads
+    text (`parse`).  optional: None is accepted too ('none' on the command line)."""
+
+    expected: str
+    accept: Callable[[Any], bool]
+    parse: Callable[[str], Any] = str
+    optional: bool = False
+    choices: tuple = None
+
+    def __call__(self, value):
+        return (self.optional and value is None) or self.accept(value)
+
+    def words(self, command_line=False):
+        """'a positive integer', or 'a positive integer or None' ('or 'none'' on the command line)."""
+        if not self.optional:
+            return self.expected
+        return f"{self.expected} or {repr('none') if command_line else 'None'}"
+
+
+POSITIVE_INT = Check("a positive integer", lambda v: _is_int(v) and v >= 1, int)
+POSITIVE = Check("a positive finite number", lambda v: _is_real(v) and v > 0, float)
+UNIT_INTERVAL = Check("a number in [0, 1]", lambda v: _is_real(v) and 0 <= v <= 1, float)
+FINITE = Check("a finite number", _is_real, float)
+FLAG = Check("True or False", lambda v: isinstance(v, bool))
+SIZES = Check("a sequence of positive integers", lambda v: isinstance(v, tuple) and all(POSITIVE_INT(s) for s in v))
+ENV_ID = Check("a gymnasium environment id", lambda v: isinstance(v, str) and bool(v))
+
+
+def optional(check):
+    """The same check, with None accepted as well."""
+    return dataclasses.replace(check, optional=True)
+
+
+def choice(*values):
+    """One of `values`."""
+    return Check(f"one of {', '.join(values)}", lambda v: v in values, choices=values)
+
+
+# Groups of the command line's help, in order.
+EXPERIMENT, POLICY, SOLVER, SPEED = "experiment", "policy", "solver (each off in the post)", "speed and memory"
+
+
+def option(default, doc, check, group, gaussian=False, fixed=False, metavar=None):
+    """A field of Options.  doc: its meaning (the flag's help); gaussian: only a Gaussian policy
+    has it; fixed: it defines the network or the run's randomness, so a resumed run cannot change it."""
+    return field(default=default, metadata={"doc": doc, "check": check, "group": group,
+                                            "gaussian": gaussian, "fixed": fixed, "metavar": metavar})
+
+
+# ---------------------------------------------------------------- the options
+@dataclass(frozen=True)
+class Options:
+    """Every setting of a training run (see the module docstring); each field's doc in its metadata."""
+
+    # --- the experiment (the post's arguments)
+    env: str = option("CartPole-v0", "gymnasium environment id", ENV_ID, EXPERIMENT, fixed=True)
+    num_envs: int = option(32, "E, environments stepped at once", POSITIVE_INT, EXPERIMENT)
+    T: int = option(1000, "rollout length in steps per epoch", POSITIVE_INT, EXPERIMENT)
+    epochs: int = option(100, "policy updates (one per rollout); with --load, the total to reach",
+                         POSITIVE_INT, EXPERIMENT)
+    gamma: float = option(0.99, "discount factor γ", UNIT_INTERVAL, EXPERIMENT)
+    lr: float = option(0.1, "Adam learning rate", POSITIVE, EXPERIMENT)
+    vectorization: str = option("auto", "how the E envs are stepped: auto (the env's batched "
+                                "implementation when it has one, else sync), vector, sync, async "
+                                "(see minipg/envs/vector.py)",
+                                choice("auto", "vector", "sync", "async"), EXPERIMENT)
+
+    # --- the policy network
+    hidden: tuple = option((), "hidden layer sizes of the policy network (none: linear)", SIZES, POLICY,
+                           fixed=True)
+    dtype: str = option("float64", "float type of the policy, buffers and learning (float32: faster)",
+                        choice("float64", "float32"), POLICY, fixed=True)
+    log_std_init: float = option(0.5, "initial log σ of the Gaussian policy (the post's σ² = e¹ is "
+                                 "log σ = 0.5)", FINITE, POLICY, gaussian=True, fixed=True)
+    output_scale: float = option(1.0, "scale of the Gaussian policy's initial output layer (0.01: the "
+                                 "mean starts near 0)", POSITIVE, POLICY, gaussian=True, fixed=True)
+    mirror: bool = option(False, "make the Gaussian policy's mean odd under the env's left-right "
+                          "reflection (see DiagonalGaussianPolicy)", FLAG, POLICY, gaussian=True, fixed=True)
+
+    # --- what the solver adds, each off in the post
+    baseline: str = option("none", "subtract a baseline from the returns: the mean return per step "
+                           "(time) or a learned V(s) (value); see minipg/baselines.py",
+                           choice("none", "time", "value"), SOLVER, fixed=True)
+    value_steps: int = option(32, "with baseline value: Adam steps of the value fit per epoch",
+                              POSITIVE_INT, SOLVER, metavar="STEPS")
+    normalize_advantages: bool = option(False, "standardize the advantages over each epoch's batch",
+                                        FLAG, SOLVER)
+    gae_lambda: float = option(None, "advantages by GAE(λ) from the value baseline, fitted to the "
+                               "λ-returns (see minipg/returns.py); none: G − V", optional(UNIT_INTERVAL),
+                               SOLVER, metavar="LAMBDA")
+    bootstrap: bool = option(False, "an episode cut by its time limit or by the rollout's end is worth V "
+                             "of its last state, not 0", FLAG, SOLVER, fixed=True)
+    terminal_value: float = option(0.0, "what a terminated episode is worth after its last step (0 in "
+                                   "the MDP; r_min/(1 − γ) makes ending an episode early as bad as "
+                                   "the worst continuation, see minipg/solver.py)", FINITE, SOLVER,
+                                   metavar="V")
+    clip_ratio: float = option(None, "PPO: instead of one REINFORCE step per rollout, update_epochs "
+                               "passes of minibatch steps on the clipped surrogate (see minipg/ppo.py); "
+                               "none: REINFORCE", optional(POSITIVE), SOLVER, metavar="EPSILON")
+    update_epochs: int = option(1, "with clip_ratio, passes over each rollout", POSITIVE_INT, SOLVER)
+    minibatch_size: int = option(None, "with clip_ratio, samples per step (none: the whole rollout)",
+                                 optional(POSITIVE_INT), SOLVER, metavar="SAMPLES")
+    max_grad_norm: float = option(None, "rescale gradients whose global L2 norm exceeds this",
+                                  optional(POSITIVE), SOLVER)
+    lr_decay: bool = option(False, "decay the learning rate linearly to 0 over the epochs", FLAG, SOLVER)
+    log_std_final: float = option(None, "cap log σ of the Gaussian policy by a bound moving linearly "
+                                  "from its initial value to this over the epochs (none: no cap)",
+                                  optional(FINITE), SOLVER, gaussian=True)
+
+    # --- speed and memory (results do not depend on them but for rounding)
+    chunk_size: int = option(None, "samples per chunk of the learn step (bounds its memory; the "
+                             "gradient is the same sum); none: minipg.policies.DEFAULT_CHUNK_SIZE",
+                             optional(POSITIVE_INT), SPEED, metavar="ROWS")
+
+    def __post_init__(self):
+        if isinstance(self.hidden, list):  # from JSON or TOML
+            object.__setattr__(self, "hidden", tuple(self.hidden))
+        if SIZES(self.hidden):
+            object.__setattr__(self, "hidden", tuple(int(size) for size in self.hidden))
+        for spec in dataclasses.fields(self):
+            value = getattr(self, spec.name)
+            check = spec.metadata["check"]
+            if not check(value):
+                raise OptionsError(f"{{{spec.name}}} must be {check.words()}, got {{{spec.name}}}={value!r}",
+                                   f"{{{spec.name}}} must be {check.words(command_line=True)}, "
+                                   f"got {{{spec.name}}} {value!r}")
+            if check.parse is float and value is not None:  # a float field holds a Python float
+                object.__setattr__(self, spec.name, float(value))
+            elif check.parse is int and value is not None:
+                object.__setattr__(self, spec.name, int(value))
+        for broken, message in RULES:
+            if broken(self):
+                raise OptionsError(message)
+
+    @classmethod
+    def from_dict(cls, values):
+        """Options from a mapping (a checkpoint's JSON, a TOML table); unknown names are an OptionsError."""
+        unknown = sorted(set(values) - set(NAMES))
+        if unknown:
+            raise OptionsError(f"unknown option {unknown[0]!r} (options: {', '.join(NAMES)})")
+        return cls(**values)
+
+    def replace(self, **changes):
+        """A copy with some fields changed, checked like a new Options."""
+        return dataclasses.replace(self, **changes)
+
+    def asdict(self):
+        """{field: value}, JSON-ready (hidden as a list)."""
+        values = dataclasses.asdict(self)
+        values["hidden"] = list(values["hidden"])
+        return values
+
+    def changes(self, other):
+        """{field: (value here, value in other)} of the fields that differ."""
+        return {name: (getattr(self, name), getattr(other, name))
+                for name in NAMES if getattr(self, name) != getattr(other, name)}
+
+    def is_posts_algorithm(self):
+        """True when no addition of the solver is on: the run is `reinforce` itself."""
+        return all(getattr(self, spec.name) == spec.default for spec in dataclasses.fields(self)
+                   if spec.metadata["group"] == SOLVER)
+
+    def check_policy(self, gaussian):
+        """OptionsError if a Gaussian-only field is set (not at its default) for a policy that is not
+        Gaussian (`gaussian` False)."""
+        if gaussian:
+            return
+        for spec in dataclasses.fields(self):
+            if spec.metadata["gaussian"] and getattr(self, spec.name) != spec.default:
+                raise OptionsError(f"{{{spec.name}}} needs a Gaussian policy")
+
+
+NAMES = tuple(spec.name for spec in dataclasses.fields(Options))
+FIELDS = {spec.name: spec for spec in dataclasses.fields(Options)}
+
+# Rules between fields: (broken(options), message).  {name} names a field, {name=value} a field
+# with a value; OptionsError renders them for Python or for the command line.
+RULES = (
+    (lambda o: o.gae_lambda is not None and o.baseline != "value",
+     "{gae_lambda} needs {baseline=value} (GAE uses the learned value V)"),
+    (lambda o: o.bootstrap and o.gae_lambda is None,
+     "{bootstrap} needs {gae_lambda} (1 for Monte-Carlo returns with bootstrapped cuts)"),
+    (lambda o: o.terminal_value != 0.0 and o.gae_lambda is None,
+     "{terminal_value} needs {gae_lambda} (it is V after a termination, in GAE)"),
+    (lambda o: o.clip_ratio is None and (o.update_epochs != 1 or o.minibatch_size is not None),
+     "{update_epochs} and {minibatch_size} need {clip_ratio} (several steps on one rollout need the "
+     "clipped surrogate)"),
+)
+
+
+def flag(name):
+    """The command-line flag of a field: --num-envs for num_envs."""
+    return "--" + name.replace("_", "-")
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)(?:=(\w+))?\}")
+
+
+def render(message, command_line=False):
+    """A message with {name} / {name=value} placeholders, for Python (gae_lambda, baseline='value')
+    or for the command line (--gae-lambda, --baseline value)."""
+    def name(match):
+        field_name, value = match.groups()
+        if command_line:
+            return flag(field_name) + ("" if value is None else f" {value}")
+        return field_name + ("" if value is None else f"={value!r}")
+    return _PLACEHOLDER.sub(name, message)
+
+
+class OptionsError(ValueError):
+    """A field's value, or a combination of fields, that a run cannot use.  str(error) names the
+    fields as Python does; `command_line()` names them as flags."""
+
+    def __init__(self, message, command_line_message=None):
+        self.message = message
+        self.command_line_message = message if command_line_message is None else command_line_message
+        super().__init__(render(message))
+
+    def command_line(self):
+        return render(self.command_line_message, command_line=True)

@@ -1,0 +1,245 @@
+"""The solver: the post's loop with what harder tasks need, each piece an option (options.py).
+
+    for each epoch:
+        reset, and T steps of act, step, store           collect_rollout (reinforce.py's steps, and
+                                                         what bootstrapping needs: terminations,
+                                                         the last observations)
+        advantages A and the value fit's targets          G − b (baselines.py) or GAE(λ) (returns.py)
+        fit the value baseline V to the targets           baselines.py
+        the learning rate of the epoch                    Schedules (lr_decay)
+        one REINFORCE step on −mean(log π · A),            policies.py
+          or clipped-surrogate passes                     ppo.py (clip_ratio)
+        cap log σ                                         Schedules (log_std_final)
+        the epoch's metrics                               reinforce.py
+
+With `Options()`'s defaults every piece is off, and `train` gives exactly `reinforce`'s history
+(tested bit for bit).  What a run carries besides the policy (its history, the learned value,
+where the schedules start) is a SolverState, which checkpoints save and a resumed run continues.
+"""
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
+
+from .baselines import ValueBaseline, compute_advantages, make_baseline, normalize
+from .envs.vector import autoreset_mode, observation_mirror, single_spaces
+from .options import Options
+from .policies import CategoricalPolicy, DiagonalGaussianPolicy
+from .ppo import ppo_update
+from .reinforce import (check_loop_arguments, epoch_seed, new_history, record_epoch, rollout_buffers,
+                        transitions)
+from .returns import calculate_returns, gae_advantages
+
+
+def train(env, policy, options=None, seed=None, callback=None, state=None):
+    """Train `policy` on `env` as `options` say; return the per-epoch history (as reinforce's).
+
+    env: a gymnasium VectorEnv (NEXT_STEP or SAME_STEP autoreset), e.g. make_env(options.env,
+    options.num_envs, options.vectorization); policy: e.g. make_policy(env, options, seed);
+    options: an Options (default: Options(), the post's algorithm); seed: seeds each epoch's
+    env.reset; callback(epoch, history): called after every epoch; state: a SolverState to
+    continue (a resumed run, from epoch len(state.history["loss"])), else a new one.  When
+    `options` differ from those the state was trained with, they take effect from the next
+    epoch, and the schedules continue from the values they had reached (Schedules.rejoined).
+
+    Raises OptionsError if the options do not fit the policy, ValueError for an env the loop
+    cannot use, NonFiniteError (policies.py) if an observation, the loss, a gradient or a
+    parameter is NaN or infinite; the state's history then holds the good epochs.
+    """
+    options = Options() if options is None else options
+    options.check_policy(gaussian=hasattr(policy, "log_std"))
+    check_loop_arguments(env, options.gamma, options.epochs, options.T)
+    state = new_state(policy, options) if state is None else state.continued(options)
+    buffers = rollout_buffers(env, policy, options.T)
+    history, baseline, schedules = state.history, state.baseline, state.schedules
+    for epoch in range(len(history["loss"]), options.epochs):
+        start = time.perf_counter()
+        observations, _ = env.reset(seed=epoch_seed(seed, epoch))
+        collect_rollout(env, policy, buffers, observations)
+        advantages, targets = advantages_and_targets(buffers, options, baseline)
+        if isinstance(baseline, ValueBaseline):
+            baseline.fit(buffers["states"], targets, buffers["valid"], options.value_steps)
+        policy.opt.lr = schedules.learning_rate(epoch, options)
+        if options.clip_ratio is None:
+            stats = policy.update(buffers["states"], buffers["actions"], advantages, buffers["valid"],
+                                  options.max_grad_norm)
+        else:
+            stats = ppo_update(policy, buffers["states"], buffers["actions"], advantages, buffers["valid"],
+                               options.clip_ratio, options.update_epochs, options.minibatch_size,
+                               options.max_grad_norm)
+        if options.log_std_final is not None:
+            policy.limit_log_std(schedules.cap(epoch, options))
+        record_epoch(history, buffers["rewards"], buffers["dones"], stats, policy, start)
+        if callback is not None:
+            callback(epoch, history)
+    return history
+
+
+# ---------------------------------------------------------------- building a run
+def make_policy(env, options, seed=None, kind=None):
+    """The policy `options` describe for `env`: kind "categorical" (CategoricalPolicy) or
+    "gaussian" (DiagonalGaussianPolicy), by default the one that fits the env's action space
+    (Discrete or Box).  Raises TypeError or ValueError (from the policy) if the env's spaces do
+    not fit it, OptionsError if the options set a Gaussian-only field for a categorical policy."""
+    if kind is None:
+        kind = "categorical" if isinstance(single_spaces(env)[1], spaces.Discrete) else "gaussian"
+    options.check_policy(gaussian=kind == "gaussian")
+    common = {"lr": options.lr, "hidden": options.hidden, "seed": seed, "dtype": options.dtype,
+              "chunk_size": options.chunk_size}
+    if kind == "categorical":
+        return CategoricalPolicy(env, **common)
+    mirror = observation_mirror(options.env) if options.mirror else None
+    return DiagonalGaussianPolicy(env, log_std_init=options.log_std_init, output_scale=options.output_scale,
+                                  mirror=mirror, **common)
+
+
+@dataclass
+class Schedules:
+    """Where the linear schedules start: at `epoch`, the learning rate is `lr` and the cap on
+    log σ is `log_std_cap` (None for a policy without log σ); from there both move linearly to
+    their final values, 0 (with lr_decay) and log_std_final, reached with the last epoch.
+
+    A new run starts them at epoch 0 from options.lr and the policy's log_std_init.  When a
+    resumed run changes what they depend on (epochs, lr, lr_decay, log_std_final), they start
+    again where it joins, from the values they had reached (`rejoined`): extending or shortening
+    a run moves nothing abruptly, and a plain resume computes exactly what the run would have.
+    """
+
+    epoch: int
+    lr: float
+    log_std_cap: float = None
+
+    def learning_rate(self, epoch, options):
+        """The learning rate of `epoch`: constant, or falling linearly to 0 at options.epochs (lr_decay)."""
+        if not options.lr_decay:
+            return self.lr
+        return self.lr * (1.0 - (epoch - self.epoch) / (options.epochs - self.epoch))
+
+    def cap(self, epoch, options):
+        """The cap on log σ after `epoch`'s update: from log_std_cap to options.log_std_final,
+        reached after the last epoch."""
+        progress = (epoch + 1 - self.epoch) / (options.epochs - self.epoch)
+        return self.log_std_cap + (options.log_std_final - self.log_std_cap) * progress
+
+    def rejoined(self, old, new, epoch, policy):
+        """The schedules of a run that trained with Options `old` up to `epoch` and goes on with
+        `new`: unchanged if none of epochs, lr, lr_decay, log_std_final changed; else starting at
+        `epoch` from the values reached: the learning rate `old` would have used (or new.lr if
+        the rate itself changed), and the cap `old` had set (or the policy's largest log σ if it
+        set none)."""
+        changed = old.changes(new)
+        if not changed.keys() & {"epochs", "lr", "lr_decay", "log_std_final"}:
+            return self
+        lr = new.lr if "lr" in changed else self.learning_rate(epoch, old)
+        cap = self.log_std_cap
+        if cap is not None:
+            cap = self.cap(epoch - 1, old) if old.log_std_final is not None else float(np.max(policy.log_std))
+        return Schedules(epoch, lr, cap)
+
+
+@dataclass
+class SolverState:
+    """What a run carries besides the policy: its history, the baseline (a ValueBaseline or the
+    name of one, see baselines.py), where the schedules start, and the options it trained with."""
+
+    history: dict
+    baseline: object
+    schedules: Schedules
+    options: Options
+    policy: object
+
+    def continued(self, options):
+        """This state, going on with `options` from the next epoch (see Schedules.rejoined)."""
+        epoch = len(self.history["loss"])
+        if epoch:
+            self.schedules = self.schedules.rejoined(self.options, options, epoch, self.policy)
+        self.options = options
+        return self
+
+
+def new_state(policy, options):
+    """The SolverState of a new run: an empty history, a new baseline, schedules from epoch 0."""
+    baseline = make_baseline(options.baseline, policy, options.gamma, options.bootstrap,
+                             steps=options.value_steps)
+    return SolverState(new_history(policy), baseline, Schedules(0, options.lr, getattr(policy, "log_std_init", None)),
+                       options, policy)
+
+
+# ---------------------------------------------------------------- one epoch's pieces
+def collect_rollout(env, policy, buffers, observations):
+    """T steps of `policy` in `env` from `observations`: (E, obs_dim), the observations
+    env.reset() just returned, filling `buffers` (see reinforce.rollout_buffers): reinforce's
+    steps, and what bootstrapping needs: which episodes terminated (not only ended), the
+    observations after the last step, and in SAME_STEP mode the last observation of every
+    episode that ended (the env's info["final_obs"]: its returned observation already starts
+    the next episode).
+    """
+    states, actions, rewards = buffers["states"], buffers["actions"], buffers["rewards"]
+    dones, terminals = buffers["dones"], buffers["terminated"]
+    same_step = autoreset_mode(env) == AutoresetMode.SAME_STEP
+    final_observations = buffers["final_observations"] = {}
+    noise = policy.sampling_noise(dones.shape)  # all of the epoch's sampling noise, in one call
+    for t in range(len(states)):
+        states[t] = observations
+        actions[t] = policy.act(states[t], noise[t])
+        observations, rewards[t], terminals[t], truncated, info = env.step(actions[t])
+        np.logical_or(terminals[t], truncated, out=dones[t])
+        if same_step and "final_obs" in info:
+            ended = np.flatnonzero(info["_final_obs"])
+            final_observations[t] = (ended, np.stack(info["final_obs"][ended]))
+    buffers["last_observations"] = observations
+    transitions(env, dones, out=buffers["valid"])
+
+
+def following_values(values, buffers, baseline, bootstrap, terminal_value=0.0):
+    """V'_t of GAE (returns.py), the value of the state after step t: (T, E).
+
+    values: V(s_t), (T, E).  The state after step t is states[t + 1], or last_observations
+    after the last step.  bootstrap=True: V'_t = V(that state), and terminal_value where the
+    episode terminated at t; an episode cut by its time limit takes V of its last observation,
+    which in NEXT_STEP mode is states[t + 1] itself (the reset comes one step later) and in
+    SAME_STEP mode was kept in final_observations.  bootstrap=False (the post's treatment of the
+    ends): V'_t = 0 wherever an episode was cut and after the last step, terminal_value where it
+    terminated.
+
+    terminal_value: what the state after a termination is worth, 0 in the MDP.  r_min / (1 − γ),
+    the worst any continuation could score, removes the incentive to end an episode early to
+    escape negative rewards (the swing-up's cart leaving the track), and changes nothing for a
+    policy that never terminates, so not the optimum when that never does.
+    """
+    following = np.empty_like(values)
+    following[:-1] = values[1:]
+    if bootstrap:
+        dtype = buffers["states"].dtype
+        following[-1] = baseline.of_states(np.asarray(buffers["last_observations"], dtype=dtype))
+        for t, (envs, observations) in buffers["final_observations"].items():
+            following[t, envs] = baseline.of_states(np.asarray(observations, dtype=dtype))
+    else:
+        following[-1] = 0.0
+        following[buffers["dones"]] = 0.0
+    following[buffers["terminated"]] = terminal_value
+    return following
+
+
+def advantages_and_targets(buffers, options, baseline):
+    """The advantages the update weights log π by, and the value fit's targets: each (T, E).
+
+    options.gae_lambda None: A = G − b with the post's returns G (baselines.compute_advantages),
+    target G.  gae_lambda = λ: A = GAE(λ) from the ValueBaseline `baseline`, target the λ-return
+    A + V, with V = options.terminal_value after a termination (see following_values).
+    Normalized over the valid samples with options.normalize_advantages.
+    """
+    rewards, dones, valid, states = buffers["rewards"], buffers["dones"], buffers["valid"], buffers["states"]
+    if options.gae_lambda is None:
+        returns = calculate_returns(rewards, dones, options.gamma)
+        return compute_advantages(returns, valid, baseline, options.normalize_advantages, states), returns
+    values = baseline(states)
+    following = following_values(values, buffers, baseline, options.bootstrap, options.terminal_value)
+    advantages = gae_advantages(rewards, values, following, dones, options.gamma, options.gae_lambda)
+    targets = advantages + values
+    if options.normalize_advantages:
+        advantages = normalize(advantages, valid)
+    return advantages, targets

@@ -16,12 +16,20 @@ the rollout loop (`reinforce`).  gymnasium declares it in `env.metadata["autores
   that copy and returns reward 0, not done.  That step is not a transition and is masked out.
 - SAME_STEP: the step that ends an episode already returns the first observation of the
   next one; every step is a transition.
+
+Box actions: a Gaussian policy's samples are unbounded, most environments' actions are not
+(some clip by themselves, stricter ones raise).  make_env clips the actions to the Box bounds
+on their way into the environment (gymnasium's vector TransformAction); the rollout keeps the
+sampled action, whose log π the update uses, as is standard.
 """
 
 import warnings
 
 import gymnasium
+import numpy as np
+from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
+from gymnasium.wrappers.vector import TransformAction
 
 from .swingup import ENV_IDS, OBSERVATION_MIRROR
 
@@ -30,7 +38,12 @@ _GYMNASIUM_MODE = {"auto": None, "vector": "vector_entry_point", "sync": "sync",
 
 
 def make_env(env_id, num_envs, vectorization="auto"):
-    """A gymnasium VectorEnv of `num_envs` copies of `env_id` (see the module docstring)."""
+    """A gymnasium VectorEnv of `num_envs` copies of `env_id` (see the module docstring), its
+    Box actions clipped to their bounds.
+
+    Raises ValueError for an unknown id, a mode the env does not have, or an optional
+    dependency of the env that is not installed (naming the command that installs it).
+    """
     if vectorization not in VECTORIZATION_MODES:
         raise ValueError(f"vectorization must be one of {VECTORIZATION_MODES}, got {vectorization!r}")
     if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
@@ -44,7 +57,37 @@ def make_env(env_id, num_envs, vectorization="auto"):
     with warnings.catch_warnings():
         # CartPole-v0 is the post's environment on purpose; gymnasium's "out of date" notice is noise here.
         warnings.filterwarnings("ignore", message=".*is out of date.*")
-        return gymnasium.make_vec(env_id, num_envs=num_envs, vectorization_mode=_GYMNASIUM_MODE[vectorization])
+        try:
+            env = gymnasium.make_vec(env_id, num_envs=num_envs, vectorization_mode=_GYMNASIUM_MODE[vectorization])
+        except (gymnasium.error.DependencyNotInstalled, ImportError) as error:
+            raise ValueError(missing_dependency(env_id, error)) from None
+    return clip_actions(env)
+
+
+# gymnasium's optional dependencies that minipg's extras install (pyproject.toml), by the word
+# gymnasium's DependencyNotInstalled message starts with.
+EXTRAS = {"Box2D": "box2d", "MuJoCo": "mujoco", "mujoco": "mujoco"}
+
+
+def missing_dependency(env_id, error):
+    """One line saying which dependency env_id lacks and the command that installs it."""
+    text = str(error)
+    extra = next((extra for name, extra in EXTRAS.items() if text.startswith(name + " ")), None)
+    if extra is None:
+        return f"{env_id} needs a package that is not installed: {text}"
+    return (f"{env_id} needs {text.split()[0]}, which is not installed: `make setup` installs minipg's "
+            f"optional extras, or run `.venv/bin/python -m pip install -e '.[{extra}]'`")
+
+
+def clip_actions(env):
+    """`env` with its Box actions clipped to the action space's bounds before each step
+    (unchanged for other action spaces, and for a Box without finite bounds)."""
+    space = env.single_action_space
+    if not isinstance(space, spaces.Box) or not (np.isfinite(space.low).any() or np.isfinite(space.high).any()):
+        return env
+    low, high = space.low, space.high
+    return TransformAction(env, lambda actions: np.clip(actions, low, high), action_space=env.action_space,
+                           single_action_space=space)
 
 
 # Environments symmetric under a reflection that flips the sign of the (1-D Box) action, with

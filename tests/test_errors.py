@@ -594,3 +594,26 @@ def test_nan_guard_exit_status_in_a_real_process(tmp_path):
     assert "Traceback" not in result.stderr
     assert (tmp_path / "run.png").exists()
     assert len((tmp_path / "run.csv").read_text().splitlines()) == 1 + 2
+
+
+def test_numerical_trouble_ends_in_one_line_without_numpy_warnings(tmp_path):
+    """A reward of 1e308 is finite, but the returns overflow: NumPy would warn ("overflow
+    encountered in ...") before minipg's own check stops the run; the script shows one line."""
+    program = textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = [{str(REPO)!r}, {str(Path(__file__).parent)!r}]
+        import run_swingup
+        from minipg.tools import cli
+        from test_errors import Faulty
+        real_make_env = cli.make_env
+        cli.make_env = lambda *args: Faulty(real_make_env(*args), 2, value=1e308)
+        cli.main(run_swingup.SWINGUP, sys.argv[1:])
+    """)
+    result = subprocess.run([sys.executable, "-W", "default", "-c", program, "--num-envs", "4", "--T", "50",
+                             "--hidden", "8", "--value-steps", "2", "--epochs", "3", "--eval", "0",
+                             "--plot", "run.png"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == [
+        "stopped: epoch 2: advantages contain NaN or inf. Outputs keep the 1 good epochs; the last "
+        "checkpoint written before this epoch is kept."]

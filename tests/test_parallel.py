@@ -61,6 +61,21 @@ def test_map_in_order(threads, multiply_adds):
     assert parallel.map_in_order(lambda x: x * x, range(7), threads, multiply_adds) == [x * x for x in range(7)]
 
 
+def test_worker_threads_see_the_callers_numpy_error_state():
+    """np.errstate is a context variable: each item runs in a copy of the caller's context, so a
+    caller that silences overflow warnings silences them in the workers too."""
+    import threading
+
+    def state(item):
+        return np.geterr()["over"], threading.current_thread() is threading.main_thread()
+
+    with np.errstate(over="ignore"):
+        results = parallel.map_in_order(state, range(4), threads=2)
+    assert [over for over, _ in results] == ["ignore"] * 4
+    assert not all(main for _, main in results)  # some ran on worker threads
+    assert np.geterr()["over"] == "warn"
+
+
 def test_policy_threads_must_be_positive():
     with pytest.raises(ValueError, match="threads must be a positive integer, got 0"):
         CategoricalPolicy(stand_in_env(3, spaces.Discrete(2)), threads=0)

@@ -414,3 +414,114 @@ def test_successful_subprocess_run(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert re.fullmatch(EVAL_LINE.format(n=3, kind="deterministic"), result.stdout.splitlines()[-1])
+
+
+# ------------------------------------------------------------------ resuming with new settings
+def policy_rates(monkeypatch):
+    """Record the learning rate of every policy step (Adam's rate at that step) from now on."""
+    from minipg.policies import Policy
+
+    rates, step = [], Policy.step
+
+    def recording(self, *args, **kwargs):
+        rates.append(self.opt.lr)
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Policy, "step", recording)
+    return rates
+
+
+def test_flags_given_with_load_take_effect_from_the_first_resumed_epoch(tmp_path, monkeypatch, capsys):
+    """A new learning rate and discount given with --load train the resumed epochs (not the
+    saved ones), the header names what changed, and the new checkpoint records them."""
+    run("cartpole", tmp_path, "--epochs", 2, "--save", tmp_path / "run.npz")
+    capsys.readouterr()
+    rates = policy_rates(monkeypatch)
+    run("cartpole", tmp_path, "--load", tmp_path / "run.npz", "--epochs", 4, "--lr", 0.001, "--gamma", 0.9,
+        "--save", tmp_path / "resumed.npz")
+    assert rates == [0.001, 0.001]
+    out = capsys.readouterr().out
+    assert "changed against the checkpoint, from epoch 3: --epochs 2 → 4, --gamma 0.99 → 0.9, --lr 0.1 → 0.001" in out
+    config = load_checkpoint(tmp_path / "resumed.npz").config
+    assert (config["lr"], config["gamma"], config["epochs"]) == (0.001, 0.9, 4)
+
+    # the same resume without the flags trains at the saved rate: the flags made the difference
+    monkeypatch.undo()
+    _, plain = run("cartpole", tmp_path, "--load", tmp_path / "run.npz", "--epochs", 4)
+    _, changed = run("cartpole", tmp_path, "--load", tmp_path / "run.npz", "--epochs", 4, "--lr", 0.001)
+    assert plain["loss"][:2] == changed["loss"][:2] and plain["loss"][2:] != changed["loss"][2:]
+
+
+def test_a_new_clip_ratio_reaches_the_resumed_passes(tmp_path, monkeypatch):
+    import minipg.solver as solver
+
+    run("swingup", tmp_path, "--epochs", 1, "--save", tmp_path / "run.npz")
+    seen, real = [], solver.ppo_update
+    monkeypatch.setattr(solver, "ppo_update", lambda *args: seen.append(args[5:8]) or real(*args))
+    run("swingup", tmp_path, "--load", tmp_path / "run.npz", "--epochs", 2, "--clip-ratio", 0.1,
+        "--update-epochs", 3)
+    assert seen == [(0.1, 3, 160)]
+
+
+@pytest.mark.parametrize("script, flags, message", [
+    ("cartpole", ["--hidden", "8"], "was trained with --hidden (none); --hidden cannot change in a resumed run "
+                                    "(got --hidden 8)"),
+    ("cartpole", ["--dtype", "float32"], "was trained with --dtype float64; --dtype cannot change"),
+    ("cartpole", ["--baseline", "value"], "was trained with --baseline none; --baseline cannot change"),
+    ("cartpole", ["--seed", "5"], "was trained with --seed 0; the seed of a resumed run cannot change (got --seed 5)"),
+    ("swingup", ["--no-mirror"], "was trained with --mirror; --mirror cannot change in a resumed run (got --no-mirror)"),
+    ("swingup", ["--log-std-init", "0.5"], "was trained with --log-std-init 0.0; --log-std-init cannot change"),
+    ("swingup", ["--no-bootstrap"], "was trained with --bootstrap; --bootstrap cannot change"),
+], ids=["hidden", "dtype", "baseline", "seed", "mirror", "log-std-init", "bootstrap"])
+def test_a_flag_that_cannot_change_mid_run_is_refused(script, flags, message, tmp_path, capsys):
+    run(script, tmp_path, "--epochs", 1, "--save", tmp_path / "run.npz")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        run(script, tmp_path, "--load", tmp_path / "run.npz", "--epochs", 2, *flags)
+    assert exit_.value.code == 2
+    out, err = capsys.readouterr()
+    assert f"--load: {tmp_path / 'run.npz'} {message}" in err.splitlines()[-1]
+    assert not PROGRESS_LINE.search(out)
+
+
+def test_a_changed_run_keeps_its_schedules_continuous_at_the_join(tmp_path, monkeypatch, capsys):
+    """A run of 8 epochs with --lr-decay, stopped after 4 and resumed with --epochs 6: the rate
+    goes on from where it was (lr·(1 − 4/8)) and reaches 0 with the new last epoch, instead of
+    jumping to the schedule stretched over 6 epochs (lr·(1 − 4/6)).  The log σ cap likewise."""
+    experiment, base = SCRIPTS["swingup"]
+    T = int(base[base.index("--T") + 1])
+    flags = ["--update-epochs", 1, "--minibatch-size", "none", "--lr", 0.01, "--log-std-final", -2.0]
+    monkeypatch.setattr(cli, "Interrupt", interrupt_after(4 * T + 1))
+    with pytest.raises(SystemExit):
+        run("swingup", tmp_path, *flags, "--epochs", 8, "--save", tmp_path / "run.npz")
+    monkeypatch.undo()
+    capsys.readouterr()
+    rates = policy_rates(monkeypatch)
+    _, history = run("swingup", tmp_path, "--load", tmp_path / "run.npz", "--epochs", 6, *flags)
+    np.testing.assert_allclose(rates, [0.01 * (1 - 4 / 8), 0.01 * (1 - 4 / 8) * (1 - 1 / 2)], rtol=1e-6)
+    caps = [0.0 + (-2.0 - 0.0) * k / 8 for k in (1, 2, 3, 4)]  # after epochs 1-4 of the 8-epoch run
+    caps += [caps[-1] + (-2.0 - caps[-1]) * k / 2 for k in (1, 2)]  # then to -2 over epochs 5-6
+    assert all(log_std <= cap + 1e-6 for log_std, cap in zip(history["log_std"], caps))
+    assert history["log_std"][-1] == pytest.approx(-2.0)
+    assert "changed against the checkpoint, from epoch 5: --epochs 8 → 6" in capsys.readouterr().out
+
+
+def test_help_says_how_a_changed_run_continues(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(run_swingup.SWINGUP, ["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Other flags take effect from the first resumed epoch, schedules (--lr-decay, --log-std-final) " \
+           "continuing from where they were" in text
+
+
+# ------------------------------------------------------------------ other tasks through either script
+def test_the_swingup_script_trains_pendulum(tmp_path, capsys):
+    """Pendulum-v1 has no batched implementation: the default vectorization falls back to sync,
+    and the solve preset's mirror (the cart-pole's) is switched off with a note."""
+    _, history = cli.main(run_swingup.SWINGUP, ["--env", "Pendulum-v1", "--epochs", "2", "--num-envs", "2",
+                                                "--T", "200", "--value-steps", "2", "--eval", "2",
+                                                "--plot", str(tmp_path / "p.png")])
+    out = capsys.readouterr().out
+    assert "note: --mirror of preset solve is off: no mirror symmetry is known for Pendulum-v1" in out
+    assert len(history["loss"]) == 2 and history["episodes"] == [2, 2]
+    assert re.fullmatch(EVAL_LINE.format(n=2, kind="deterministic"), out.splitlines()[-1])

@@ -22,6 +22,7 @@ import gymnasium
 import numpy as np
 
 from ..envs import make_env
+from ..envs.vector import MIRRORS, observation_mirror
 from ..options import FIELDS, FLAG, NAMES, POSITIVE_INT, SIZES, Options, OptionsError, flag
 from ..policies import NonFiniteError
 from ..reinforce import reinforce
@@ -167,6 +168,12 @@ def parse_args(experiment, argv=None):
         gymnasium.spec(args.env)
     except gymnasium.error.Error as error:
         parser.error(f"argument --env: unknown environment id {args.env!r} ({error})")
+    if args.options.mirror and args.env not in MIRRORS:
+        if "mirror" in explicit or args.checkpoint is not None:
+            parser.error(f"argument --mirror: {observation_mirror_error(args.env)}")
+        # The preset's symmetry is its own task's: another task trains without it, and says so.
+        args.options = args.options.replace(mirror=False)
+        print(f"note: --mirror of preset {args.preset} is off: {observation_mirror_error(args.env)}", flush=True)
     if args.jobs > 1 and not args.seeds:
         parser.error("--jobs needs --seeds (it runs several seeds at once)")
     if args.save_every and not args.save:
@@ -220,6 +227,15 @@ def resumed_options(parser, experiment, args, explicit):
                          f"{flag(name)} cannot change in a resumed run (got {shown(name, value)})")
         changed[name] = (getattr(base, name), value)
     return base, changed
+
+
+def observation_mirror_error(env_id):
+    """Why env_id has no mirror: observation_mirror's message."""
+    try:
+        observation_mirror(env_id)
+    except ValueError as error:
+        return str(error)
+    return ""
 
 
 def shown(name, value):
@@ -432,7 +448,12 @@ def run_one(experiment, args, several_seeds=False):
     evaluation's episode returns, or None.
     """
     options = args.options
-    env = make_env(options.env, options.num_envs, options.vectorization)
+    try:
+        env = make_env(options.env, options.num_envs, options.vectorization)
+    except ValueError as error:  # a missing optional dependency, a vectorization the env lacks
+        usage_error(experiment, str(error))
+    except Exception as error:  # whatever else an env's constructor raises (an env id is the user's)
+        usage_error(experiment, f"{options.env}: cannot make the environment ({type(error).__name__}: {error})")
     try:
         policy = make_policy(env, options, args.seed, experiment["policy"])
     except (TypeError, ValueError) as error:  # e.g. a Box action space for a categorical policy

@@ -1,0 +1,164 @@
+"""Options (options.py): every field carries its doc, default and check; bad values and bad
+combinations raise OptionsError naming the fields (as Python names or as flags); the command
+line has one flag per field, made from the same metadata."""
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # the run_*.py scripts live at the repository root
+    sys.path.insert(0, str(REPO))
+
+import run_cartpole  # noqa: E402
+import run_swingup  # noqa: E402
+from conftest import exactly  # noqa: E402
+from minipg import Options, OptionsError  # noqa: E402
+from minipg.options import FIELDS, NAMES, RULES, flag, render  # noqa: E402
+from minipg.tools import cli  # noqa: E402
+
+
+def test_every_field_has_a_doc_a_check_and_a_group_and_its_default_passes_its_check():
+    for spec in dataclasses.fields(Options):
+        meta = spec.metadata
+        assert meta["doc"] and meta["group"], spec.name
+        assert meta["check"](spec.default), spec.name
+
+
+def test_the_defaults_are_the_posts_cartpole_experiment():
+    options = Options()
+    assert (options.env, options.num_envs, options.T, options.epochs, options.lr, options.gamma, options.hidden) \
+        == ("CartPole-v0", 32, 1000, 100, 0.1, 0.99, ())
+    assert options.is_posts_algorithm()
+    assert run_cartpole.CARTPOLE["presets"]["blog"] == options
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"num_envs": 0}, "num_envs must be a positive integer, got num_envs=0"),
+    ({"num_envs": 2.0}, "num_envs must be a positive integer, got num_envs=2.0"),
+    ({"epochs": True}, "epochs must be a positive integer, got epochs=True"),
+    ({"gamma": 1.5}, "gamma must be a number in [0, 1], got gamma=1.5"),
+    ({"gamma": float("nan")}, "gamma must be a number in [0, 1], got gamma=nan"),
+    ({"lr": 0.0}, "lr must be a positive finite number, got lr=0.0"),
+    ({"lr": float("inf")}, "lr must be a positive finite number, got lr=inf"),
+    ({"clip_ratio": 0}, "clip_ratio must be a positive finite number or None, got clip_ratio=0"),
+    ({"minibatch_size": 0, "clip_ratio": 0.2}, "minibatch_size must be a positive integer or None, got minibatch_size=0"),
+    ({"hidden": (64, 0)}, "hidden must be a sequence of positive integers, got hidden=(64, 0)"),
+    ({"baseline": "values"}, "baseline must be one of none, time, value, got baseline='values'"),
+    ({"dtype": "float16"}, "dtype must be one of float64, float32, got dtype='float16'"),
+    ({"mirror": 1}, "mirror must be True or False, got mirror=1"),
+    ({"terminal_value": float("-inf"), "baseline": "value", "gae_lambda": 0.9},
+     "terminal_value must be a finite number, got terminal_value=-inf"),
+    ({"env": ""}, "env must be a gymnasium environment id, got env=''"),
+])
+def test_a_bad_value_names_its_field(fields, message):
+    with pytest.raises(OptionsError, match=exactly(message)):
+        Options(**fields)
+
+
+@pytest.mark.parametrize("fields, python, command_line", [
+    ({"gae_lambda": 0.9}, "gae_lambda needs baseline='value' (GAE uses the learned value V)",
+     "--gae-lambda needs --baseline value (GAE uses the learned value V)"),
+    ({"baseline": "value", "bootstrap": True}, "bootstrap needs gae_lambda (1 for Monte-Carlo returns with "
+     "bootstrapped cuts)", "--bootstrap needs --gae-lambda (1 for Monte-Carlo returns with bootstrapped cuts)"),
+    ({"terminal_value": -10.0}, "terminal_value needs gae_lambda (it is V after a termination, in GAE)",
+     "--terminal-value needs --gae-lambda (it is V after a termination, in GAE)"),
+    ({"update_epochs": 4}, "update_epochs and minibatch_size need clip_ratio (several steps on one rollout need "
+     "the clipped surrogate)", "--update-epochs and --minibatch-size need --clip-ratio (several steps on one "
+     "rollout need the clipped surrogate)"),
+    ({"minibatch_size": 64}, "update_epochs and minibatch_size need clip_ratio (several steps on one rollout need "
+     "the clipped surrogate)", "--update-epochs and --minibatch-size need --clip-ratio (several steps on one "
+     "rollout need the clipped surrogate)"),
+])
+def test_a_bad_combination_names_its_fields_in_python_and_as_flags(fields, python, command_line):
+    with pytest.raises(OptionsError) as error:
+        Options(**fields)
+    assert str(error.value) == python
+    assert error.value.command_line() == command_line
+
+
+def test_every_rule_is_met_by_the_defaults_and_broken_by_one_change():
+    assert not any(broken(Options()) for broken, _ in RULES)
+    assert len(RULES) == 4
+
+
+def test_render_names_fields_for_python_or_for_the_command_line():
+    assert render("{num_envs} and {baseline=value}") == "num_envs and baseline='value'"
+    assert render("{num_envs} and {baseline=value}", command_line=True) == "--num-envs and --baseline value"
+    assert flag("T") == "--T" and flag("log_std_final") == "--log-std-final"
+
+
+def test_values_are_normalized_and_replace_checks_again():
+    options = Options(lr=1, gamma=1, hidden=[64, 64], num_envs=True + 1)
+    assert options.lr == 1.0 and isinstance(options.lr, float) and options.gamma == 1.0
+    assert options.hidden == (64, 64)
+    with pytest.raises(OptionsError, match="lr must be a positive finite number"):
+        options.replace(lr=-1.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.lr = 0.5
+
+
+def test_a_dict_round_trip_through_json_gives_the_same_options():
+    options = run_swingup.SWINGUP["presets"]["solve"]
+    assert Options.from_dict(json.loads(json.dumps(options.asdict()))) == options
+    with pytest.raises(OptionsError, match="^unknown option 'learning_rate' \\(options: env, num_envs"):
+        Options.from_dict({"learning_rate": 0.1})
+
+
+def test_changes_lists_the_fields_that_differ():
+    assert Options().changes(Options(lr=0.5, T=10)) == {"T": (1000, 10), "lr": (0.1, 0.5)}
+
+
+def test_is_posts_algorithm_is_false_with_any_addition_of_the_solver():
+    for name in ("normalize_advantages", "lr_decay"):
+        assert not Options(**{name: True}).is_posts_algorithm()
+    assert not Options(max_grad_norm=1.0).is_posts_algorithm()
+    assert not Options(clip_ratio=0.2).is_posts_algorithm()
+    assert Options(env="CartPoleSwingUp-v0", hidden=(64, 64), num_envs=256, lr=1e-2).is_posts_algorithm()
+
+
+def test_gaussian_only_fields_are_refused_for_a_categorical_policy():
+    Options(mirror=True, log_std_init=0.0).check_policy(gaussian=True)
+    Options(log_std_init=0.5).check_policy(gaussian=False)  # the default: nothing set
+    with pytest.raises(OptionsError, match=exactly("log_std_init needs a Gaussian policy")):
+        Options(log_std_init=0.0).check_policy(gaussian=False)
+
+
+@pytest.mark.parametrize("experiment", [run_cartpole.CARTPOLE, run_swingup.SWINGUP], ids=["cartpole", "swingup"])
+def test_the_command_line_has_one_flag_per_field_with_its_doc(experiment):
+    parser = cli.build_parser(experiment)
+    flags = {option: action for action in parser._actions for option in action.option_strings}
+    help_text = " ".join(parser.format_help().split())
+    for name in NAMES:
+        assert flag(name) in flags, name
+        assert flags[flag(name)].dest == name
+        assert " ".join(FIELDS[name].metadata["doc"].split()) in help_text, name
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--num-envs", "8", "--T", "50", "--lr", "0.5", "--hidden", "16", "16"], {"num_envs": 8, "T": 50, "lr": 0.5,
+                                                                              "hidden": (16, 16)}),
+    (["--hidden"], {"hidden": ()}),
+    (["--normalize-advantages", "--lr-decay", "--max-grad-norm", "2"],
+     {"normalize_advantages": True, "lr_decay": True, "max_grad_norm": 2.0}),
+    (["--baseline", "value", "--gae-lambda", "0.9", "--bootstrap", "--terminal-value", "-10", "--value-steps", "3"],
+     {"baseline": "value", "gae_lambda": 0.9, "bootstrap": True, "terminal_value": -10.0, "value_steps": 3}),
+    (["--clip-ratio", "0.1", "--update-epochs", "4", "--minibatch-size", "none"],
+     {"clip_ratio": 0.1, "update_epochs": 4, "minibatch_size": None}),
+    (["--dtype", "float32", "--chunk-size", "100", "--vectorization", "sync"],
+     {"dtype": "float32", "chunk_size": 100, "vectorization": "sync"}),
+])
+def test_flags_set_their_fields_over_the_preset(argv, expected):
+    args = cli.parse_args(run_cartpole.CARTPOLE, argv + ["--plot", "/tmp/minipg-options-test.png"])
+    assert args.options == run_cartpole.CARTPOLE["presets"]["blog"].replace(**expected)
+
+
+def test_none_turns_off_a_field_a_preset_turns_on():
+    args = cli.parse_args(run_swingup.SWINGUP, ["--clip-ratio", "none", "--update-epochs", "1", "--minibatch-size",
+                                                "none", "--log-std-final", "none", "--plot", "/tmp/x.png"])
+    assert args.options.clip_ratio is None and args.options.log_std_final is None
+    assert args.options == run_swingup.SOLVE.replace(clip_ratio=None, update_epochs=1, minibatch_size=None,
+                                                     log_std_final=None)

@@ -11,6 +11,7 @@ The math and the training loops, one concept per module (read them in this order
     options.py        the solver's options: one dataclass, every setting of a run
     solver.py         the post's loop with the options: baselines, GAE, clipped passes, schedules
     baselines.py      advantages A = G − b: time and learned value baselines, normalization
+    normalization.py  running normalization of observations and rewards (Chan et al.'s update)
     ppo.py            the clipped surrogate L^CLIP and its minibatch passes
     parallel.py       one BLAS thread, the learn step's chunks on worker threads (why: see there)
 

@@ -114,6 +114,11 @@ class Options:
                           "reflection (see DiagonalGaussianPolicy)", FLAG, POLICY, gaussian=True, fixed=True)
 
     # --- what the solver adds, each off in the post
+    normalize_observations: bool = option(False, "normalize observations by their running mean and standard "
+                                          "deviation, clipped to ±10 (see minipg/normalization.py)", FLAG,
+                                          SOLVER, fixed=True)
+    normalize_rewards: bool = option(False, "scale rewards by the running standard deviation of the "
+                                     "discounted return (see minipg/normalization.py)", FLAG, SOLVER, fixed=True)
     baseline: str = option("none", "subtract a baseline from the returns: the mean return per step "
                            "(time) or a learned V(s) (value); see minipg/baselines.py",
                            choice("none", "time", "value"), SOLVER, fixed=True)

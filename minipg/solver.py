@@ -3,18 +3,23 @@
     for each epoch:
         reset, and T steps of act, step, store           collect_rollout (reinforce.py's steps, and
                                                          what bootstrapping needs: terminations,
-                                                         the last observations)
+                                                         the last observations; observations
+                                                         normalized, normalization.py)
+        rewards scaled                                    normalization.py (normalize_rewards)
         advantages A and the value fit's targets          G − b (baselines.py) or GAE(λ) (returns.py)
         fit the value baseline V to the targets           baselines.py
         the learning rate of the epoch                    Schedules (lr_decay)
         one REINFORCE step on −mean(log π · A),            policies.py
           or clipped-surrogate passes                     ppo.py (clip_ratio)
         cap log σ                                         Schedules (log_std_final)
-        the epoch's metrics                               reinforce.py
+        merge the rollout into the normalization's        normalization.py
+          running statistics
+        the epoch's metrics (of the unscaled rewards)     reinforce.py
 
 With `Options()`'s defaults every piece is off, and `train` gives exactly `reinforce`'s history
 (tested bit for bit).  What a run carries besides the policy (its history, the learned value,
-where the schedules start) is a SolverState, which checkpoints save and a resumed run continues.
+where the schedules start, the normalization's statistics) is a SolverState, which checkpoints
+save and a resumed run continues.
 """
 
 import time
@@ -26,6 +31,7 @@ from gymnasium.vector import AutoresetMode
 
 from .baselines import ValueBaseline, compute_advantages, make_baseline, normalize
 from .envs.vector import autoreset_mode, observation_mirror, single_spaces
+from .normalization import ObservationNormalizer, RewardScaler
 from .options import Options
 from .policies import CategoricalPolicy, DiagonalGaussianPolicy
 from .ppo import ppo_update
@@ -58,8 +64,11 @@ def train(env, policy, options=None, seed=None, callback=None, state=None):
     for epoch in range(len(history["loss"]), options.epochs):
         start = time.perf_counter()
         observations, _ = env.reset(seed=epoch_seed(seed, epoch))
-        collect_rollout(env, policy, buffers, observations)
-        advantages, targets = advantages_and_targets(buffers, options, baseline)
+        collect_rollout(env, policy, buffers, observations, state.observation_normalizer)
+        rewards = buffers["rewards"]
+        if state.reward_scaler is not None:
+            rewards = state.reward_scaler.scale(rewards, buffers["dones"], options.gamma)
+        advantages, targets = advantages_and_targets(buffers, options, baseline, rewards)
         if isinstance(baseline, ValueBaseline):
             baseline.fit(buffers["states"], targets, buffers["valid"], options.value_steps)
         policy.opt.lr = schedules.learning_rate(epoch, options)
@@ -72,6 +81,8 @@ def train(env, policy, options=None, seed=None, callback=None, state=None):
                                options.max_grad_norm)
         if options.log_std_final is not None:
             policy.limit_log_std(schedules.cap(epoch, options))
+        if state.observation_normalizer is not None:
+            state.observation_normalizer.update(buffers["observations"])
         record_epoch(history, buffers["rewards"], buffers["dones"], stats, policy, start)
         if callback is not None:
             callback(epoch, history)
@@ -143,13 +154,16 @@ class Schedules:
 @dataclass
 class SolverState:
     """What a run carries besides the policy: its history, the baseline (a ValueBaseline or the
-    name of one, see baselines.py), where the schedules start, and the options it trained with."""
+    name of one, see baselines.py), where the schedules start, the options it trained with, and
+    the normalization's statistics (None where off)."""
 
     history: dict
     baseline: object
     schedules: Schedules
     options: Options
     policy: object
+    observation_normalizer: ObservationNormalizer = None
+    reward_scaler: RewardScaler = None
 
     def continued(self, options):
         """This state, going on with `options` from the next epoch (see Schedules.rejoined)."""
@@ -161,36 +175,52 @@ class SolverState:
 
 
 def new_state(policy, options):
-    """The SolverState of a new run: an empty history, a new baseline, schedules from epoch 0."""
+    """The SolverState of a new run: an empty history, a new baseline, schedules from epoch 0,
+    normalization statistics of nothing seen yet."""
     baseline = make_baseline(options.baseline, policy, options.gamma, options.bootstrap,
                              steps=options.value_steps)
-    return SolverState(new_history(policy), baseline, Schedules(0, options.lr, getattr(policy, "log_std_init", None)),
-                       options, policy)
+    schedules = Schedules(0, options.lr, getattr(policy, "log_std_init", None))
+    observation_normalizer = ObservationNormalizer((policy.obs_dim,)) if options.normalize_observations else None
+    reward_scaler = RewardScaler() if options.normalize_rewards else None
+    return SolverState(new_history(policy), baseline, schedules, options, policy, observation_normalizer,
+                       reward_scaler)
 
 
 # ---------------------------------------------------------------- one epoch's pieces
-def collect_rollout(env, policy, buffers, observations):
+def collect_rollout(env, policy, buffers, observations, normalizer=None):
     """T steps of `policy` in `env` from `observations`: (E, obs_dim), the observations
     env.reset() just returned, filling `buffers` (see reinforce.rollout_buffers): reinforce's
     steps, and what bootstrapping needs: which episodes terminated (not only ended), the
     observations after the last step, and in SAME_STEP mode the last observation of every
     episode that ended (the env's info["final_obs"]: its returned observation already starts
     the next episode).
+
+    normalizer: an ObservationNormalizer, or None.  With one, the policy acts on (and the
+    buffers hold) observations normalized by its statistics as they stand, the last ones
+    included; the raw ones are kept in buffers["observations"], (T, E, obs_dim), to update the
+    statistics after the epoch, so that every state of a rollout is normalized alike.
     """
     states, actions, rewards = buffers["states"], buffers["actions"], buffers["rewards"]
     dones, terminals = buffers["dones"], buffers["terminated"]
     same_step = autoreset_mode(env) == AutoresetMode.SAME_STEP
     final_observations = buffers["final_observations"] = {}
+    if normalizer is not None:
+        raw = buffers.setdefault("observations", np.empty(states.shape, dtype=np.float64))
     noise = policy.sampling_noise(dones.shape)  # all of the epoch's sampling noise, in one call
     for t in range(len(states)):
-        states[t] = observations
+        if normalizer is None:
+            states[t] = observations
+        else:
+            raw[t] = observations
+            states[t] = normalizer(observations)
         actions[t] = policy.act(states[t], noise[t])
         observations, rewards[t], terminals[t], truncated, info = env.step(actions[t])
         np.logical_or(terminals[t], truncated, out=dones[t])
         if same_step and "final_obs" in info:
             ended = np.flatnonzero(info["_final_obs"])
-            final_observations[t] = (ended, np.stack(info["final_obs"][ended]))
-    buffers["last_observations"] = observations
+            final = np.stack(info["final_obs"][ended])
+            final_observations[t] = (ended, final if normalizer is None else normalizer(final))
+    buffers["last_observations"] = observations if normalizer is None else normalizer(observations)
     transitions(env, dones, out=buffers["valid"])
 
 
@@ -224,15 +254,17 @@ def following_values(values, buffers, baseline, bootstrap, terminal_value=0.0):
     return following
 
 
-def advantages_and_targets(buffers, options, baseline):
+def advantages_and_targets(buffers, options, baseline, rewards=None):
     """The advantages the update weights log π by, and the value fit's targets: each (T, E).
 
     options.gae_lambda None: A = G − b with the post's returns G (baselines.compute_advantages),
     target G.  gae_lambda = λ: A = GAE(λ) from the ValueBaseline `baseline`, target the λ-return
     A + V, with V = options.terminal_value after a termination (see following_values).
-    Normalized over the valid samples with options.normalize_advantages.
+    Normalized over the valid samples with options.normalize_advantages.  rewards: (T, E), the
+    rewards to learn from (default: the rollout's; scaled ones with normalize_rewards).
     """
-    rewards, dones, valid, states = buffers["rewards"], buffers["dones"], buffers["valid"], buffers["states"]
+    rewards = buffers["rewards"] if rewards is None else rewards
+    dones, valid, states = buffers["dones"], buffers["valid"], buffers["states"]
     if options.gae_lambda is None:
         returns = calculate_returns(rewards, dones, options.gamma)
         return compute_advantages(returns, valid, baseline, options.normalize_advantages, states), returns

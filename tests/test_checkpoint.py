@@ -29,7 +29,7 @@ from minipg.envs import make_env
 from minipg import Options, train
 from minipg.policies import CategoricalPolicy, DiagonalGaussianPolicy
 from minipg.solver import new_state
-from minipg.tools.checkpoint import restore_baseline, restore_schedules
+from minipg.tools.checkpoint import restore_state
 
 OBS_DIM = 4
 N_ACTIONS = 2
@@ -133,7 +133,7 @@ def test_config_history_and_epoch_round_trip(tmp_path):
     assert loaded.history["episodes"] == HISTORY["episodes"]
     assert loaded.architecture == {"policy": "DiagonalGaussianPolicy", "obs_dim": OBS_DIM, "act_dim": ACTION_DIM,
                                    "hidden": [8, 8], "log_std": True, "dtype": "float64", "mirror": None}
-    assert loaded.schedules is None and loaded.baseline is None  # no SolverState was saved
+    assert loaded.solver is None and loaded.baseline is None  # no SolverState was saved
 
 
 def test_policy_from_checkpoint_builds_the_saved_policy(tmp_path):
@@ -157,8 +157,9 @@ RESUMERS = {
 
 
 @pytest.mark.parametrize("resume", RESUMERS)
-@pytest.mark.parametrize("solver_options", [{}, {"lr_decay": True, "baseline": "value", "value_steps": 3}],
-                         ids=["constant_lr", "lr_decay_value_baseline"])
+@pytest.mark.parametrize("solver_options", [{}, {"lr_decay": True, "baseline": "value", "value_steps": 3},
+                                            {"normalize_observations": True, "normalize_rewards": True}],
+                         ids=["constant_lr", "lr_decay_value_baseline", "normalized"])
 def test_resumed_training_equals_uninterrupted_training(solver_options, resume, tmp_path):
     """The solver for 2 epochs, checkpoint, then 2 more in a new policy and env == 4 straight
     (with the learning rate decaying and a learned value baseline, both restored)."""
@@ -185,8 +186,7 @@ def test_resumed_training_equals_uninterrupted_training(solver_options, resume, 
     # A new value baseline draws its initial weights from the policy's generator: restore the
     # policy (and so its generator) after making the state, as the command line does.
     restore_policy(loaded, resumed)
-    restore_baseline(loaded, resumed_state.baseline)
-    restore_schedules(loaded, resumed_state)
+    restore_state(loaded, resumed_state)
     resumed_state.history = loaded.history
     resumed_history = train(env, resumed, options, seed=seed, state=resumed_state)
 

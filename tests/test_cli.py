@@ -125,10 +125,13 @@ def test_save_then_load_resumes_exactly(script, tmp_path, capsys):
     assert load_checkpoint(tmp_path / "half.npz").epoch == 2
 
 
-@pytest.mark.parametrize("extra", [[], ["--gae-lambda", "0.9", "--bootstrap"]], ids=["value", "gae-bootstrap"])
+@pytest.mark.parametrize("extra", [[], ["--gae-lambda", "0.9", "--bootstrap"],
+                                   ["--gae-lambda", "0.9", "--bootstrap", "--normalize-observations",
+                                    "--normalize-rewards"]],
+                         ids=["value", "gae-bootstrap", "normalized"])
 def test_value_baseline_resumes_exactly(extra, tmp_path, capsys):
     """The learned value baseline is part of the run: a resumed run restores it too (also with
-    GAE and bootstrapping, which fit it to λ-returns)."""
+    GAE and bootstrapping, which fit it to λ-returns), and the normalization's statistics."""
     flags = ["--baseline", "value", *extra]
     run("cartpole", tmp_path, *flags, "--epochs", 3, "--save", tmp_path / "straight.npz")
     run("cartpole", tmp_path, *flags, "--epochs", 2, "--save", tmp_path / "half.npz")

@@ -8,7 +8,8 @@ A checkpoint holds everything needed to continue a run exactly where it stopped:
   it every epoch from its schedule, see solver.Schedules);
 - the state of the policy's random generator, so the resumed run samples the same actions;
 - what the solver carries besides the policy (solver.SolverState): a learned value baseline
-  (network and Adam state) and where the schedules start;
+  (network and Adam state), where the schedules start, and the normalization's running
+  statistics;
 - the run's `config` (every Options field, the seed and the preset), its per-epoch `history`
   and the number of epochs completed;
 - the architecture (policy class, obs_dim, act_dim, hidden sizes, dtype, mirror), checked
@@ -56,7 +57,7 @@ _PARAM_KEY = "param_{}"
 _ADAM_M_KEY = "adam_m_{}"
 _ADAM_V_KEY = "adam_v_{}"
 _BASELINE_PREFIX = "baseline_"
-_JSON_KEYS = ("architecture", "optimizer", "rng_state", "config", "history", "schedules")
+_JSON_KEYS = ("architecture", "optimizer", "rng_state", "config", "history", "solver")
 
 
 class CheckpointError(ValueError):
@@ -84,7 +85,8 @@ class Checkpoint:
     parameters: arrays in `policy.parameters()` order; architecture: see
     `policy_architecture`; rng_state: the dict of `Generator.bit_generator.state`;
     epoch: epochs completed; config and history as saved, after a JSON round trip (tuples
-    come back as lists); schedules: the solver's Schedules as a dict, or None.
+    come back as lists); solver: the JSON parts of a solver.SolverState ({"schedules",
+    "observation_normalizer", "reward_scaler"}), or None for a run of `reinforce`.
     """
 
     path: str
@@ -97,7 +99,7 @@ class Checkpoint:
     history: dict = field(default_factory=dict)
     epoch: int = 0
     baseline: dict = None  # a learned baseline's {"parameters", "m", "v", "t"}, when one was saved
-    schedules: dict = None  # solver.Schedules' fields, when the run had a SolverState
+    solver: dict = None  # a SolverState's schedules and normalization statistics, when one was saved
 
 
 # ------------------------------------------------------------------------------ saving
@@ -142,16 +144,20 @@ def save_checkpoint(path, policy, config, history, epoch, state=None):
     history: dict of per-epoch lists as the training loops return it (None for {}); NaN is
     kept.  epoch: the number of epochs completed — from a callback(epoch, history), which
     receives the 0-based index of the epoch just finished, pass epoch + 1.
-    state: the run's solver.SolverState, whose learned value baseline and schedules are saved
-    too, so a resumed run continues with the same value estimates; None for a run of
-    `reinforce`.
+    state: the run's solver.SolverState, whose learned value baseline, schedules and
+    normalization statistics are saved too, so a resumed run continues exactly; None for a run
+    of `reinforce`.
 
     The write is atomic (see the module docstring).  Returns `path`.
     """
     if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
         raise ValueError(f"epoch must be a non-negative integer (epochs completed), got {epoch!r}")
     opt = policy.opt
-    schedules = None if state is None else dataclasses.asdict(state.schedules)
+    solver = None if state is None else {
+        "schedules": dataclasses.asdict(state.schedules),
+        "observation_normalizer": None if state.observation_normalizer is None else state.observation_normalizer.state(),
+        "reward_scaler": None if state.reward_scaler is None else state.reward_scaler.moments.state(),
+    }
     arrays = {
         "format": _text_array(FORMAT_TAG),
         "version": np.array(FORMAT_VERSION),
@@ -162,7 +168,7 @@ def save_checkpoint(path, policy, config, history, epoch, state=None):
         "rng_state": _json_array(policy.rng.bit_generator.state),
         "config": _json_array({} if config is None else config),
         "history": _json_array({} if history is None else history),
-        "schedules": _json_array(schedules),
+        "solver": _json_array(solver),
     }
     baseline = None if state is None or not isinstance(state.baseline, ValueBaseline) else state.baseline
     for i, (param, m, v) in enumerate(zip(policy.parameters(), opt.m, opt.v)):
@@ -310,7 +316,7 @@ def load_checkpoint(path):
             history=meta["history"],
             epoch=epoch,
             baseline=baseline,
-            schedules=meta["schedules"],
+            solver=meta["solver"],
         )
     except CheckpointError:
         raise
@@ -431,14 +437,25 @@ def restore_baseline(checkpoint, baseline):
     return baseline
 
 
-def restore_schedules(checkpoint, state):
-    """Set the SolverState `state`'s schedules to where the checkpointed run's start (kept as
-    they are when the checkpoint holds none: a run of `reinforce` has no schedules)."""
-    if checkpoint.schedules is not None:
-        try:
-            state.schedules = Schedules(**checkpoint.schedules)
-        except TypeError as error:
-            raise CheckpointError(f"{checkpoint.path}: corrupt checkpoint (schedules: {error})") from None
+def restore_state(checkpoint, state):
+    """Make the solver.SolverState `state` continue the checkpointed run: its learned baseline
+    (restore_baseline), where its schedules start, and its normalization statistics.  A
+    checkpoint of a `reinforce` run holds none of them: the state is left as it is.
+    Raises CheckpointError if what was saved does not fit `state`."""
+    restore_baseline(checkpoint, state.baseline)
+    saved = checkpoint.solver
+    if saved is None:
+        return state
+    try:
+        state.schedules = Schedules(**saved["schedules"])
+        for name, target in (("observation_normalizer", state.observation_normalizer),
+                             ("reward_scaler", None if state.reward_scaler is None else state.reward_scaler.moments)):
+            if (saved[name] is None) != (target is None):
+                raise ValueError(f"{name} {'missing' if saved[name] is None else 'not expected'}")
+            if target is not None:
+                target.restore(saved[name])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{checkpoint.path}: corrupt checkpoint (solver state: {error})") from None
     return state
 
 

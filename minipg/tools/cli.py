@@ -27,7 +27,7 @@ from ..options import FIELDS, FLAG, NAMES, POSITIVE_INT, SIZES, Options, Options
 from ..policies import NonFiniteError
 from ..reinforce import reinforce
 from ..solver import make_policy, new_state, train
-from .checkpoint import (CheckpointError, describe_architecture, load_checkpoint, restore_baseline, restore_policy, restore_schedules,
+from .checkpoint import (CheckpointError, describe_architecture, load_checkpoint, restore_policy, restore_state,
                          save_checkpoint, write_atomically)
 from .evaluation import evaluate
 from .jobs import ChildFailed, run_in_processes
@@ -465,8 +465,7 @@ def run_one(experiment, args, several_seeds=False):
     if args.checkpoint is not None:
         try:
             restore_policy(args.checkpoint, policy)
-            restore_baseline(args.checkpoint, state.baseline)
-            restore_schedules(args.checkpoint, state)
+            restore_state(args.checkpoint, state)
         except CheckpointError as error:
             env.close()
             usage_error(experiment, f"--load: {error}")
@@ -544,11 +543,16 @@ def run_one(experiment, args, several_seeds=False):
             print(f"learning curve: {plotted}")
     if ok and not stopped:
         if args.eval:
-            evaluation = report_evaluation(policy, args)
+            evaluation = report_evaluation(policy, args, state.observation_normalizer)
         if args.gif:
             gif_path = suffixed(args.gif, args.seed, several_seeds)
-            gif = outputs.write(gif_path, lambda: render_episode_gif(
-                policy, options.env, gif_path, seed=None if args.seed is None else args.seed + EVAL_SEED_OFFSET))
+            try:
+                gif = outputs.write(gif_path, lambda: render_episode_gif(
+                    policy, options.env, gif_path, seed=None if args.seed is None else args.seed + EVAL_SEED_OFFSET,
+                    normalizer=state.observation_normalizer))
+            except ValueError as error:  # a task that cannot draw itself here
+                gif = None
+                print(f"warning: --gif {gif_path} not written: {error}", file=sys.stderr, flush=True)
             if gif:
                 print(f"gif: {gif_path} (one deterministic episode, return {gif[1]:.1f})")
     if outputs.failed:
@@ -678,15 +682,16 @@ def write_csv(history, path):
     return path
 
 
-def report_evaluation(policy, args):
+def report_evaluation(policy, args, normalizer=None):
     """Print sampled-action and deterministic evaluations, the deterministic one last.
+    normalizer: the run's ObservationNormalizer, or None.
 
     Returns the deterministic episode returns: (args.eval,).
     """
     eval_seed = None if args.seed is None else args.seed + EVAL_SEED_OFFSET
     for deterministic in (False, True):
         returns = evaluate(policy, args.env, args.eval, deterministic=deterministic,
-                           seed=eval_seed, vectorization=args.options.vectorization)
+                           seed=eval_seed, vectorization=args.options.vectorization, normalizer=normalizer)
         kind = "deterministic" if deterministic else "sampled"
         print(f"eval ({kind}): min {returns.min():.1f}, max {returns.max():.1f}")
         print(f"eval: mean return {returns.mean():.1f} ± {returns.std():.1f} "

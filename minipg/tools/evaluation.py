@@ -8,13 +8,14 @@ from ..envs import make_env
 MAX_PARALLEL_EPISODES = 256
 
 
-def evaluate(policy, env_id, episodes, deterministic=True, seed=None, vectorization="auto"):
+def evaluate(policy, env_id, episodes, deterministic=True, seed=None, vectorization="auto", normalizer=None):
     """Returns of `episodes` complete episodes of `policy` on `env_id`: a float array (episodes,).
 
     deterministic=True acts with the distribution's mode (argmax / mean), no exploration
     noise; False samples a ~ π(·|s) with the policy's generator.  Each batch of up to
     MAX_PARALLEL_EPISODES episodes runs in one vector env until every copy has finished its
-    first episode; what a copy does after that is ignored.
+    first episode; what a copy does after that is ignored.  normalizer: what the policy sees
+    of the observations (the run's ObservationNormalizer, its statistics as they stand), or None.
     """
     if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
         raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
@@ -30,7 +31,8 @@ def evaluate(policy, env_id, episodes, deterministic=True, seed=None, vectorizat
             totals = np.zeros(count)
             running = np.ones(count, dtype=bool)
             while running.any():
-                observations, rewards, terminated, truncated, _ = env.step(act(observations))
+                seen = observations if normalizer is None else normalizer(observations)
+                observations, rewards, terminated, truncated, _ = env.step(act(seen))
                 totals += np.where(running, rewards, 0.0)
                 running &= ~(terminated | truncated)
         finally:

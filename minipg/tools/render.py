@@ -1,8 +1,8 @@
-"""Watching a policy: record one episode's physical states and draw them as an animated GIF.
+"""Watching a policy: one episode as an animated GIF.
 
-The environments here have no render mode of their own that works headless (gymnasium's
-CartPole draws with pygame, the swing-up package with old gym's OpenGL viewer), and a GIF
-is what fits in a README.  So an episode is recorded as its physical states
+The cart-poles (CartPole, the swing-up) have no render mode that works headless here
+(gymnasium's CartPole draws with pygame, the swing-up package with old gym's OpenGL viewer),
+and a GIF is what fits in a README.  So their episode is recorded as its physical states
 [x, ẋ, θ, θ̇], read from `env.unwrapped.state` after every step, and each frame is drawn
 from them with matplotlib's object API (an explicit Figure on the Agg canvas: no pyplot, no
 global state, no display needed), then written by matplotlib.animation.PillowWriter.
@@ -10,6 +10,10 @@ global state, no display needed), then written by matplotlib.animation.PillowWri
 A frame shows the track from −x_max to +x_max (where the episode terminates), the cart as a
 rectangle centred on (x, 0), the pole as a line from the cart's centre to its tip, and the
 step number.  Where the tip goes depends on each package's angle convention (`Geometry`).
+
+Any other task is drawn by the environment itself (render_mode="rgb_array": pygame for
+classic control and Box2D, MuJoCo's renderer for MuJoCo), its frames scaled down and written
+with Pillow (`render_frames_gif`).
 """
 
 import os
@@ -90,40 +94,59 @@ def pole_tip(states, geometry):
 # ---------------------------------------------------------------------------- recording
 
 
-def make_single_env(env_id):
-    """gymnasium.make(env_id), with the swing-up ids registered and CartPole-v0's age notice muted."""
+def make_single_env(env_id, **kwargs):
+    """gymnasium.make(env_id, **kwargs), with the swing-up ids registered, CartPole-v0's age
+    notice muted, and Box actions clipped to their bounds (as make_env's vector envs)."""
     swingup.register_swingup()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*is out of date.*")
-        return gymnasium.make(env_id)
+        env = gymnasium.make(env_id, **kwargs)
+    if isinstance(env.action_space, gymnasium.spaces.Box):
+        env = gymnasium.wrappers.ClipAction(env)
+    return env
 
 
-def record_episode(policy, env_id, seed=None, deterministic=True, max_steps=None):
+def run_episode(policy, env, seed, deterministic, max_steps, normalizer, after_step):
+    """Run ONE episode of `policy` in the single env `env`; after_step() after reset and after
+    every step.  Returns the total return.  normalizer: what the policy sees of an observation
+    (an ObservationNormalizer of the run), or None."""
+    act = policy.act_deterministic if deterministic else policy.act
+    observation, _ = env.reset(seed=seed)
+    after_step()
+    total_return, steps = 0.0, 0
+    while max_steps is None or steps < max_steps:
+        # The policies act on batches: one state in, one action out.
+        seen = observation[None] if normalizer is None else normalizer(observation[None])
+        observation, reward, terminated, truncated, _ = env.step(act(seen)[0])
+        steps += 1
+        after_step()
+        total_return += float(reward)
+        if terminated or truncated:
+            break
+    return total_return
+
+
+def check_max_steps(max_steps):
+    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer))
+                                  or max_steps < 1):
+        raise ValueError(f"max_steps must be a positive integer or None, got {max_steps!r}")
+
+
+def record_episode(policy, env_id, seed=None, deterministic=True, max_steps=None, normalizer=None):
     """Run ONE episode of `policy` on `env_id`; return (states, total return).
 
     states: (steps + 1, 4) float64, the physical state [x, ẋ, θ, θ̇] after reset and after
     every step, read from env.unwrapped.state.  The episode runs until it terminates or is
     truncated by the env's time limit, or after max_steps steps if that is given.
     deterministic=True acts with the distribution's mode; False samples with policy.rng.
-    seed seeds env.reset, fixing the initial state.
+    seed seeds env.reset, fixing the initial state.  normalizer: see run_episode.
     """
-    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer))
-                                  or max_steps < 1):
-        raise ValueError(f"max_steps must be a positive integer or None, got {max_steps!r}")
-    act = policy.act_deterministic if deterministic else policy.act
+    check_max_steps(max_steps)
     env = make_single_env(env_id)
+    states = []
     try:
-        observation, _ = env.reset(seed=seed)
-        states = [np.array(env.unwrapped.state, dtype=np.float64)]
-        total_return = 0.0
-        while max_steps is None or len(states) <= max_steps:
-            # The policies act on batches: one state in, one action out.
-            action = act(observation[None])[0]
-            observation, reward, terminated, truncated, _ = env.step(action)
-            states.append(np.array(env.unwrapped.state, dtype=np.float64))
-            total_return += float(reward)
-            if terminated or truncated:
-                break
+        total_return = run_episode(policy, env, seed, deterministic, max_steps, normalizer,
+                                   lambda: states.append(np.array(env.unwrapped.state, dtype=np.float64)))
     finally:
         env.close()
     return np.stack(states), total_return
@@ -217,12 +240,65 @@ def _scene(geometry, states):
     return figure, draw
 
 
-def render_episode_gif(policy, env_id, path, seed=None, deterministic=True, max_steps=None, fps=DEFAULT_FPS):
-    """Record one episode (`record_episode`) and save it as a GIF (`save_gif`).
+def render_episode_gif(policy, env_id, path, seed=None, deterministic=True, max_steps=None, fps=DEFAULT_FPS,
+                       normalizer=None):
+    """Record one episode and save it as a GIF: a cart-pole drawn from its states
+    (`record_episode`, `save_gif`), any other task by its own renderer (`render_frames_gif`).
 
     Returns (path, the episode's total return).
     """
+    try:
+        geometry_for(env_id)
+    except ValueError:
+        return render_frames_gif(policy, env_id, path, seed, deterministic, max_steps, fps, normalizer)
     states, total_return = record_episode(policy, env_id, seed=seed, deterministic=deterministic,
-                                          max_steps=max_steps)
+                                          max_steps=max_steps, normalizer=normalizer)
     save_gif(states, path, env_id, fps=fps)
+    return path, total_return
+
+
+# Frames of a task's own renderer: scaled to this width, at most this many (evenly spaced).
+FRAME_WIDTH = 300
+MAX_FRAMES = 250
+
+
+def render_frames_gif(policy, env_id, path, seed=None, deterministic=True, max_steps=None, fps=DEFAULT_FPS,
+                      normalizer=None):
+    """One episode drawn by the env itself (render_mode="rgb_array"), scaled to FRAME_WIDTH px
+    and at most MAX_FRAMES frames, written as a GIF with Pillow.  Returns (path, total return).
+
+    Raises ValueError if the env cannot render (no rgb_array mode, or its renderer is missing).
+    """
+    from PIL import Image
+
+    check_max_steps(max_steps)
+    try:
+        env = make_single_env(env_id, render_mode="rgb_array")
+    except Exception as error:  # a renderer's dependency (pygame, OpenGL) may be missing
+        raise ValueError(f"{env_id} cannot render frames here ({type(error).__name__}: {error})") from None
+    frames = []
+
+    def grab():
+        frame = env.render()
+        if frame is None:
+            raise ValueError(f"{env_id} has no rgb_array rendering")
+        frames.append(frame)
+
+    try:
+        total_return = run_episode(policy, env, seed, deterministic, max_steps, normalizer, grab)
+    except ValueError:
+        raise
+    except Exception as error:  # e.g. MuJoCo without an OpenGL context
+        raise ValueError(f"{env_id} cannot render frames here ({type(error).__name__}: {error})") from None
+    finally:
+        env.close()
+    keep = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), MAX_FRAMES)).round().astype(int))
+    images = []
+    for index in keep:
+        image = Image.fromarray(np.asarray(frames[index], dtype=np.uint8))
+        height = max(1, round(image.height * FRAME_WIDTH / image.width))
+        images.append(image.resize((FRAME_WIDTH, height)))
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    seconds_per_frame = len(frames) / len(keep) / fps
+    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 * seconds_per_frame), loop=0)
     return path, total_return

@@ -8,6 +8,7 @@
 import sys
 
 from minipg import Options
+from minipg.options import load_presets
 from minipg.tools.cli import main
 
 # --env-impl picks the vectorization: the batched NumPy twin, or the package's classes one by one.
@@ -30,17 +31,9 @@ def env_impl_sets_vectorization(args, explicit):
 BLOG = Options(env="CartPoleSwingUp-v0", num_envs=256, T=1000, epochs=20, lr=1e-2, gamma=0.999,
                hidden=(64, 64), log_std_init=0.5)
 
-# Swings the pole up and holds it (README: "Solving the swing-up").  The post's network and Gaussian
-# policy; GAE(0.95) advantages from a learned value, bootstrapped at time-limit cuts; a termination
-# (driving off the track) is worth r_min / (1 − γ) = −1 / 0.002, as bad as hanging forever, so
-# leaving the track is no escape from the negative rewards; ten passes of clipped-surrogate (PPO)
-# steps per rollout; a mean odd under the track's reflection; σ capped on a schedule from 1 to
-# e^-1.5 and a learning rate decaying to 0.
-SOLVE = BLOG.replace(
-    num_envs=64, T=500, epochs=150, lr=1e-3, gamma=0.998, log_std_init=0.0, dtype="float32", mirror=True,
-    baseline="value", value_steps=50, normalize_advantages=True, gae_lambda=0.95, bootstrap=True,
-    terminal_value=-500.0, clip_ratio=0.2, update_epochs=10, minibatch_size=4096, lr_decay=True,
-    log_std_final=-1.5)
+# Swings the pole up and holds it (README: "Solving the swing-up"): the task's table in
+# minipg/presets.toml, which says what it adds to the post's settings.
+SOLVE = load_presets()["CartPoleSwingUp-v0"]
 
 SWINGUP = {
     "name": "swingup",

@@ -13,13 +13,18 @@ Fields are checked once, when an Options is made (`__post_init__`): each against
 `Check`, then the rules between fields (RULES).  Both raise OptionsError, a ValueError whose
 message names the fields ("gae_lambda needs baseline='value' ..."); the command line renders
 the same message with flags ("--gae-lambda needs --baseline value ...").
+
+Presets are data: presets.toml holds a [default] table for any task and one table per
+gymnasium id with the fields in which its settings differ (`load_presets`).
 """
 
 import dataclasses
 import math
 import numbers
 import re
+import tomllib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 
@@ -202,12 +207,14 @@ class Options:
                    if spec.metadata["group"] == SOLVER)
 
     def check_policy(self, gaussian):
-        """OptionsError if a Gaussian-only field is set (not at its default) for a policy that is not
-        Gaussian (`gaussian` False)."""
+        """OptionsError if a Gaussian-only addition is on (mirror, log_std_final) for a policy that
+        is not Gaussian (`gaussian` False).  The Gaussian's initial settings (log_std_init,
+        output_scale) do not apply to another policy and are left alone: a preset for any task
+        sets them."""
         if gaussian:
             return
         for spec in dataclasses.fields(self):
-            if spec.metadata["gaussian"] and getattr(self, spec.name) != spec.default:
+            if spec.metadata["gaussian"] and spec.default in (None, False) and getattr(self, spec.name) != spec.default:
                 raise OptionsError(f"{{{spec.name}}} needs a Gaussian policy")
 
 
@@ -259,3 +266,28 @@ class OptionsError(ValueError):
 
     def command_line(self):
         return render(self.command_line_message, command_line=True)
+
+
+# ---------------------------------------------------------------- presets
+PRESETS_PATH = Path(__file__).with_name("presets.toml")
+
+
+def load_presets(path=PRESETS_PATH):
+    """{name: Options} from a TOML file of tables of fields: [default] (any task), and tables
+    named after gymnasium ids, each [default] with its own fields changed and `env` its name.
+
+    In the file, a field that may be None is written "none" (TOML has no null).  Raises
+    OptionsError naming the table for an unknown field or a bad value.
+    """
+    with open(path, "rb") as file:
+        tables = tomllib.load(file)
+    default = tables.get("default", {})
+    presets = {}
+    for name, table in tables.items():
+        fields = {**default, **table} if name == "default" else {**default, "env": name, **table}
+        fields = {key: None if value == "none" else value for key, value in fields.items()}
+        try:
+            presets[name] = Options.from_dict(fields)
+        except OptionsError as error:
+            raise OptionsError(f"{path}, table [{name}]: {error}") from None
+    return presets

@@ -120,11 +120,13 @@ def test_is_posts_algorithm_is_false_with_any_addition_of_the_solver():
     assert Options(env="CartPoleSwingUp-v0", hidden=(64, 64), num_envs=256, lr=1e-2).is_posts_algorithm()
 
 
-def test_gaussian_only_fields_are_refused_for_a_categorical_policy():
+def test_gaussian_only_additions_are_refused_for_a_categorical_policy():
     Options(mirror=True, log_std_init=0.0).check_policy(gaussian=True)
-    Options(log_std_init=0.5).check_policy(gaussian=False)  # the default: nothing set
-    with pytest.raises(OptionsError, match=exactly("log_std_init needs a Gaussian policy")):
-        Options(log_std_init=0.0).check_policy(gaussian=False)
+    Options(log_std_init=0.0, output_scale=0.01).check_policy(gaussian=False)  # initial settings: unused
+    with pytest.raises(OptionsError, match=exactly("mirror needs a Gaussian policy")):
+        Options(mirror=True).check_policy(gaussian=False)
+    with pytest.raises(OptionsError, match=exactly("log_std_final needs a Gaussian policy")):
+        Options(log_std_final=-1.0).check_policy(gaussian=False)
 
 
 @pytest.mark.parametrize("experiment", [run_cartpole.CARTPOLE, run_swingup.SWINGUP], ids=["cartpole", "swingup"])

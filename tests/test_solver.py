@@ -414,7 +414,6 @@ def test_interrupted_solver_run_continues_as_the_uninterrupted_run():
 @pytest.mark.parametrize("fields, message", [
     ({"mirror": True}, "mirror needs a Gaussian policy"),
     ({"log_std_final": -1.0}, "log_std_final needs a Gaussian policy"),
-    ({"output_scale": 0.5}, "output_scale needs a Gaussian policy"),
 ])
 def test_gaussian_options_need_a_gaussian_policy(fields, message):
     env = Corridor(LENGTHS, SAME_STEP)

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..envs import make_env
 from ..envs.vector import MIRRORS, observation_mirror
-from ..options import FIELDS, FLAG, NAMES, POSITIVE_INT, SIZES, Options, OptionsError, flag
+from ..options import FIELDS, FLAG, NAMES, POSITIVE_INT, SIZES, Options, OptionsError, flag, load_presets
 from ..policies import NonFiniteError
 from ..reinforce import reinforce
 from ..solver import make_policy, new_state, train
@@ -137,11 +137,35 @@ def build_parser(experiment):
     return parser
 
 
+def task_experiment(argv):
+    """The experiment of `python -m minipg --env ID`: any task, the policy chosen by its action
+    space, its settings from presets.toml (the table named after the id, else [default])."""
+    presets = load_presets()
+    prober = argparse.ArgumentParser(add_help=False)
+    prober.add_argument("--env")
+    prober.add_argument("--preset")
+    known = prober.parse_known_args(argv)[0]
+    default = known.env if known.env in presets else "default"
+    return {
+        "name": (known.env or presets[known.preset or default].env).replace("/", "-"),
+        "prog": "python -m minipg",
+        "description": "Train any gymnasium task with a flat Box observation and a Discrete or Box action "
+                       "space: the categorical or the Gaussian policy, as the action space says, with the "
+                       "solver's options (minipg/options.py) and the task's preset (minipg/presets.toml).",
+        "policy": None,
+        "default_preset": default,
+        "presets": presets,
+        "needs_env": True,
+    }
+
+
 def parse_args(experiment, argv=None):
     """Parse argv into the run's settings: args.options (an Options), args.seed, args.preset and
     the output flags.  Unset fields come from the preset, or, with --load, from the checkpoint."""
     parser = build_parser(experiment)
     args = parser.parse_args(argv)
+    if experiment.get("needs_env") and not (hasattr(args, "env") or hasattr(args, "preset") or args.load):
+        parser.error("--env ENV_ID is needed (a gymnasium id, e.g. --env LunarLander-v3), or --load PATH")
     explicit = {name: getattr(args, name) for name in NAMES if hasattr(args, name)}
     if "hidden" in explicit:
         explicit["hidden"] = tuple(explicit["hidden"])
@@ -156,12 +180,13 @@ def parse_args(experiment, argv=None):
         base = experiment["presets"][args.preset]
     try:
         args.options = dataclasses.replace(base, **explicit)
-        args.options.check_policy(gaussian=experiment["policy"] != "categorical")
     except OptionsError as error:
-        message = error.command_line()
-        if "needs a Gaussian policy" in message:
-            message += f"; {experiment['prog']} trains a {POLICY_CLASS_NAMES[experiment['policy']]}"
-        parser.error(message)
+        parser.error(error.command_line())
+    args.explicit = explicit
+    if experiment["policy"] == "categorical":  # else checked once the action space is known (run_one)
+        for name in gaussian_only(explicit):
+            parser.error(f"{flag(name)} needs a Gaussian policy; {experiment['prog']} trains a "
+                         f"{POLICY_CLASS_NAMES['categorical']}")
     args.changed = changed
     args.env = args.options.env
     try:
@@ -187,6 +212,13 @@ def parse_args(experiment, argv=None):
         if reason:
             parser.error(f"argument {option}: cannot write {path}: {reason}")
     return args
+
+
+def gaussian_only(explicit):
+    """The fields among the explicit flags that only a Gaussian policy has, given another value
+    than their default ('--log-std-final none' asks for nothing a categorical policy lacks)."""
+    return [name for name, value in explicit.items()
+            if FIELDS[name].metadata["gaussian"] and value != FIELDS[name].default]
 
 
 def resumed_options(parser, experiment, args, explicit):
@@ -459,6 +491,10 @@ def run_one(experiment, args, several_seeds=False):
     except (TypeError, ValueError) as error:  # e.g. a Box action space for a categorical policy
         env.close()
         usage_error(experiment, f"{options.env}: {error}")
+    if not hasattr(policy, "log_std") and gaussian_only(args.explicit):
+        env.close()
+        usage_error(experiment, f"{flag(gaussian_only(args.explicit)[0])} needs a Gaussian policy; {options.env} "
+                                f"has discrete actions (a CategoricalPolicy)")
     # The run as it was saved, if resuming: built from the saved options, then going on with the new ones.
     state = new_state(policy, options if args.checkpoint is None else args.checkpoint_options)
     start_epoch, evaluation = 0, None

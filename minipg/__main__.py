@@ -1,0 +1,19 @@
+"""python -m minipg --env ENV_ID: train any gymnasium task with its preset (minipg/presets.toml).
+
+The same flags, progress lines, checkpoints and outputs as run_cartpole.py and run_swingup.py
+(`python -m minipg --help`); the policy is the categorical one for a Discrete action space and
+the diagonal Gaussian for a Box.
+"""
+
+import sys
+
+from .tools.cli import main, task_experiment
+
+
+def run(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    return main(task_experiment(argv), argv)
+
+
+if __name__ == "__main__":
+    run()

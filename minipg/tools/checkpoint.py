@@ -502,8 +502,8 @@ class _Archive:
                                "there as a uint8 vector")
         text = self.payload(npy)
         if len(text) > JSON_MAX_BYTES[key]:
-            raise self.corrupt(f"member {npy.name} holds {len(text):,} bytes of JSON, more than the "
-                               f"{JSON_MAX_BYTES[key]:,} of a {key}")
+            raise self.corrupt(f"member {npy.name} holds {len(text):,} bytes of JSON; the {key} may have at "
+                               f"most {JSON_MAX_BYTES[key]:,}")
         try:
             return json.loads(str(text, "utf-8"))
         except (ValueError, RecursionError) as error:  # not UTF-8, not JSON, or nested too deep
@@ -670,8 +670,9 @@ def _check_json_kinds(archive, meta):
 
 
 def _adam_state(archive, optimizer, m, v):
-    """The AdamState of the optimizer member's fields and the moments m, v: the step count t a
-    non-negative integer, the rates, eps and the two betas numbers that are floats."""
+    """The AdamState of the optimizer member's fields and the moments m, v, if the fields are
+    what Adam can have: the step count t a non-negative integer, the rates and eps finite
+    numbers (lr ≥ 0: a decayed rate ends at 0; initial_lr, eps > 0), the betas in [0, 1)."""
     def corrupt(detail):
         return archive.corrupt(f"member optimizer.npy: {detail}")
 
@@ -681,21 +682,30 @@ def _adam_state(archive, optimizer, m, v):
     betas = optimizer.get("betas")
     if not isinstance(betas, list) or len(betas) != 2:
         raise corrupt(f"betas are {reprlib.repr(betas)}, not two numbers")
+    non_negative = ("a finite number ≥ 0", lambda x: 0 <= x < math.inf)
+    positive = ("a positive finite number", lambda x: 0 < x < math.inf)
+    below_one = ("a number in [0, 1)", lambda x: 0 <= x < 1)
+    fields = {"lr": (optimizer.get("lr"), non_negative), "initial_lr": (optimizer.get("initial_lr"), positive),
+              "eps": (optimizer.get("eps"), positive), "beta1": (betas[0], below_one), "beta2": (betas[1], below_one)}
     numbers = {}
-    for name, value in (("lr", optimizer.get("lr")), ("eps", optimizer.get("eps")),
-                        ("initial_lr", optimizer.get("initial_lr")), ("beta1", betas[0]), ("beta2", betas[1])):
-        try:
-            if not _is_number(value):
-                raise TypeError("not a number")
-            numbers[name] = float(value)
-        except (TypeError, OverflowError) as error:  # OverflowError: an integer beyond float's range
-            raise corrupt(f"{name} is {reprlib.repr(value)}: {error}") from error
+    for name, (value, (allowed, fits)) in fields.items():
+        numbers[name] = _as_float(value)
+        if not fits(numbers[name]):
+            raise corrupt(f"{name} is {reprlib.repr(value)}, not {allowed}")
     return AdamState(m=m, v=v, t=t, lr=numbers["lr"], betas=(numbers["beta1"], numbers["beta2"]),
                      eps=numbers["eps"], initial_lr=numbers["initial_lr"])
 
 
 def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _as_float(value):
+    """`value` as a float; NaN if it is not a number, or an integer beyond float's range."""
+    try:
+        return float(value) if _is_number(value) else math.nan
+    except OverflowError:
+        return math.nan
 
 
 # --------------------------------------------------------------------------- restoring

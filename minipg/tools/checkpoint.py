@@ -576,9 +576,9 @@ def _policy_limits(shapes, dtype, policy):
 
 
 def _count_baseline_arrays(archive):
-    """How many parameter arrays the saved value baseline has (0: none saved), from the
-    members' names: baseline_param_0.npy, ...; a missing one is reported by `expect`.  At least
-    a weight and a bias, and always both (rounded up to even), so a missing one is named."""
+    """How many parameter arrays the saved value baseline has (0: none saved), counted from the
+    members named baseline_param_<i>.npy and rounded up to whole layers (a weight and a bias,
+    at least one layer), so that `expect` names the member missing from an incomplete layer."""
     pattern = re.compile(re.escape(_BASELINE_PREFIX + _PARAM_KEY.format("")) + r"[0-9]+\.npy")
     count = sum(1 for name in archive.members if pattern.fullmatch(name))
     if count == 0 and not any(name.startswith(_BASELINE_PREFIX) for name in archive.members):

@@ -1,5 +1,6 @@
 """Checkpoints: a restored policy continues the run exactly, writes are atomic, and every kind
-of bad file fails with a clear error.
+of bad file fails with a clear error, crafted ones included (refused before the member they
+abuse is decompressed or an array allocated, with little memory).
 
 "Exactly" means bitwise: a policy restored from a checkpoint samples the same actions (same
 generator stream), assigns the same log-probabilities and takes the same next Adam step as
@@ -7,14 +8,17 @@ the policy that was saved, and a training run resumed from a checkpoint ends wit
 parameters as the run that was never interrupted.
 """
 
+import io
 import math
 import os
 import struct
+import tracemalloc
 import zipfile
 
 import numpy as np
 import pytest
 from gymnasium import spaces
+from numpy.lib import format as npy_format
 
 from conftest import exactly, stand_in_env
 from minipg.tools import checkpoint as checkpoint_module
@@ -341,3 +345,351 @@ def test_a_mirror_that_differs_is_named(tmp_path):
 def test_epoch_must_be_a_count(tmp_path):
     with pytest.raises(ValueError, match="epoch"):
         save_checkpoint(tmp_path / "x.npz", POLICIES["categorical_linear"](SAVED_SEED), CONFIG, HISTORY, -1)
+
+
+# ---------------------------------------------------------------------- crafted files
+# A checkpoint may come from anywhere.  Files made to exhaust memory or to be misread are
+# refused with a CheckpointError naming the file and the member, before that member is
+# decompressed (a size) or an array is made (a dtype or shape).
+
+# The architecture of the `checkpoint_path` fixture, as messages name it.
+LINEAR = "CategoricalPolicy(obs_dim=4, act_dim=2, hidden=(), dtype=float64)"
+MiB = 2**20
+
+
+def npy_header(shape, descr="<f8", fortran_order=False):
+    """A version 1.0 .npy header declaring `shape`, dtype `descr` and the order, as np.save writes it."""
+    stream = io.BytesIO()
+    npy_format.write_array_header_1_0(stream, {"descr": descr, "fortran_order": fortran_order, "shape": shape})
+    return stream.getvalue()
+
+
+def npy_member(shape, descr="<f8", fortran_order=False, data=None):
+    """An .npy member: npy_header(...) then `data` (default: the declared number of zero bytes)."""
+    data = bytes(math.prod(shape) * np.dtype(descr).itemsize) if data is None else data
+    return npy_header(shape, descr, fortran_order) + data
+
+
+def filler(size, byte=b"\0"):
+    """`size` bytes of `byte`, in chunks of at most 1 MiB, for members too large to build whole."""
+    chunk = byte * MiB
+    for start in range(0, size, MiB):
+        yield chunk[:min(MiB, size - start)]
+
+
+def members_of(path):
+    """{name: bytes} of the members of the zip archive at `path`, in order."""
+    with zipfile.ZipFile(path) as archive:
+        return {info.filename: archive.read(info) for info in archive.infolist()}
+
+
+def crafted(source, path, replace=None, drop=(), declare=None):
+    """A copy of the checkpoint at `source`, written to `path` deflated (as np.savez_compressed
+    does), with the members of `replace` ({name: bytes, or an iterable of byte chunks}) replaced
+    or added, those in `drop` left out, and the uncompressed sizes in `declare` ({name: bytes})
+    claimed by the zip's central directory, whatever the member holds.  Returns `path`."""
+    members = {name: data for name, data in members_of(source).items() if name not in drop} | (replace or {})
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            if isinstance(data, bytes):
+                archive.writestr(name, data)
+            else:
+                with archive.open(name, "w") as member:
+                    for chunk in data:
+                        member.write(chunk)
+        for name, size in (declare or {}).items():
+            archive.getinfo(name).file_size = size  # the central directory is written on close
+    return path
+
+
+def refused(path):
+    """The message of the CheckpointError that loading `path` raises (it must start with the path)."""
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: corrupt checkpoint (")
+    return message
+
+
+@pytest.fixture
+def opened(monkeypatch):
+    """The names of the zip members opened for reading from now on (the test clears it after crafting)."""
+    names = []
+    real_open = zipfile.ZipFile.open
+
+    def spy(self, name, mode="r", *args, **kwargs):
+        if mode == "r":
+            names.append(getattr(name, "filename", name))
+        return real_open(self, name, mode, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", spy)
+    return names
+
+
+@pytest.fixture
+def value_checkpoint_path(tmp_path):
+    """A checkpoint of the linear CategoricalPolicy with a learned value baseline: an MLP
+    (4 + 1 time feature, 64, 64, 1), members baseline_param_0 ... baseline_param_5."""
+    policy = POLICIES["categorical_linear"](SAVED_SEED)
+    state = new_state(policy, Options(baseline="value"))
+    return save_checkpoint(tmp_path / "value.npz", policy, CONFIG, HISTORY, epoch=3, state=state)
+
+
+def test_a_huge_declared_shape_is_refused_before_allocation(checkpoint_path, tmp_path):
+    """The bug this guards against: a 4 kB file whose .npy header declares 10^11 float64 (745 GiB)."""
+    path = crafted(checkpoint_path, tmp_path / "huge.npz",
+                   {"param_0.npy": npy_member((10**11,), data=bytes(4000))})
+    assert path.stat().st_size < 5000
+    with pytest.raises(CheckpointError, match=exactly(
+            f"{path}: corrupt checkpoint (member param_0.npy declares shape (100000000000,) float64; "
+            f"{LINEAR} has (4, 2) float64 there)")):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("descr, shown", [
+    ("|O", "object"),
+    ([("x", "<f8"), ("y", "<f8")], "[('x', '<f8'), ('y', '<f8')]"),
+    (">f8", ">f8"),
+    ("<f4", "float32"),
+    ("<i8", "int64"),
+], ids=["object", "structured", "big_endian", "float32", "int64"])
+def test_a_wrong_dtype_is_refused(descr, shown, checkpoint_path, tmp_path):
+    path = crafted(checkpoint_path, tmp_path / "dtype.npz", {"adam_m_0.npy": npy_member((4, 2), descr, data=bytes(64))})
+    with pytest.raises(CheckpointError, match=exactly(
+            f"{path}: corrupt checkpoint (member adam_m_0.npy declares shape (4, 2) {shown}; "
+            f"{LINEAR} has (4, 2) float64 there)")):
+        load_checkpoint(path)
+
+
+def test_fortran_order_is_refused(checkpoint_path, tmp_path):
+    path = crafted(checkpoint_path, tmp_path / "fortran.npz", {"param_0.npy": npy_member((4, 2), fortran_order=True)})
+    assert refused(path).endswith("(member param_0.npy declares Fortran order; minipg writes C order)")
+
+
+@pytest.mark.parametrize("member, shape", [
+    ("param_0.npy", (2, 4)),
+    ("param_0.npy", (4, 3)),
+    ("param_1.npy", ()),
+    ("adam_v_1.npy", (2, 1)),
+])
+def test_a_shape_that_disagrees_with_the_architecture_is_refused(member, shape, checkpoint_path, tmp_path):
+    expected = (4, 2) if member == "param_0.npy" else (2,)
+    path = crafted(checkpoint_path, tmp_path / "shape.npz", {member: npy_member(shape)})
+    with pytest.raises(CheckpointError, match=exactly(
+            f"{path}: corrupt checkpoint (member {member} declares shape {shape} float64; "
+            f"{LINEAR} has {expected} float64 there)")):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("member, shape, expected", [
+    ("baseline_param_0.npy", (7, 64), "a value network for obs_dim=4 has (4 or 5, n) float64 there"),
+    ("baseline_param_1.npy", (63,), "a value network for obs_dim=4 has (64,) float64 there"),
+    ("baseline_param_2.npy", (32, 64), "a value network for obs_dim=4 has (64, n) float64 there"),
+    ("baseline_param_4.npy", (64, 2), "a value network for obs_dim=4 has (64, 1) float64 there"),
+    ("baseline_adam_v_2.npy", (64, 63), "the value network's parameter has (64, 64) float64 there"),
+])
+def test_a_value_baseline_whose_shapes_do_not_chain_is_refused(member, shape, expected, value_checkpoint_path,
+                                                              tmp_path):
+    """The checkpoint does not record the value network's hidden sizes: its declared shapes
+    must make an MLP from obs_dim (+ 1 time feature) to 1, and m, v must match them."""
+    assert load_checkpoint(value_checkpoint_path).baseline["parameters"][0].shape == (5, 64)
+    path = crafted(value_checkpoint_path, tmp_path / "baseline.npz", {member: npy_member(shape)})
+    assert refused(path).endswith(f"(member {member} declares shape {shape} float64; {expected})")
+
+
+def adam_and_parameter(i, shape):
+    return {key.format(i) + ".npy": npy_member(shape) for key in ("param_{}", "adam_m_{}", "adam_v_{}")}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"drop": ("param_1.npy", "adam_m_1.npy", "adam_v_1.npy")},
+     f"member param_1.npy is missing (a checkpoint of {LINEAR} has 2 parameter arrays)"),
+    ({"drop": ("adam_v_0.npy",)}, f"member adam_v_0.npy is missing (a checkpoint of {LINEAR} has 2 parameter arrays)"),
+    ({"replace": adam_and_parameter(2, (2,))},
+     f"unexpected member param_2.npy (a checkpoint of {LINEAR} has 2 parameter arrays)"),
+    ({"replace": {"notes.npy": npy_member((3,))}},
+     f"unexpected member notes.npy (a checkpoint of {LINEAR} has 2 parameter arrays)"),
+    ({"drop": ("epoch.npy",)}, "member epoch.npy is missing"),
+], ids=["too_few", "one_moment_missing", "too_many", "foreign_member", "no_epoch"])
+def test_too_many_or_too_few_members_are_refused(change, message, checkpoint_path, tmp_path):
+    path = crafted(checkpoint_path, tmp_path / "members.npz", **change)
+    assert message in refused(path)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"drop": ("baseline_step.npy",)}, "member baseline_step.npy is missing"),
+    ({"drop": ("baseline_param_5.npy", "baseline_adam_m_5.npy", "baseline_adam_v_5.npy")},
+     "member baseline_param_5.npy is missing"),
+    ({"replace": {f"baseline_param_{i}.npy": npy_member((1,)) for i in range(6, 200)}},
+     ("unexpected member baseline_param_130.npy (a value network has at most 64 hidden layers: "
+      "130 parameter arrays)")),
+], ids=["no_step", "a_layer_missing_its_bias", "too_deep"])
+def test_a_value_baseline_with_members_too_many_or_too_few_is_refused(change, message, value_checkpoint_path,
+                                                                     tmp_path):
+    path = crafted(value_checkpoint_path, tmp_path / "members.npz", **change)
+    assert message in refused(path)
+
+
+# (member, chunks of its data, the size the zip's central directory claims or None): members
+# that would take gigabytes once decompressed, in a file of kilobytes.
+BOMBS = {
+    "deflated_zeros_64_MiB": ("param_0.npy", [npy_header((8 * MiB,)), *filler(64 * MiB)], None),
+    "zip_directory_2_TiB": ("param_0.npy", None, 2**41),
+    "history_1_TiB": ("history.npy", None, 2**40),
+}
+
+
+@pytest.mark.parametrize("bomb", BOMBS)
+def test_a_member_declaring_a_huge_uncompressed_size_is_refused_before_decompression(bomb, checkpoint_path,
+                                                                                    tmp_path, opened):
+    """Two lies: deflated zeros (the size in the directory is true, but more than the
+    architecture allows: 64 bytes of parameters), and a directory that claims more than the
+    compressed bytes could ever give (deflate gives at most 1032 bytes a byte)."""
+    member, data, declared = BOMBS[bomb]
+    path = crafted(checkpoint_path, tmp_path / "bomb.npz", {member: data} if data else None,
+                   declare={member: declared} if declared else None)
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(member)
+    assert path.stat().st_size < MiB
+    opened.clear()
+    message = refused(path)
+    if declared:
+        assert message.endswith(f"(member {member} declares {declared:,} bytes uncompressed from "
+                                f"{info.compress_size:,} compressed bytes, more than deflate can give)")
+    else:
+        assert message.endswith(f"(member param_0.npy declares {info.file_size:,} bytes uncompressed; a (4, 2) "
+                                f"float64 array of {LINEAR} and an .npy header take at most 4,160)")
+    assert member not in opened
+
+
+@pytest.mark.parametrize("key", checkpoint_module.JSON_MAX_BYTES)
+def test_a_huge_json_member_is_refused_before_decompression(key, checkpoint_path, tmp_path, opened):
+    limit, header_limit = checkpoint_module.JSON_MAX_BYTES[key], checkpoint_module.NPY_HEADER_MAX
+    size = limit + header_limit  # JSON text: over the limit whatever the size of its header
+    text = [npy_header((size,), "|u1"), *filler(size - 2, b" "), b"{}"]
+    path = crafted(checkpoint_path, tmp_path / "json.npz", {f"{key}.npy": text})
+    with zipfile.ZipFile(path) as archive:
+        declared = archive.getinfo(f"{key}.npy").file_size
+    opened.clear()
+    assert refused(path).endswith(
+        f"(member {key}.npy declares {declared:,} bytes uncompressed; the {key} ({limit:,} bytes of JSON at most) "
+        f"and an .npy header take at most {limit + header_limit:,})")
+    assert f"{key}.npy" not in opened
+
+
+def test_json_text_over_its_limit_is_refused(checkpoint_path, tmp_path):
+    """Within the header's slack in the zip, but more JSON than the member may hold."""
+    size = checkpoint_module.JSON_MAX_BYTES["optimizer"] + 1
+    path = crafted(checkpoint_path, tmp_path / "json.npz",
+                   {"optimizer.npy": npy_member((size,), "|u1", data=b" " * (size - 2) + b"{}")})
+    assert refused(path).endswith(f"(member optimizer.npy holds {size:,} bytes of JSON; the optimizer may "
+                                  f"have at most {size - 1:,})")
+
+
+@pytest.mark.parametrize("cut, error", [
+    (0, "EOF: reading magic string, expected 8 bytes got 0"),
+    (5, "EOF: reading magic string, expected 8 bytes got 5"),
+    (9, "EOF: reading array header length, expected 2 bytes got 1"),
+    (40, "EOF: reading array header, expected 118 bytes got 30"),
+])
+def test_a_truncated_npy_header_is_refused(cut, error, checkpoint_path, tmp_path):
+    member = members_of(checkpoint_path)["param_0.npy"]
+    path = crafted(checkpoint_path, tmp_path / "cut.npz", {"param_0.npy": member[:cut]})
+    assert refused(path).endswith(f"(member param_0.npy has no readable .npy header (ValueError: {error}))")
+
+
+@pytest.mark.parametrize("member, error", [
+    (b"NOT-NUMPY" + bytes(200), "the magic string is not correct"),
+    (b"\x93NUMPY\x03\x00" + bytes(200), "ValueError: .npy format version 3.0, not 1.0 or 2.0"),
+    (b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f8',", ""),  # the parse fails (how: NumPy's and Python's matter)
+    (b"\x93NUMPY\x01\x00\x07\x00[1, 2]\n", "Header is not a dictionary"),
+    (npy_header((4, 2)).replace(b"'fortran_order'", b"'fortran_ordex'"), "Header does not contain the correct keys"),
+], ids=["magic", "version", "syntax", "not_a_dict", "keys"])
+def test_a_malformed_npy_header_is_refused(member, error, checkpoint_path, tmp_path):
+    path = crafted(checkpoint_path, tmp_path / "malformed.npz", {"param_0.npy": member})
+    message = refused(path)
+    assert "(member param_0.npy has no readable .npy header (" in message and error in message
+
+
+@pytest.mark.parametrize("change", [-8, 8], ids=["short", "long"])
+def test_data_of_another_size_than_the_header_declares_is_refused(change, checkpoint_path, tmp_path):
+    member = members_of(checkpoint_path)["param_0.npy"]
+    member = member[:change] if change < 0 else member + bytes(change)
+    path = crafted(checkpoint_path, tmp_path / "size.npz", {"param_0.npy": member})
+    assert refused(path).endswith(f"(member param_0.npy holds {64 + change} bytes of data; its header declares "
+                                  "shape (4, 2) float64, 64 bytes)")
+
+
+def test_zip_methods_other_than_deflate_and_duplicate_members_are_refused(checkpoint_path, tmp_path):
+    """bzip2 and LZMA members decompress a whole read at once (no bound on its output); a name
+    twice could be checked in one member and read from the other."""
+    members = members_of(checkpoint_path)
+    bzip2, twice = tmp_path / "bzip2.npz", tmp_path / "twice.npz"
+    with zipfile.ZipFile(bzip2, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data, zipfile.ZIP_BZIP2 if name == "history.npy" else zipfile.ZIP_DEFLATED)
+    with zipfile.ZipFile(twice, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+        with pytest.warns(UserWarning, match="Duplicate name: 'param_0.npy'"):
+            archive.writestr("param_0.npy", npy_member((10**11,), data=b""))
+    assert refused(bzip2).endswith("(member history.npy is compressed with zip method 12; minipg reads stored and "
+                                   "deflated members only)")
+    assert refused(twice).endswith("(member param_0.npy appears twice)")
+
+
+@pytest.mark.parametrize("member, text, message", [
+    ("history.npy", '{"loss": 5}', "(member history.npy: loss is 5, not a list of numbers)"),
+    ("config.npy", "[]", "(member config.npy holds []; minipg writes a JSON object there)"),
+    ("optimizer.npy", '{"t": -1}', "(member optimizer.npy: the step count t is -1, not a non-negative integer)"),
+    ("optimizer.npy", '{"t": 1, "betas": [0.9, 0.999], "lr": 0.0, "eps": 1e-8, "initial_lr": 1' + "0" * 400 + "}",
+     "(member optimizer.npy: initial_lr is 100000000000000000...0000000000000000000, not a positive finite number)"),
+    ("optimizer.npy", '{"t": 1, "betas": [0.9, 1.5], "lr": 1e-3, "eps": 1e-8, "initial_lr": 1e-3}',
+     "(member optimizer.npy: beta2 is 1.5, not a number in [0, 1))"),
+    ("optimizer.npy", '{"t": 1, "betas": [0.9, 0.999], "lr": 1e999, "eps": 1e-8, "initial_lr": 1e-3}',
+     "(member optimizer.npy: lr is inf, not a finite number ≥ 0)"),
+    ("architecture.npy", ('{"policy": "CategoricalPolicy", "obs_dim": 4, "act_dim": 2, "hidden": [65536, 65536], '
+                          '"log_std": false, "dtype": "float64", "mirror": null}'),
+     "(member architecture.npy: 4,295,491,586 parameters, more than 16,777,216)"),
+    ("history.npy", "[" * 100_000, "(member history.npy holds no JSON text (RecursionError: "),
+], ids=["history", "config", "step_count", "overflow", "beta", "infinite_lr", "architecture_too_large",
+       "nested_too_deep"])
+def test_json_members_must_hold_what_minipg_writes(member, text, message, checkpoint_path, tmp_path):
+    data = text.encode()
+    path = crafted(checkpoint_path, tmp_path / "json.npz", {member: npy_member((len(data),), "|u1", data=data)})
+    assert message in refused(path)
+
+
+def test_a_generator_state_that_does_not_fit_is_refused_and_the_policy_kept(checkpoint_path):
+    loaded = load_checkpoint(checkpoint_path)
+    loaded.rng_state["state"] = {"state": -1, "inc": 1}
+    policy = POLICIES["categorical_linear"](OTHER_SEED)
+    before = [p.copy() for p in policy.parameters()], policy.rng.bit_generator.state
+    with pytest.raises(CheckpointError, match=r"corrupt checkpoint \(rng_state: OverflowError"):
+        restore_policy(loaded, policy)
+    for param, original in zip(policy.parameters(), before[0]):
+        np.testing.assert_array_equal(param, original)
+    assert policy.rng.bit_generator.state == before[1]
+
+
+# Crafted files that declare terabytes (or, deflated, 64 MiB): the memory they may cost to refuse.
+MEMORY_BOUND = 50 * MiB
+CRAFTS = {
+    "npy_header_8_TB": lambda source, path: crafted(source, path, {"param_0.npy": npy_member((10**12,), data=b"")}),
+    "zip_directory_2_TiB": lambda source, path: crafted(source, path, declare={"param_1.npy": 2**41}),
+    "json_directory_1_TiB": lambda source, path: crafted(source, path, declare={"history.npy": 2**40}),
+    "deflated_zeros_64_MiB": lambda source, path: crafted(
+        source, path, {"adam_v_0.npy": [npy_header((8 * MiB,)), *filler(64 * MiB)]}),
+}
+
+
+@pytest.mark.parametrize("craft", CRAFTS)
+def test_refusing_a_crafted_file_takes_little_memory(craft, checkpoint_path, tmp_path):
+    path = CRAFTS[craft](checkpoint_path, tmp_path / "crafted.npz")
+    tracemalloc.start()
+    try:
+        refused(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < MEMORY_BOUND, f"{peak / MiB:.1f} MiB"

@@ -40,6 +40,7 @@ if str(REPO) not in sys.path:  # the run_*.py scripts live at the repository roo
 import run_cartpole  # noqa: E402
 import run_swingup  # noqa: E402
 from conftest import stand_in_env  # noqa: E402
+from test_checkpoint import crafted, npy_member  # noqa: E402
 from minipg.tools import checkpoint, cli  # noqa: E402
 from minipg.tools.checkpoint import (CheckpointError, load_checkpoint, policy_from_checkpoint,  # noqa: E402
                                restore_policy)
@@ -135,6 +136,11 @@ def files(tmp_path_factory):
     paths["text"].write_text("not a checkpoint\n")
     paths["foreign"] = root / "foreign.npz"
     np.savez(paths["foreign"], weights=np.ones(3))
+    # crafted from the CartPole checkpoint: a 4 kB file whose first parameter's .npy header
+    # declares 10^11 float64 (745 GiB), and a zip whose directory claims a 1 TiB history
+    paths["crafted"] = crafted(paths["cartpole"], root / "crafted.npz",
+                               {"param_0.npy": npy_member((10**11,), data=bytes(4000))})
+    paths["zip_bomb"] = crafted(paths["cartpole"], root / "zip-bomb.npz", declare={"history.npy": 2**40})
     paths["missing"] = root / "missing.npz"
     paths["dir"] = root
     paths["read_only_dir"] = root / "read-only"
@@ -367,6 +373,11 @@ CASES = [
     ("load-empty", lambda f: load_checkpoint(f["empty"]), CheckpointError, "truncated or corrupt"),
     ("load-text-file", lambda f: load_checkpoint(f["text"]), CheckpointError, "not a minipg checkpoint"),
     ("load-foreign-npz", lambda f: load_checkpoint(f["foreign"]), CheckpointError, "not a minipg checkpoint"),
+    ("load-crafted-huge-shape", lambda f: load_checkpoint(f["crafted"]), CheckpointError,
+     ("corrupt checkpoint (member param_0.npy declares shape (100000000000,) float64; "
+      "CategoricalPolicy(obs_dim=4, act_dim=2, hidden=(), dtype=float64) has (4, 2) float64 there)")),
+    ("load-zip-bomb", lambda f: load_checkpoint(f["zip_bomb"]), CheckpointError,
+     "corrupt checkpoint (member history.npy declares 1,099,511,627,776 bytes uncompressed"),
     ("restore-other-hidden",
      lambda f: restore_policy(load_checkpoint(f["cartpole"]), categorical(hidden=(8,))),
      CheckpointError, "checkpoint is for CategoricalPolicy(obs_dim=4, act_dim=2, hidden=(), dtype=float64), "
@@ -386,6 +397,12 @@ CASES = [
      SystemExit, Usage("truncated or corrupt checkpoint")),
     ("script-load-not-a-checkpoint", script("swingup", "--load", "{text}"),
      SystemExit, Usage("not a minipg checkpoint")),
+    ("script-load-crafted-huge-shape", script("cartpole", "--load", "{crafted}"),
+     SystemExit, Usage("run_cartpole.py: error: --load: {crafted}: corrupt checkpoint (member param_0.npy declares "
+                       "shape (100000000000,) float64;")),
+    ("script-load-zip-bomb", script("swingup", "--load", "{zip_bomb}"),
+     SystemExit, Usage("run_swingup.py: error: --load: {zip_bomb}: corrupt checkpoint (member history.npy declares "
+                       "1,099,511,627,776 bytes uncompressed")),
     ("script-load-other-env", script("cartpole", "--load", "{cartpole}", "--env", "CartPole-v1"),
      SystemExit, Usage("was trained on CartPole-v0, not on --env CartPole-v1")),
     ("script-load-other-architecture", script("cartpole", "--load", "{cartpole}", "--hidden", "8"),
@@ -572,6 +589,18 @@ def test_usage_error_exit_status_in_a_real_process(tmp_path):
     assert result.returncode == 2
     assert "run_cartpole.py: error: argument --gamma: expected a number in [0, 1], got '1.5'" in result.stderr
     assert "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_a_crafted_checkpoint_in_a_real_process(files, tmp_path):
+    """The 4 kB checkpoint that announces 745 GiB: status 2 and one usage line, no MemoryError."""
+    result = subprocess.run([sys.executable, str(REPO / "run_cartpole.py"), "--load", str(files["crafted"])],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].startswith(
+        f"run_cartpole.py: error: --load: {files['crafted']}: corrupt checkpoint (member param_0.npy declares shape "
+        "(100000000000,) float64;")
+    assert "Traceback" not in result.stderr and "MemoryError" not in result.stderr
     assert not list(tmp_path.iterdir())  # nothing written
 
 

@@ -4,7 +4,7 @@ Categorical (discrete actions), parameterized by logits z: (..., n_actions):
 
     log π(a) = z_a − logsumexp(z)
     ∂ log π(a) / ∂z_j = 1[j = a] − softmax(z)_j
-    H = −Σ_j p_j log p_j
+    H = −Σ_j p_j log p_j,      ∂H/∂z_j = −p_j (log p_j + H)
 
 Diagonal Gaussian (continuous actions), parameterized by the mean μ: (..., M) and a true log
 standard deviation log σ: (M,) or (..., M), σ = exp(log σ):
@@ -12,7 +12,7 @@ standard deviation log σ: (M,) or (..., M), σ = exp(log σ):
     log π(a) = Σ_i [ −(a_i − μ_i)² / (2σ_i²) − log σ_i − ½ log 2π ]
     ∂ log π / ∂μ_i     = (a_i − μ_i) / σ_i²
     ∂ log π / ∂log σ_i = (a_i − μ_i)² / σ_i² − 1
-    H = Σ_i [ log σ_i + ½ (1 + log 2π) ]
+    H = Σ_i [ log σ_i + ½ (1 + log 2π) ],     ∂H/∂μ = 0,  ∂H/∂log σ_i = 1
 
 (The original post passed exp(log_sigma) to a MultivariateNormal as the *covariance*, so its
 exp(log_sigma) is a variance. Here log_std is what its name says; the original's initial
@@ -101,6 +101,14 @@ class Categorical:
     def entropy(self):
         """H = −Σ_j p_j log p_j: (...)."""
         return -sum_last(self.probs * self.log_probs)
+
+    def grad_entropy(self):
+        """∂H/∂logits = −p ⊙ (log p + H): (..., n_actions).
+
+        From ∂p_k/∂z_j = p_k(1[k = j] − p_j): ∂H/∂z_j = −Σ_k (log p_k + 1) p_k (1[k = j] − p_j)
+        = −p_j (log p_j + 1) + p_j Σ_k p_k (log p_k + 1) = −p_j (log p_j + H).
+        """
+        return -self.probs * (self.log_probs + self.entropy()[..., None])
 
     def grad_log_prob(self, actions):
         """∂ log π(a) / ∂logits = onehot(a) − softmax(logits): (..., n_actions)."""

@@ -62,6 +62,7 @@ POSITIVE_INT = Check("a positive integer", lambda v: _is_int(v) and v >= 1, int)
 POSITIVE = Check("a positive finite number", lambda v: _is_real(v) and v > 0, float)
 UNIT_INTERVAL = Check("a number in [0, 1]", lambda v: _is_real(v) and 0 <= v <= 1, float)
 FINITE = Check("a finite number", _is_real, float)
+NON_NEGATIVE = Check("a non-negative finite number", lambda v: _is_real(v) and v >= 0, float)
 FLAG = Check("True or False", lambda v: isinstance(v, bool))
 SIZES = Check("a sequence of positive integers", lambda v: isinstance(v, tuple) and all(POSITIVE_INT(s) for s in v))
 ENV_ID = Check("a gymnasium environment id", lambda v: isinstance(v, str) and bool(v))
@@ -113,8 +114,8 @@ class Options:
                         choice("float64", "float32"), POLICY, fixed=True)
     log_std_init: float = option(0.5, "initial log σ of the Gaussian policy (the post's σ² = e¹ is "
                                  "log σ = 0.5)", FINITE, POLICY, gaussian=True, fixed=True)
-    output_scale: float = option(1.0, "scale of the Gaussian policy's initial output layer (0.01: the "
-                                 "mean starts near 0)", POSITIVE, POLICY, gaussian=True, fixed=True)
+    output_scale: float = option(1.0, "scale of the policy network's initial output layer (0.01: the mean "
+                                 "starts near 0, the softmax near uniform)", POSITIVE, POLICY, fixed=True)
     mirror: bool = option(False, "make the Gaussian policy's mean odd under the env's left-right "
                           "reflection (see DiagonalGaussianPolicy)", FLAG, POLICY, gaussian=True, fixed=True)
 
@@ -146,6 +147,9 @@ class Options:
     update_epochs: int = option(1, "with clip_ratio, passes over each rollout", POSITIVE_INT, SOLVER)
     minibatch_size: int = option(None, "with clip_ratio, samples per step (none: the whole rollout)",
                                  optional(POSITIVE_INT), SOLVER, metavar="SAMPLES")
+    entropy_coef: float = option(0.0, "an entropy bonus: the update's loss minus this times the mean entropy "
+                                 "of π over the rollout's states, against an early collapse of exploration",
+                                 NON_NEGATIVE, SOLVER, metavar="C")
     max_grad_norm: float = option(None, "rescale gradients whose global L2 norm exceeds this",
                                   optional(POSITIVE), SOLVER)
     lr_decay: bool = option(False, "decay the learning rate linearly to 0 over the epochs", FLAG, SOLVER)

@@ -75,6 +75,17 @@ def _check_observation_space(space):
     return space.shape[0]
 
 
+def scale_output_layer(net, output_scale):
+    """`net` with its output layer's initial weights and bias multiplied by output_scale (a
+    positive finite number, else ValueError).  Small: the policy starts near neutral (a mean
+    near 0, logits near equal, so a softmax near uniform) whatever the input."""
+    if not (np.isfinite(output_scale) and output_scale > 0):
+        raise ValueError(f"output_scale must be a positive finite number, got {output_scale}")
+    for param in net.params[-2:]:  # the output layer's W and b
+        param *= output_scale
+    return net
+
+
 def _check_hidden(hidden):
     hidden = tuple(hidden)
     for size in hidden:
@@ -127,9 +138,10 @@ class Policy:
         """π(·|s) for states already checked (the learn step checks a whole batch once)."""
         raise NotImplementedError
 
-    def backward(self, dist, actions, weights):
-        """Σ_n w_n ∇_θ log π(a_n|s_n) for the `dist` of the last forward pass, as a list in the
-        order of `parameters()`.  actions: (n,) or (n, act_dim); weights: (n,)."""
+    def backward(self, dist, actions, weights, entropy_weights=None):
+        """Σ_n w_n ∇_θ log π(a_n|s_n) (+ Σ_n u_n ∇_θ H(π(·|s_n)) with entropy_weights u) for the
+        `dist` of the last forward pass, as a list in the order of `parameters()`.
+        actions: (n,) or (n, act_dim); weights, entropy_weights: (n,)."""
         raise NotImplementedError
 
     # ------------------------------------------------------------ acting
@@ -161,24 +173,29 @@ class Policy:
         return self.pi(states).mode()
 
     # ------------------------------------------------------------ the gradient
-    def objective_and_grads(self, states, actions, objective):
+    def objective_and_grads(self, states, actions, objective, entropy_weights=None):
         """One batch through the plain path: (L, ∂L/∂θ in `parameters()` order, π(·|s)).
 
         states: (n, obs_dim); actions: (n,) or (n, act_dim); objective(log π) → (L, w) with
-        w_n = ∂L/∂log π(a_n|s_n): (n,).  No checks, no chunks, no threads: the math.
+        w_n = ∂L/∂log π(a_n|s_n): (n,).  entropy_weights: optional (n,) u_n, adding an entropy
+        term Σ_n u_n H(π(·|s_n)) to L (u_n = −c/N: a bonus for exploration).  No checks, no
+        chunks, no threads: the math.
         """
         dist = self.distribution(states)          # π(·|s): the forward pass
         log_probs = dist.log_prob(actions)        # log π(a|s): (n,)
         loss, weights = objective(log_probs)      # L and ∂L/∂log π
-        return loss, self.backward(dist, actions, weights), dist
+        if entropy_weights is not None:
+            loss += (entropy_weights * dist.entropy()).sum()
+        return loss, self.backward(dist, actions, weights, entropy_weights), dist
 
-    def chunked_objective_and_grads(self, states, actions, objective, mask=None):
+    def chunked_objective_and_grads(self, states, actions, objective, mask=None, entropy_coef=0.0):
         """objective_and_grads over a batch of any size: (L, ∂L/∂θ, mean entropy of π over the valid states).
 
         states: (..., obs_dim) with a batch shape, e.g. (T, E); actions: (T, E) or (T, E, act_dim);
         objective(log π, rows) → (L of the rows, ∂L/∂log π of the rows), where rows is a slice of
         the flattened batch; mask: optional (T, E) bools, the samples that count (False: not a
-        transition).  The flattened batch is cut into chunks of chunk_size rows (the memory of
+        transition); entropy_coef c ≥ 0: L − c · mean H over the valid samples (an entropy
+        bonus; 0: none, as in the post).  The flattened batch is cut into chunks of chunk_size rows (the memory of
         the activations is bounded by a chunk); the chunks run on `threads` worker threads and
         are summed in chunk order, so the result does not depend on the thread count.  The
         gradient is a sum over samples: the chunks change nothing but rounding.
@@ -192,10 +209,16 @@ class Policy:
 
         def chunk(start):
             rows = slice(start, start + self.chunk_size)
+            chunk_mask = None if flat_mask is None else flat_mask[rows]
+            entropy_weights = None
+            if entropy_coef:  # u_n = −c/N on the valid samples
+                entropy_weights = np.full(len(flat_states[rows]), -entropy_coef / n_valid, dtype=self.dtype)
+                if chunk_mask is not None:
+                    entropy_weights[~chunk_mask] = 0.0
             # A copy with its own forward cache, so that chunks can run on several threads at once.
             loss, grads, dist = self.thread_copy().objective_and_grads(
-                flat_states[rows], flat_actions[rows], functools.partial(objective, rows=rows))
-            return loss, grads, valid_sum(dist.entropy(), None if flat_mask is None else flat_mask[rows])
+                flat_states[rows], flat_actions[rows], functools.partial(objective, rows=rows), entropy_weights)
+            return loss, grads, valid_sum(dist.entropy(), chunk_mask)
 
         loss = 0.0
         entropy_sum = 0.0
@@ -232,16 +255,17 @@ class Policy:
         loss, grads, _ = self.chunked_objective_and_grads(states, actions, reinforce_objective(advantages, mask), mask)
         return loss, grads
 
-    def update(self, states, actions, advantages, mask=None, max_grad_norm=None):
-        """One REINFORCE step: one Adam step on L = −(1/N) Σ log π(a|s)·A (see loss_and_grads).
+    def update(self, states, actions, advantages, mask=None, max_grad_norm=None, entropy_coef=0.0):
+        """One REINFORCE step: one Adam step on L = −(1/N) Σ log π(a|s)·A (see loss_and_grads),
+        − entropy_coef · mean H with an entropy bonus.
 
         Returns {'loss', 'entropy' (mean over valid states), 'grad_norm'} measured before the step.
         """
         states, actions, mask = self.check_batch(states, actions, mask)
         advantages = check_per_sample("advantages", advantages, states.shape[:-1])
-        return self.step(states, actions, reinforce_objective(advantages, mask), mask, max_grad_norm)
+        return self.step(states, actions, reinforce_objective(advantages, mask), mask, max_grad_norm, entropy_coef)
 
-    def step(self, states, actions, objective, mask=None, max_grad_norm=None):
+    def step(self, states, actions, objective, mask=None, max_grad_norm=None, entropy_coef=0.0):
         """One Adam step on the objective (see chunked_objective_and_grads for the arguments).
 
         max_grad_norm: if given, the gradient is rescaled to this global L2 norm when larger
@@ -252,7 +276,7 @@ class Policy:
         Raises NonFiniteError (and leaves the parameters untouched) if the loss or a gradient
         is NaN or infinite.
         """
-        loss, grads, entropy = self.chunked_objective_and_grads(states, actions, objective, mask)
+        loss, grads, entropy = self.chunked_objective_and_grads(states, actions, objective, mask, entropy_coef)
         grad_norm = float(np.sqrt(sum(float((g * g).sum()) for g in grads)))
         if not (np.isfinite(loss) and np.isfinite(grad_norm)):
             raise NonFiniteError(
@@ -347,13 +371,13 @@ class CategoricalPolicy(Policy):
     """π(a|s) = softmax(f_θ(s))_a for a Discrete action space.
 
     f_θ is linear by default (the post's CartPole policy: logits = s @ W + b); pass
-    hidden=(64, 64) for a ReLU MLP.
+    hidden=(64, 64) for a ReLU MLP.  output_scale: see scale_output_layer.
     """
 
     distribution_type = Categorical
 
     def __init__(self, env, lr=1e-2, hidden=(), seed=None, chunk_size=None, dtype=np.float64,
-                 threads=None):
+                 threads=None, output_scale=1.0):
         from gymnasium import spaces
 
         observation_space, action_space = single_spaces(env)
@@ -366,7 +390,7 @@ class CategoricalPolicy(Policy):
         self.hidden = _check_hidden(hidden)
         self.dtype = check_dtype(dtype)
         rng = np.random.default_rng(seed)
-        net = MLP((self.obs_dim, *self.hidden, self.act_dim), rng, self.dtype)
+        net = scale_output_layer(MLP((self.obs_dim, *self.hidden, self.act_dim), rng, self.dtype), output_scale)
         super().__init__(net, lr, rng, chunk_size, threads)
 
     def distribution(self, states):
@@ -384,9 +408,13 @@ class CategoricalPolicy(Policy):
                              f"[{actions.min()}, {actions.max()}]")
         return actions
 
-    def backward(self, dist, actions, weights):
-        """Σ_n w_n ∇_θ log π(a_n|s_n): ∂/∂logits = w_n (onehot(a_n) − softmax), then the network's backward."""
-        return self.net.backward(weights[:, None] * dist.grad_log_prob(actions))
+    def backward(self, dist, actions, weights, entropy_weights=None):
+        """Σ_n w_n ∇_θ log π(a_n|s_n) (+ Σ_n u_n ∇_θ H_n): ∂/∂logits = w_n (onehot(a_n) − softmax)
+        (+ u_n ∂H/∂logits), then the network's backward."""
+        grad_logits = weights[:, None] * dist.grad_log_prob(actions)
+        if entropy_weights is not None:
+            grad_logits += entropy_weights[:, None] * dist.grad_entropy()
+        return self.net.backward(grad_logits)
 
 
 class DiagonalGaussianPolicy(Policy):
@@ -397,9 +425,9 @@ class DiagonalGaussianPolicy(Policy):
     σ = e^0.5 ≈ 1.65, the exploration of the original, whose log_sigma = 1 was used as a
     *variance* (σ² = e¹).
 
-    output_scale: the output layer's initial weights and bias are multiplied by it.  At 0.01 the
-    mean starts near 0 everywhere, so the first rollouts explore around a neutral policy instead
-    of a random initial push towards one side of the track.
+    output_scale: see scale_output_layer.  At 0.01 the mean starts near 0 everywhere, so the
+    first rollouts explore around a neutral policy instead of a random initial push towards one
+    side of the track.
 
     mirror (optional): a reflection of the state space, given as one sign per observation
     dimension, m ∈ {−1, +1}^obs_dim, under which the task is symmetric with the action negated
@@ -431,11 +459,7 @@ class DiagonalGaussianPolicy(Policy):
         self.hidden = _check_hidden(hidden)
         self.dtype = check_dtype(dtype)
         rng = np.random.default_rng(seed)
-        net = MLP((self.obs_dim, *self.hidden, self.act_dim), rng, self.dtype)
-        if not (np.isfinite(output_scale) and output_scale > 0):
-            raise ValueError(f"output_scale must be a positive finite number, got {output_scale}")
-        for param in net.params[-2:]:  # the output layer's W and b
-            param *= output_scale
+        net = scale_output_layer(MLP((self.obs_dim, *self.hidden, self.act_dim), rng, self.dtype), output_scale)
         if not LOG_STD_MIN <= log_std_init <= LOG_STD_MAX:
             raise ValueError(f"log_std_init must lie in [{LOG_STD_MIN}, {LOG_STD_MAX}], got {log_std_init}")
         self.log_std_init = float(log_std_init)
@@ -487,10 +511,15 @@ class DiagonalGaussianPolicy(Policy):
         """log_std ← min(log_std, upper), upper clipped to the allowed range (std control)."""
         np.minimum(self.log_std, np.clip(upper, LOG_STD_MIN, LOG_STD_MAX), out=self.log_std)
 
-    def backward(self, dist, actions, weights):
+    def backward(self, dist, actions, weights, entropy_weights=None):
         """Σ_n w_n ∇_θ log π(a_n|s_n): w_n ∂ log π/∂μ through the mean network, and
-        Σ_n w_n ∂ log π/∂log σ for the state-independent log σ, shared by every sample."""
+        Σ_n w_n ∂ log π/∂log σ for the state-independent log σ, shared by every sample
+        (+ Σ_n u_n ∂H/∂log σ = Σ_n u_n per dimension: H = Σ_i log σ_i + const does not
+        depend on μ)."""
         grad_mean, grad_log_std = dist.grad_log_prob(actions)
         grads = self.mean_backward(weights[:, None] * grad_mean)
-        grads.append((weights[:, None] * grad_log_std).sum(axis=0))
+        grad_log_std = (weights[:, None] * grad_log_std).sum(axis=0)
+        if entropy_weights is not None:
+            grad_log_std += entropy_weights.sum()
+        grads.append(grad_log_std)
         return grads

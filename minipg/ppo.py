@@ -65,12 +65,13 @@ def clipped_objective(old_log_probs, advantages, clip_ratio):
 
 
 def ppo_update(policy, states, actions, advantages, mask, clip_ratio, update_epochs, minibatch_size,
-               max_grad_norm=None):
+               max_grad_norm=None, entropy_coef=0.0):
     """`update_epochs` passes of minibatch Adam steps on L^CLIP over one rollout.
 
     states: (T, E, obs_dim); actions: (T, E) or (T, E, act_dim); advantages: (T, E); mask: (T, E)
     bools, the valid samples (the others are dropped).  minibatch_size: samples per step (None:
-    the whole rollout); each pass shuffles the samples with policy.rng.
+    the whole rollout); each pass shuffles the samples with policy.rng.  entropy_coef: an
+    entropy bonus in each step (see Policy.chunked_objective_and_grads).
     Returns {'loss', 'entropy', 'grad_norm'}: means over the steps (loss: of L^CLIP before each).
     """
     states, actions, advantages = states[mask], actions[mask], advantages[mask]
@@ -84,7 +85,8 @@ def ppo_update(policy, states, actions, advantages, mask, clip_ratio, update_epo
         for start in range(0, n_samples, minibatch_size):
             batch = order[start:start + minibatch_size]
             objective = clipped_objective(old_log_probs[batch], advantages[batch], clip_ratio)
-            stats = policy.step(states[batch], actions[batch], objective, max_grad_norm=max_grad_norm)
+            stats = policy.step(states[batch], actions[batch], objective, max_grad_norm=max_grad_norm,
+                                entropy_coef=entropy_coef)
             for key in sums:
                 sums[key] += stats[key]
             steps += 1

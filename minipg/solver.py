@@ -9,7 +9,7 @@
         advantages A and the value fit's targets          G − b (baselines.py) or GAE(λ) (returns.py)
         fit the value baseline V to the targets           baselines.py
         the learning rate of the epoch                    Schedules (lr_decay)
-        one REINFORCE step on −mean(log π · A),            policies.py
+        one REINFORCE step on −mean(log π · A),            policies.py (and an entropy bonus)
           or clipped-surrogate passes                     ppo.py (clip_ratio)
         cap log σ                                         Schedules (log_std_final)
         merge the rollout into the normalization's        normalization.py
@@ -74,11 +74,11 @@ def train(env, policy, options=None, seed=None, callback=None, state=None):
         policy.opt.lr = schedules.learning_rate(epoch, options)
         if options.clip_ratio is None:
             stats = policy.update(buffers["states"], buffers["actions"], advantages, buffers["valid"],
-                                  options.max_grad_norm)
+                                  options.max_grad_norm, options.entropy_coef)
         else:
             stats = ppo_update(policy, buffers["states"], buffers["actions"], advantages, buffers["valid"],
                                options.clip_ratio, options.update_epochs, options.minibatch_size,
-                               options.max_grad_norm)
+                               options.max_grad_norm, options.entropy_coef)
         if options.log_std_final is not None:
             policy.limit_log_std(schedules.cap(epoch, options))
         if state.observation_normalizer is not None:
@@ -99,12 +99,11 @@ def make_policy(env, options, seed=None, kind=None):
         kind = "categorical" if isinstance(single_spaces(env)[1], spaces.Discrete) else "gaussian"
     options.check_policy(gaussian=kind == "gaussian")
     common = {"lr": options.lr, "hidden": options.hidden, "seed": seed, "dtype": options.dtype,
-              "chunk_size": options.chunk_size}
+              "chunk_size": options.chunk_size, "output_scale": options.output_scale}
     if kind == "categorical":
         return CategoricalPolicy(env, **common)
     mirror = observation_mirror(options.env) if options.mirror else None
-    return DiagonalGaussianPolicy(env, log_std_init=options.log_std_init, output_scale=options.output_scale,
-                                  mirror=mirror, **common)
+    return DiagonalGaussianPolicy(env, log_std_init=options.log_std_init, mirror=mirror, **common)
 
 
 @dataclass

@@ -178,19 +178,19 @@ def test_ppo_update_takes_a_step_per_minibatch_per_pass_on_the_valid_samples(mon
 
     step_stats = []
 
-    def spy(self, batch_states, batch_actions, objective, mask=None, max_grad_norm=None):
+    def spy(self, batch_states, batch_actions, objective, mask=None, max_grad_norm=None, entropy_coef=0.0):
         rows = [int(np.flatnonzero((states == row).all(axis=-1).ravel())[0]) for row in batch_states]
         steps.append(rows)
         # the objective's weights at the acting policy (ρ = 1) are −A/n for these rows' advantages
         _, weights = objective(acting_log_probs.ravel()[rows])
         np.testing.assert_allclose(weights, -advantages.ravel()[rows] / len(rows), rtol=1e-12)
-        assert mask is None and max_grad_norm == 0.5
-        step_stats.append(step(self, batch_states, batch_actions, objective, mask, max_grad_norm))
+        assert mask is None and max_grad_norm == 0.5 and entropy_coef == 0.01
+        step_stats.append(step(self, batch_states, batch_actions, objective, mask, max_grad_norm, entropy_coef))
         return step_stats[-1]
 
     monkeypatch.setattr(DiagonalGaussianPolicy, "step", spy)
     stats = ppo_update(policy, states, actions, advantages, mask, CLIP, update_epochs=3, minibatch_size=5,
-                       max_grad_norm=0.5)
+                       max_grad_norm=0.5, entropy_coef=0.01)
     assert [len(rows) for rows in steps] == [5, 5, 5, 2] * 3
     valid_rows = sorted(np.flatnonzero(mask.ravel()).tolist())
     for start in (0, 4, 8):

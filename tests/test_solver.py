@@ -235,8 +235,8 @@ def test_bootstrap_builds_a_value_baseline_without_the_time_feature():
 
 
 def test_clipped_passes_reach_ppo_update(monkeypatch):
-    """clip_ratio, update_epochs, minibatch_size and max_grad_norm go to ppo_update with the
-    rollout and its (normalized) advantages."""
+    """clip_ratio, update_epochs, minibatch_size, max_grad_norm and entropy_coef go to ppo_update
+    with the rollout and its (normalized) advantages."""
     import minipg.solver as solver
 
     calls = []
@@ -250,8 +250,8 @@ def test_clipped_passes_reach_ppo_update(monkeypatch):
     monkeypatch.setattr(solver, "ppo_update", spy)
     env = Corridor(LENGTHS, SAME_STEP)
     train(env, make_policy(env), options(epochs=2, clip_ratio=0.3, update_epochs=3, minibatch_size=5,
-                                         max_grad_norm=2.0, normalize_advantages=True), seed=0)
-    assert calls == [(0.3, 3, 5, 2.0)] * 2
+                                         max_grad_norm=2.0, normalize_advantages=True, entropy_coef=0.05), seed=0)
+    assert calls == [(0.3, 3, 5, 2.0, 0.05)] * 2
 
 
 # ---------------------------------------------------------------- following values, terminal value

@@ -353,16 +353,19 @@ def reinforce_objective(advantages, mask=None):
     w_n = ∂L/∂log π_n = −A_n/N on valid samples and 0 on the others.
     """
     n_samples = advantages.size
+    flat_advantages = advantages.reshape(n_samples)
     valid = None if mask is None else np.asarray(mask).reshape(n_samples)
     n_valid = n_samples if valid is None else int(np.count_nonzero(valid))
-    # −1/N on valid samples, 0 on masked ones (integer advantages give float weights)
-    scale = np.full(n_samples, -1.0 / n_valid, dtype=np.result_type(advantages.dtype, 1.0))
-    if valid is not None:
-        scale[~valid] = 0.0
-    weights = scale * advantages.reshape(n_samples)
 
     def objective(log_probs, rows=slice(None)):
-        return (weights[rows] * log_probs).sum(), weights[rows]
+        # −1/N on valid samples, 0 on masked ones (integer advantages give float weights); made
+        # for the rows asked, so that the learn step's memory stays that of a chunk
+        chunk = flat_advantages[rows]
+        weights = np.full(len(chunk), -1.0 / n_valid, dtype=np.result_type(advantages.dtype, 1.0))
+        if valid is not None:
+            weights[~valid[rows]] = 0.0
+        weights *= chunk
+        return (weights * log_probs).sum(), weights
 
     return objective
 

@@ -123,6 +123,9 @@ def build_parser(experiment):
                               "that define the network or the run (--env, --hidden, --dtype, --seed, "
                               "...) cannot change")
     outputs.add_argument("--csv", metavar="PATH", help="write one row per epoch to this CSV file")
+    outputs.add_argument("--results", metavar="JSON",
+                         help="write the run's options and, per seed, its evaluation returns, env steps "
+                              "and wall seconds to this JSON file")
     outputs.add_argument("--gif", metavar="PATH", help="render one deterministic episode as a GIF")
     outputs.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
                          help="run each seed in turn; plot mean ± std over them and print a table")
@@ -207,7 +210,8 @@ def parse_args(experiment, argv=None):
         seeds = "-".join(str(seed) for seed in args.seeds) if args.seeds else args.seed
         args.plot = f"runs/{experiment['name']}-seed{seeds}.png"
     # Now, not after a run that then cannot keep what it trained.
-    for option, path in (("--save", args.save), ("--csv", args.csv), ("--plot", args.plot), ("--gif", args.gif)):
+    for option, path in (("--save", args.save), ("--csv", args.csv), ("--plot", args.plot), ("--gif", args.gif),
+                         ("--results", args.results)):
         reason = None if path is None else unwritable(path)
         if reason:
             parser.error(f"argument {option}: cannot write {path}: {reason}")
@@ -661,17 +665,19 @@ def main(experiment, argv=None):
     summaries = [(seed, history, evaluation, wall) for seed, _, history, _, evaluation, wall in results]
     _, policy, history, _, _, _ = results[-1]
     status = next((result[3] for result in results if result[3]), 0)
+    outputs = Outputs()
     if several:
-        outputs = Outputs()
         path = outputs.write(args.plot, lambda: plot_learning_curves(
             histories, args.plot, reference=reference_curves(args, experiment),
             title=f"{algorithm_name(args.options)} on {args.env}: {len(histories)} seeds"))
         if path:
             print(f"learning curves (mean ± std over seeds): {path}")
         print_seed_table(summaries)
-        if outputs.failed:
-            print(outputs.report(experiment["prog"]), file=sys.stderr, flush=True)
-            status = status or EXIT_IO_ERROR
+    if args.results and outputs.write(args.results, lambda: write_results(args, summaries)):
+        print(f"results: {args.results}")
+    if outputs.failed:
+        print(outputs.report(experiment["prog"]), file=sys.stderr, flush=True)
+        status = status or EXIT_IO_ERROR
     if status:
         raise SystemExit(status)
     return policy, history
@@ -696,6 +702,25 @@ def print_seed_table(summaries):
                                else (float("nan"), float("nan")))
         print(f"{seed:>6} {len(returns):>7} {nan_reduce(np.mean, returns[-10:]):>20.2f} "
               f"{eval_mean:>10.1f} {eval_min:>9.1f} {wall:>8.1f}")
+
+
+def write_results(args, summaries):
+    """The --results JSON: the run's options, and per seed its epochs, env steps, last-10-epoch
+    mean return, the deterministic evaluation's episode returns (None with --eval 0) and the
+    wall seconds of training and evaluation; written atomically."""
+    seeds = []
+    for seed, history, evaluation, wall in summaries:
+        returns = np.asarray(history["mean_return"], dtype=float)
+        seeds.append({
+            "seed": seed, "epochs": len(returns), "env_steps": history["env_steps"][-1] if len(returns) else 0,
+            "last_10_mean_return": nan_reduce(np.mean, returns[-10:]),
+            "eval_returns": None if evaluation is None else [float(x) for x in evaluation],
+            "wall_seconds": wall,
+        })
+    text = json.dumps({"env": args.env, "options": args.options.asdict(), "jobs": args.jobs, "seeds": seeds},
+                      indent=1, allow_nan=True)
+    write_atomically(args.results, lambda file: file.write(text.encode("utf-8")))
+    return args.results
 
 
 def write_csv(history, path):

@@ -1,0 +1,204 @@
+"""The suite: minipg on standard tasks, each trained with its preset (presets.toml) for seeds
+0–4 and evaluated over 100 deterministic episodes, against the SB3 RL Zoo's PPO figures.
+
+    python -m minipg.tools.suite run [ENV_ID ...]   # train: python -m minipg --env ID --seeds 0 1 2 3 4 --jobs 2
+    python -m minipg.tools.suite report              # the README's results table and docs/suite.png
+
+`make suite` runs both.  `run` writes, per task, into runs/suite/: the --results JSON (per seed
+its evaluation returns, env steps and wall seconds), the CSVs of the learning curves, the
+checkpoints, and the calib reading (../shared/tools/calib.py, when present) taken just before
+the task started, with which `report` normalizes wall times to idle speed:
+wall × 0.35 / max(0.35, calib).  `report` rewrites the table between the README's
+`<!-- suite -->` markers and draws one small learning-curve panel per task: the training
+episodes' mean return (the sampling policy), mean ± std over the seeds against env steps,
+with the Zoo's figure as a dashed line.
+"""
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+# The tasks and the SB3 RL Zoo's PPO result for each: (mean return, env steps of its budget).
+# The Zoo's Lunar Landers are v2 and its figures come from earlier gym: the anchor, not a promise.
+ZOO_PPO = {
+    "CartPole-v1": (500.0, 100_000),
+    "Acrobot-v1": (-73.5, 1_000_000),
+    "MountainCar-v0": (-110.4, 1_000_000),
+    "Pendulum-v1": (-172.2, 100_000),
+    "MountainCarContinuous-v0": (88.3, 20_000),
+    "LunarLander-v3": (242.1, 1_000_000),
+    "LunarLanderContinuous-v3": (270.9, 1_000_000),
+}
+SEEDS = (0, 1, 2, 3, 4)
+EVAL_EPISODES = 100
+JOBS = 2
+ROOT = Path(__file__).resolve().parents[2]
+RUNS = ROOT / "runs" / "suite"
+CALIB = ROOT.parent / "shared" / "tools" / "calib.py"
+IDLE_CALIB = 0.35  # the calib reading of this machine idle (../shared/tools/README.md)
+MARKERS = ("<!-- suite -->", "<!-- /suite -->")
+
+
+def stem(env_id):
+    return env_id.replace("/", "-")
+
+
+def calib_reading():
+    """The machine's speed now (seconds of calib.py's fixed workload), or None without the tool."""
+    if not CALIB.exists():
+        return None
+    result = subprocess.run([sys.executable, str(CALIB)], capture_output=True, text=True)
+    try:
+        return float(result.stdout.strip())
+    except ValueError:
+        return None
+
+
+def run(env_ids, extra=()):
+    """Train each task for SEEDS with `python -m minipg` (JOBS at once), writing into RUNS."""
+    RUNS.mkdir(parents=True, exist_ok=True)
+    for env_id in env_ids:
+        calib = calib_reading()
+        base = RUNS / stem(env_id)
+        command = [sys.executable, "-m", "minipg", "--env", env_id, "--seeds", *map(str, SEEDS), "--jobs", str(JOBS),
+                   "--eval", str(EVAL_EPISODES), "--results", f"{base}.json", "--csv", f"{base}.csv",
+                   "--save", f"{base}.npz", "--plot", f"{base}.png", *extra]
+        print(f"== {env_id} (calib {calib}): {' '.join(command[1:])}", flush=True)
+        started = time.perf_counter()
+        subprocess.run(command, cwd=ROOT, check=True)
+        (RUNS / f"{stem(env_id)}.calib.json").write_text(json.dumps(
+            {"calib": calib, "total_seconds": time.perf_counter() - started}))
+
+
+def load(env_id):
+    """The task's results JSON and calib reading, or None if it was not run."""
+    path = RUNS / f"{stem(env_id)}.json"
+    if not path.exists():
+        return None
+    results = json.loads(path.read_text())
+    calib_path = RUNS / f"{stem(env_id)}.calib.json"
+    results["calib"] = json.loads(calib_path.read_text())["calib"] if calib_path.exists() else None
+    return results
+
+
+def summarize(results):
+    """{median, worst, per_seed, env_steps, wall, wall_idle, calib} of one task's results."""
+    means = [float(np.mean(seed["eval_returns"])) for seed in results["seeds"]]
+    walls = [seed["wall_seconds"] for seed in results["seeds"]]
+    calib = results["calib"]
+    wall = float(np.median(walls))
+    return {"median": float(np.median(means)), "worst": min(means), "per_seed": means,
+            "env_steps": results["seeds"][0]["env_steps"], "wall": wall, "calib": calib,
+            "wall_idle": None if calib is None else wall * IDLE_CALIB / max(IDLE_CALIB, calib)}
+
+
+def table(rows):
+    """The README's results table (markdown) for {env_id: summary or None}."""
+    lines = ["| env | median | worst seed | Zoo PPO | env steps (Zoo's) | wall per run, idle (raw; calib) | "
+             "reached | per seed 0–4 |",
+             "|---|---|---|---|---|---|---|---|"]
+    for env_id, (zoo, zoo_steps) in ZOO_PPO.items():
+        row = rows.get(env_id)
+        if row is None:
+            lines.append(f"| {env_id} | not run | | {zoo:g} | ({zoo_steps:,}) | | | |")
+            continue
+        idle = "" if row["wall_idle"] is None else f"{row['wall_idle']:.0f} s"
+        calib = "?" if row["calib"] is None else f"{row['calib']:.3f}"
+        reached = "yes" if row["median"] >= zoo else "**no**"
+        per_seed = ", ".join(f"{value:.1f}" for value in row["per_seed"])
+        lines.append(f"| {env_id} | {row['median']:.1f} | {row['worst']:.1f} | {zoo:g} | "
+                     f"{row['env_steps']:,} ({zoo_steps:,}) | {idle} ({row['wall']:.0f} s; {calib}) | "
+                     f"{reached} | {per_seed} |")
+    return "\n".join(lines)
+
+
+def write_table(text, readme=ROOT / "README.md"):
+    """Replace what stands between the README's suite markers with `text`."""
+    content = readme.read_text()
+    start, end = (content.index(marker) for marker in MARKERS)
+    readme.write_text(content[:start + len(MARKERS[0])] + "\n" + text + "\n" + content[end:])
+
+
+def curves(env_id):
+    """(env steps, mean, std) of the training mean return over the seeds' CSVs, or None."""
+    runs = []
+    for seed in SEEDS:
+        path = RUNS / f"{stem(env_id)}-seed{seed}.csv"
+        if path.exists():
+            data = np.genfromtxt(path, delimiter=",", names=True)
+            runs.append((data["env_steps"], data["mean_return"]))
+    if not runs:
+        return None
+    length = min(len(steps) for steps, _ in runs)
+    returns = np.array([values[:length] for _, values in runs])
+    with np.errstate(all="ignore"):
+        mean, std = np.nanmean(returns, axis=0), np.nanstd(returns, axis=0)
+    return runs[0][0][:length], mean, std
+
+
+def figure(env_ids, path=ROOT / "docs" / "suite.png"):
+    """One small panel per task: mean ± std over seeds of the training episodes' mean return."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    columns = 4
+    rows = math.ceil(len(env_ids) / columns)
+    fig = Figure(figsize=(3.2 * columns, 2.4 * rows))
+    FigureCanvasAgg(fig)
+    for index, env_id in enumerate(env_ids):
+        ax = fig.add_subplot(rows, columns, index + 1)
+        data = curves(env_id)
+        if data is not None:
+            steps, mean, std = data
+            ax.plot(steps, mean, color="tab:blue", linewidth=1.2, label="minipg (seeds 0–4)")
+            ax.fill_between(steps, mean - std, mean + std, color="tab:blue", alpha=0.25, linewidth=0)
+        ax.axhline(ZOO_PPO[env_id][0], color="black", linestyle="--", linewidth=0.8, label="Zoo PPO")
+        ax.set_title(env_id, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.xaxis.get_offset_text().set_fontsize(7)
+        if index == 0:
+            ax.legend(fontsize=7, loc="lower right")
+    fig.supxlabel("env steps", fontsize=8)
+    fig.supylabel("training episodes' mean return", fontsize=8)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def report():
+    rows = {}
+    for env_id in ZOO_PPO:
+        results = load(env_id)
+        rows[env_id] = None if results is None else summarize(results)
+    text = table(rows)
+    print(text)
+    write_table(text)
+    print(f"figure: {figure([env_id for env_id in ZOO_PPO])}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m minipg.tools.suite", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="train the tasks (all by default)")
+    run_parser.add_argument("env_ids", nargs="*", metavar="ENV_ID", help=f"tasks among {', '.join(ZOO_PPO)}")
+    commands.add_parser("report", help="the README's table and docs/suite.png from runs/suite/")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        unknown = [env_id for env_id in args.env_ids if env_id not in ZOO_PPO]
+        if unknown:
+            parser.error(f"not in the suite: {', '.join(unknown)} (the suite: {', '.join(ZOO_PPO)})")
+        run(args.env_ids or list(ZOO_PPO))
+    else:
+        report()
+
+
+if __name__ == "__main__":
+    main()

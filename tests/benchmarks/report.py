@@ -169,6 +169,8 @@ def render(meta, results):
         sections.append(stepping_table(results["envs"]))
     if results["busy"]:
         sections.append(busy_table(results["busy"]))
+    if not sections:
+        lines.append("no figures: no benchmark finished with pytest-benchmark enabled")
     for section in sections:
         lines += ["", *section]
     return lines

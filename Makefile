@@ -29,8 +29,14 @@ swingup: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The benchmarks in tests/benchmarks (pytest-benchmark; see README, "Speed"), about a minute; the
+# figures also go to runs/bench.json.  More: BENCH_ARGS='--bench-full-grid', '-k busy', '--bench-dtype
+# float32' and the other --bench-* options of tests/benchmarks/conftest.py.
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/python -m minipg.tools.bench
+	mkdir -p runs
+	$(BIN)/python -m pytest tests/benchmarks -m benchmark -p no:cacheprovider --benchmark-sort=name \
+		--benchmark-columns=median,iqr,min,max,rounds --benchmark-json=runs/bench.json $(BENCH_ARGS)
 
 # Mutation testing of the math and the loop (configured in pyproject.toml, [tool.mutmut]); not part
 # of `make test`: about 12 minutes on 2 cores.  It prints the score per module and the survivors,

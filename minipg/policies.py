@@ -37,7 +37,7 @@ from .parallel import map_in_order, worker_threads
 # Samples per chunk of the learn step: bounds the memory of the (chunk, hidden) activations.
 # The gradient is a sum over samples, so chunking changes nothing but rounding.
 # 4096 rows of 64-wide float64 activations (2 MiB) stay in cache, which also makes the
-# matrix products faster than with larger chunks (measured with `python -m minipg.tools.bench`).
+# matrix products faster than with larger chunks (measured with `make bench`).
 DEFAULT_CHUNK_SIZE = 4096
 
 

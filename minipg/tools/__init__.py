@@ -5,5 +5,7 @@
     evaluation.py  complete episodes with the mode action or sampled actions
     render.py      one episode drawn as an animated GIF
     plotting.py    learning-curve PNGs
-    bench.py       where an epoch's time goes: `python -m minipg.tools.bench`
+
+Where an epoch's time goes is measured by the benchmarks in tests/benchmarks (`make bench`),
+which are not part of the installed package.
 """

@@ -1,0 +1,175 @@
+"""pytest wiring of the benchmarks: their options, the run's header, and the tables at the end.
+
+The options below exist when tests/benchmarks is on the command line (`make bench` puts it
+there; `make bench BENCH_ARGS='--bench-full-grid'` passes more):
+
+    --bench-full-grid        the swing-up scaling over E ∈ {32, 256, 1024, 4096} (default: up to 1024)
+    --bench-dtype float32    the policies' and buffers' float type (the swing-up target is float64's)
+    --bench-chunk-size N     samples per chunk of the learn step (learn peak memory shows its effect)
+    --bench-rounds N         rounds of the blog and busy benchmarks (default: 15 CartPole, 9 swing-up)
+    --bench-check-targets    fail a benchmark whose target is missed (default: report it)
+    --bench-calib PATH       the machine-speed calibration script (default ../shared/tools/calib.py)
+    --bench-toy              every benchmark at toy sizes, to check that it runs (test_smoke.py)
+
+The first benchmark reads the load average and the calibration script (the machine's speed
+just before); the end of the run reads them again.  pytest-benchmark prints its own table of
+the timed calls; after it comes minipg's summary (report.py), and `--benchmark-json PATH`
+saves each benchmark's figures (its extra_info) with this header under the key "minipg".
+"""
+
+import os
+import platform
+
+import gymnasium
+import numpy as np
+import pytest
+
+from minipg.policies import DEFAULT_CHUNK_SIZE
+
+from . import blocks, report
+
+RUN = pytest.StashKey()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("minipg benchmarks (tests/benchmarks)")
+    group.addoption("--bench-full-grid", action="store_true",
+                    help="swing-up scaling over E in {32, 256, 1024, 4096} x T in {200, 1000}")
+    group.addoption("--bench-dtype", choices=("float64", "float32"), default="float64",
+                    help="float type of the policies and rollout buffers")
+    group.addoption("--bench-chunk-size", type=int, default=DEFAULT_CHUNK_SIZE,
+                    help="samples per chunk of the learn step")
+    group.addoption("--bench-rounds", type=int, default=None,
+                    help="rounds of the blog-epoch and busy-machine benchmarks")
+    group.addoption("--bench-check-targets", action="store_true",
+                    help="fail a benchmark whose target is missed")
+    group.addoption("--bench-calib", default=str(blocks.CALIB_SCRIPT),
+                    help="machine-speed calibration script, run before and after the benchmarks")
+    group.addoption("--bench-toy", action="store_true",
+                    help="toy sizes: check that every benchmark runs, in seconds")
+
+
+class BenchRun:
+    """One run's settings (the options), its readings of the machine, and its figures."""
+
+    TOY_SIZE = (3, 12)                           # E, T of the blog configs at toy sizes
+    SCALING_E, FULL_SCALING_E, SCALING_T = (32, 256, 1024), (32, 256, 1024, 4096), (200, 1000)
+    TOY_SCALING_E, TOY_SCALING_T = (2, 5), (10,)
+    STEPPING = (256, 300)                        # E, steps of the swing-up env stepping
+    TOY_STEPPING = (3, 4)
+
+    def __init__(self, config):
+        option = config.getoption
+        self.toy = option("bench_toy")
+        self.full_grid = option("bench_full_grid")
+        self.dtype = option("bench_dtype")
+        self.chunk_size = option("bench_chunk_size")
+        self.rounds_option = option("bench_rounds")
+        self.check_targets = option("bench_check_targets")
+        self.calib_script = option("bench_calib")
+        self.results = {"blog": {}, "scaling": [], "envs": {}, "busy": {}}
+        self.before = self.after = None
+
+    def start(self):
+        """Before the first benchmark: the load average, then the calibration."""
+        if self.before is None:
+            self.before = {"loadavg": blocks.loadavg(), "calib_s": blocks.calib_reading(self.calib_script)}
+
+    def finish(self):
+        """After the last benchmark (once): the calibration, then the load average."""
+        if self.after is None and self.before is not None:
+            calib = blocks.calib_reading(self.calib_script)
+            self.after = {"loadavg": blocks.loadavg(), "calib_s": calib}
+
+    def meta(self):
+        """What the figures were measured with: versions, machine, options, threads, readings."""
+        return {
+            "python": platform.python_version(), "numpy": np.__version__, "gymnasium": gymnasium.__version__,
+            "cpus": os.cpu_count(), "dtype": self.dtype, "chunk_size": self.chunk_size, "toy": self.toy,
+            "threads": blocks.thread_settings(), "calib_script": self.calib_script,
+            "before": self.before, "after": self.after,
+        }
+
+    # sizes and rounds
+    def size(self, name):
+        """(E, T) of a blog config."""
+        config = blocks.CONFIGS[name]
+        return self.TOY_SIZE if self.toy else (config["E"], config["T"])
+
+    def rounds(self, name):
+        """Rounds of a blog config's epoch and busy benchmarks."""
+        return 2 if self.toy else self.rounds_option or blocks.CONFIGS[name]["rounds"]
+
+    def scaling_grid(self):
+        """The (E, T) of the swing-up scaling benchmark."""
+        if self.toy:
+            Es, Ts = self.TOY_SCALING_E, self.TOY_SCALING_T
+        else:
+            Es, Ts = (self.FULL_SCALING_E if self.full_grid else self.SCALING_E), self.SCALING_T
+        return [(E, T) for E in Es for T in Ts]
+
+    def scaling_rounds(self):
+        return 2 if self.toy else 3
+
+    def stepping_size(self):
+        """(E, steps) of the swing-up env stepping benchmark."""
+        return self.TOY_STEPPING if self.toy else self.STEPPING
+
+    def stepping_rounds(self):
+        return 2 if self.toy else 3
+
+    # results
+    def record(self, benchmark, section, key, figures):
+        """Keep a benchmark's figures for the summary and pytest-benchmark's JSON (extra_info)."""
+        benchmark.extra_info.update(figures)
+        if section == "scaling":
+            self.results[section].append(figures)
+        else:
+            self.results[section][key] = figures
+
+    def check_target(self, what, met):
+        """With --bench-check-targets, fail when a judged target (met not None) is missed."""
+        if self.check_targets and met is False:
+            pytest.fail(f"target missed: {what}")
+
+
+def bench_run(config):
+    """This session's BenchRun, made on first use."""
+    if RUN not in config.stash:
+        config.stash[RUN] = BenchRun(config)
+    return config.stash[RUN]
+
+
+@pytest.fixture(scope="session")
+def bench(pytestconfig):
+    """The run's settings and figures; its first use reads the machine (load average, calib)."""
+    run = bench_run(pytestconfig)
+    run.start()
+    return run
+
+
+def pytest_generate_tests(metafunc):
+    """test_scaling.py's sizes: the grid the options choose."""
+    if "scaling_size" in metafunc.fixturenames:
+        grid = bench_run(metafunc.config).scaling_grid()
+        metafunc.parametrize("scaling_size", grid, ids=[f"E{E}-T{T}" for E, T in grid])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    """pytest-benchmark's JSON (--benchmark-json) gets the run's header under "minipg"."""
+    run = config.stash.get(RUN, None)
+    if run is not None and run.before is not None:
+        run.finish()
+        output_json["minipg"] = run.meta()
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-benchmark's own table
+def pytest_terminal_summary(terminalreporter, config):
+    run = config.stash.get(RUN, None)
+    if run is None or run.before is None:
+        return
+    run.finish()
+    terminalreporter.section("minipg benchmarks")
+    for line in report.render(run.meta(), run.results):
+        terminalreporter.write_line(line)

@@ -1,0 +1,176 @@
+"""The tables printed at the end of a benchmark run (conftest.py's terminal summary).
+
+Each function takes the figures the benchmarks recorded (BenchRun.results in conftest.py, the
+same dicts pytest-benchmark saves as each benchmark's extra_info) and returns lines of text.
+"""
+
+from .blocks import BUSY_MAX_SLOWDOWN, CALIB_IDLE_SECONDS, SPLIT_PARTS
+
+MiB = 2**20
+
+
+def format_table(headers, rows, title):
+    """A plain-text table: first column left-aligned, the others right-aligned."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row):
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+
+    return [title, line(cells[0]), "  ".join("-" * w for w in widths), *(line(row) for row in cells[1:])]
+
+
+def seconds(value):
+    return f"{value:.4f}"
+
+
+def mib(value):
+    return f"{value / MiB:.1f}"
+
+
+def rate(value):
+    return f"{value:,.0f}"
+
+
+def met(value):
+    return {True: "yes", False: "NO", None: "n/a (not blog size)"}[value]
+
+
+def header(meta):
+    """Versions, thread settings, the calibration and the load average before and after."""
+    threads = meta["threads"]
+    variables = {key: value for key, value in threads["thread_env"].items() if value is not None}
+    before, after = meta["before"], meta.get("after") or {}
+
+    def calib(reading):
+        return "n/a" if reading is None else f"{reading:.3f} s"
+
+    calib_line = (f"machine speed, {meta['calib_script']} (≈ {CALIB_IDLE_SECONDS} s idle and fast; "
+                  f"higher is slower): {calib(before['calib_s'])} just before, {calib(after.get('calib_s'))} after")
+    if before["calib_s"] is None:
+        calib_line = f"machine speed: no calibration tool at {meta['calib_script']}"
+    return [
+        f"python {meta['python']}, numpy {meta['numpy']}, gymnasium {meta['gymnasium']}, "
+        f"{meta['cpus']} CPUs (shared machine); {meta['dtype']}, chunk_size {meta['chunk_size']}"
+        + ("; TOY SIZES" if meta["toy"] else ""),
+        (f"threads: BLAS {threads['blas_threads'] or 'unknown'}, learn-step workers {threads['worker_threads']} "
+         f"({variables or 'no thread variables set'})"),
+        calib_line,
+        f"load average (1, 5, 15 min): {before['loadavg']} before, {after.get('loadavg')} after",
+        "figures: medians over rounds, wall seconds (time.perf_counter)",
+    ]
+
+
+def split_table(blog):
+    """Where an epoch's time goes, per blog config, and the real epoch beside it."""
+    names = list(blog)
+    headers = ["part of the epoch"]
+    for name in names:
+        headers += [f"{name} [s]", "%"]
+    rows = []
+    for key, label in (*SPLIT_PARTS, ("total", "sum of parts (instrumented epoch)")):
+        row = [label]
+        for name in names:
+            part, total = blog[name]["split_median_s"][key], blog[name]["split_median_s"]["total"]
+            row += [seconds(part), f"{100 * part / total:.1f}"]
+        rows.append(row)
+    extra = (
+        ("minipg.reinforce epoch [s]", lambda r: seconds(r["epoch_median_s"])),
+        ("  as reinforce records it [s]", lambda r: seconds(r["epoch_recorded_median_s"])),
+        ("  CPU time [s]", lambda r: seconds(r["epoch_cpu_median_s"])),
+        ("sum of parts / epoch", lambda r: f"{r['sum_over_epoch']:.3f}"),
+        ("env steps/s (epoch)", lambda r: rate(r["env_steps_per_s"])),
+        ("learn-step peak, tracemalloc [MiB]", lambda r: mib(r["learn_peak_bytes"])),
+        ("rollout buffers [MiB]", lambda r: mib(r["buffers_bytes"])),
+        ("process maxrss so far [MiB]", lambda r: mib(r["maxrss_bytes"])),
+    )
+    for label, value in extra:
+        row = [label]
+        for name in names:
+            row += [value(blog[name]), ""]
+        rows.append(row)
+    sizes = ", ".join(f"{name} E={blog[name]['E']} T={blog[name]['T']}, {blog[name]['rounds']} rounds"
+                      for name in names)
+    return format_table(headers, rows, f"== Epoch split, medians ({sizes}) ==")
+
+
+def baseline_table(blog):
+    """The real epoch against the env alone, and the targets."""
+    headers = ["config", "E", "T", "env alone [s]", "env alone steps/s", "epoch [s]", "epoch / env alone",
+               "target", "met"]
+    rows = [[name, r["E"], r["T"], seconds(r["env_alone_median_s"]), rate(r["env_alone_steps_per_s"]),
+             seconds(r["epoch_median_s"]), f"{r['epoch_over_env_alone']:.2f}x", r["target"], met(r["target_met"])]
+            for name, r in blog.items()]
+    return format_table(headers, rows, "== The env alone (T steps of fixed actions, same E) against the epoch ==")
+
+
+def scaling_table(rows):
+    """Swing-up epoch and memory over E × T, and how far from linear in E·T."""
+    headers = ["E", "T", "samples E*T", "epoch [s]", "us/sample", "learn peak [MiB]", "buffers [MiB]",
+               "maxrss [MiB]"]
+    rows = sorted(rows, key=lambda r: (r["E"], r["T"]))
+    body = [[r["E"], r["T"], f"{r['samples']:,}", seconds(r["epoch_median_s"]), f"{r['us_per_sample']:.3f}",
+             mib(r["learn_peak_bytes"]), mib(r["buffers_bytes"]), mib(r["maxrss_bytes"])] for r in rows]
+    title = f"== Swing-up scaling: minipg.reinforce epochs, median of {rows[0]['rounds']} per size =="
+    return format_table(headers, body, title) + [linearity_line(rows)]
+
+
+def linearity_line(rows):
+    """How far from proportional to E·T: the largest µs/sample over the smallest (target ≤ 1.5),
+    also for the rows with E ≥ each E of the table, which shows where a fixed per-step cost
+    stops mattering."""
+    def spread(subset):
+        per_sample = [r["us_per_sample"] for r in subset]
+        return max(per_sample) / min(per_sample)
+
+    if len(rows) < 2:
+        return "linearity: needs two or more (E, T) rows"
+    overall = spread(rows)
+    parts = [(f"linearity: max/min us per sample = {overall:.2f}x (target <= 1.5x: "
+              f"{'met' if overall <= 1.5 else 'NOT met'})")]
+    for smallest in sorted({r["E"] for r in rows})[1:]:
+        subset = [r for r in rows if r["E"] >= smallest]
+        if len(subset) >= 2:
+            parts.append(f"E >= {smallest}: {spread(subset):.2f}x")
+    return "; ".join(parts)
+
+
+def stepping_table(envs):
+    """The swing-up twin against the package's classes, and the speed-up when both ran."""
+    labels = {"vector": "numpy twin (make_env vector)", "sync": "package, one by one (make_env sync)"}
+    headers = ["swing-up implementation", "E", "steps", "time [s]", "env steps/s"]
+    rows = [[labels[key], r["E"], r["steps"], seconds(r["median_s"]), rate(r["steps_per_s"])]
+            for key, r in envs.items()]
+    if {"vector", "sync"} <= set(envs):
+        rows.append(["twin / package", "", "", "", f"{envs['vector']['steps_per_s'] / envs['sync']['steps_per_s']:.1f}x"])
+    rounds = next(iter(envs.values()))["rounds"]
+    return format_table(headers, rows, f"== Swing-up env stepping, median of {rounds} runs ==")
+
+
+def busy_table(busy):
+    """Each blog config's epoch alone and beside a second process training the same thing."""
+    headers = ["config", "E", "T", "rounds", "alone epoch [s]", "busy epoch [s]", "slowdown", "target", "met"]
+    rows = [[name, r["E"], r["T"], r["rounds"], seconds(r["alone_median_s"]), seconds(r["busy_median_s"]),
+             f"{r['slowdown']:.2f}x", f"<= {BUSY_MAX_SLOWDOWN}x", met(r["target_met"])]
+            for name, r in busy.items()]
+    return format_table(headers, rows, "== Busy machine: alone (competitor stopped) vs beside a second "
+                                       "process training the same configuration ==")
+
+
+def render(meta, results):
+    """Every table that has figures, after the header; blank lines between them."""
+    lines = header(meta)
+    sections = []
+    if results["blog"]:
+        sections += [split_table(results["blog"]), baseline_table(results["blog"])]
+    if results["scaling"]:
+        sections.append(scaling_table(results["scaling"]))
+    if results["envs"]:
+        sections.append(stepping_table(results["envs"]))
+    if results["busy"]:
+        sections.append(busy_table(results["busy"]))
+    if not sections:
+        lines.append("no figures: no benchmark finished with pytest-benchmark enabled")
+    for section in sections:
+        lines += ["", *section]
+    return lines

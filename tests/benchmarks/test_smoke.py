@@ -1,0 +1,124 @@
+"""In `make test` (unlike the benchmarks): the instrumented epoch is the real one, and every
+benchmark still runs, at toy sizes, its tables and JSON included; a few seconds."""
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from minipg.reinforce import reinforce, rollout_buffers
+from minipg.solver import collect_rollout
+
+from . import blocks, report
+
+BENCHMARKS_DIR = blocks.TESTS_DIR / "benchmarks"
+
+
+@pytest.mark.parametrize("name", ["cartpole", "swingup"])
+def test_instrumented_rollout_fills_the_same_buffers_as_collect_rollout(name):
+    config = blocks.CONFIGS[name]
+    filled = []
+    for rollout in ("real", "instrumented"):
+        env = blocks.make_config_env(config, 3)
+        policy = blocks.make_policy(config, env, seed=1)
+        buffers = rollout_buffers(env, policy, 40)
+        observations, _ = env.reset(seed=2)
+        if rollout == "real":
+            collect_rollout(env, policy, buffers, observations)
+        else:
+            act_seconds, step_seconds = blocks.instrumented_rollout(env, policy, buffers, observations)
+            assert act_seconds > 0 and step_seconds > 0
+        filled.append(buffers)
+    real, instrumented = filled
+    assert real.keys() == instrumented.keys()
+    for key in ("states", "actions", "rewards", "dones", "terminated", "valid", "last_observations"):
+        np.testing.assert_array_equal(real[key], instrumented[key], err_msg=f"{name}: {key}")
+
+
+@pytest.mark.parametrize("name", ["cartpole", "swingup"])
+def test_instrumented_epoch_is_the_first_epoch_of_reinforce(name):
+    """Same seeds, same parameters after the update and the same metrics: the epoch it times is
+    the one minipg.reinforce runs."""
+    config = blocks.CONFIGS[name]
+    T, seed = 60, 7
+    instrumented_env, env = blocks.make_config_env(config, 4), blocks.make_config_env(config, 4)
+    instrumented_policy = blocks.make_policy(config, instrumented_env, seed=3)
+    policy = blocks.make_policy(config, env, seed=3)
+    initial = [param.copy() for param in policy.parameters()]
+    buffers = rollout_buffers(instrumented_env, instrumented_policy, T)
+
+    seconds, metrics = blocks.instrumented_epoch(instrumented_env, instrumented_policy, buffers,
+                                                 config["gamma"], seed)
+    history = reinforce(env, policy, gamma=config["gamma"], epochs=1, T=T, seed=seed)
+
+    assert any(not np.array_equal(before, after) for before, after in zip(initial, policy.parameters()))
+    for mine, theirs in zip(instrumented_policy.parameters(), policy.parameters(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    for key, value in metrics.items():
+        assert value == history[key][0] or (math.isnan(value) and math.isnan(history[key][0])), key
+    assert set(seconds) == {key for key, _ in blocks.SPLIT_PARTS} | {"total"}
+    assert sum(seconds[key] for key, _ in blocks.SPLIT_PARTS) == pytest.approx(seconds["total"], rel=1e-9)
+    assert min(seconds.values()) >= 0 and seconds["total"] > 0
+
+
+def test_blog_targets_are_judged_at_the_blog_sizes_only():
+    assert blocks.blog_target("cartpole", (32, 1000), "float64", 0.06, 0.041) == ("epoch <= 1.5x env alone", True)
+    assert blocks.blog_target("cartpole", (32, 1000), "float32", 0.07, 0.041)[1] is False
+    assert blocks.blog_target("cartpole", (32, 999), "float64", 0.07, 0.041)[1] is None
+    assert blocks.blog_target("swingup", (256, 1000), "float64", 0.44, 9.9)[1] is True
+    assert blocks.blog_target("swingup", (256, 1000), "float64", 0.46, 0.0)[1] is False
+    assert blocks.blog_target("swingup", (256, 1000), "float32", 0.46, 0.0)[1] is None
+
+
+def test_linearity_line_reports_the_spread_of_time_per_sample():
+    rows = [{"E": E, "T": 10, "us_per_sample": us} for E, us in ((32, 3.0), (256, 1.2), (1024, 1.0))]
+    line = report.linearity_line(rows)
+    assert line.startswith("linearity: max/min us per sample = 3.00x (target <= 1.5x: NOT met)")
+    assert "E >= 256: 1.20x" in line and "E >= 1024" not in line  # one row is no spread
+    assert "met)" in report.linearity_line(rows[1:]) and "NOT" not in report.linearity_line(rows[1:])
+
+
+def test_every_benchmark_runs_at_toy_sizes(tmp_path):
+    """`make bench`'s pytest run at toy sizes, with a stand-in calibration script."""
+    calib = tmp_path / "calib.py"
+    calib.write_text("print('0.123')\n")
+    path = tmp_path / "bench.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", str(BENCHMARKS_DIR), "-m", "benchmark", "--bench-toy",
+         "--bench-calib", str(calib), f"--benchmark-json={path}", "-p", "no:cacheprovider",
+         "--benchmark-columns=median,rounds"],
+        cwd=blocks.ROOT, capture_output=True, text=True, timeout=300, check=False)
+    out = run.stdout
+    assert run.returncode == 0, out[-3000:] + run.stderr[-2000:]
+    assert "8 passed" in out
+    summary = out.split("= minipg benchmarks =")[1]
+    for text in ("TOY SIZES", "threads: BLAS 1", "0.123 s just before, 0.123 s after", "load average",
+                 "== Epoch split", "env.step", "policy.act (forward + sample)", "policy.update (learn step)",
+                 "== The env alone", "n/a (not blog size)", "== Swing-up scaling", "linearity:",
+                 "== Swing-up env stepping", "twin / package", "== Busy machine"):
+        assert text in summary, text
+
+    written = json.loads(path.read_text())
+    assert written["minipg"]["before"]["calib_s"] == 0.123 and written["minipg"]["toy"] is True
+    assert written["minipg"]["threads"]["blas_threads"] == 1
+    figures = {bench["name"]: bench for bench in written["benchmarks"]}
+    assert sorted(figures) == sorted([
+        "test_blog_epoch[cartpole]", "test_blog_epoch[swingup]",
+        "test_busy_machine[cartpole]", "test_busy_machine[swingup]",
+        "test_swingup_env_stepping[vector]", "test_swingup_env_stepping[sync]",
+        "test_swingup_scaling[E2-T10]", "test_swingup_scaling[E5-T10]"])
+    for bench in figures.values():
+        assert bench["stats"]["median"] > 0 and bench["stats"]["rounds"] == 2
+    blog = figures["test_blog_epoch[swingup]"]["extra_info"]
+    assert (blog["E"], blog["T"]) == (3, 12) and blog["target_met"] is None
+    assert blog["epoch_median_s"] == figures["test_blog_epoch[swingup]"]["stats"]["median"]
+    assert len(blog["split_per_round_s"]) == len(blog["env_alone_s"]) == 2  # warm-up round dropped
+    assert all(blog["split_median_s"][key] > 0 for key in ("env_step", "act", "update", "total"))
+    assert blog["learn_peak_bytes"] > 0 and blog["env_alone_median_s"] > 0
+    busy = figures["test_busy_machine[cartpole]"]["extra_info"]
+    assert len(busy["alone_s"]) == len(busy["busy_s"]) == 2 and busy["slowdown"] > 0
+    assert figures["test_swingup_scaling[E5-T10]"]["extra_info"]["samples"] == 50
+    assert figures["test_swingup_env_stepping[sync]"]["extra_info"]["steps_per_s"] > 0

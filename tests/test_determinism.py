@@ -81,8 +81,8 @@ def test_different_seeds_differ(script, tmp_path, capsys):
 def test_cartpole_gif_is_reproducible(tmp_path, capsys):
     experiment, base = SCRIPTS["cartpole"]
     for tag in ("a", "b"):
-        cli.main(experiment, base + ["--epochs", "1", "--seed", "3", "--eval", "0", "--gif", str(tmp_path / f"{tag}.gif"),
-                                     "--plot", str(tmp_path / "curve.png")])
+        cli.main(experiment, base + ["--epochs", "1", "--seed", "3", "--eval", "0",
+                                     "--gif", str(tmp_path / f"{tag}.gif"), "--plot", str(tmp_path / "curve.png")])
     assert (tmp_path / "a.gif").read_bytes() == (tmp_path / "b.gif").read_bytes()
 
 

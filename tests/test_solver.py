@@ -96,7 +96,8 @@ def test_rollout_buffers_are_in_the_policys_dtype(action_space, dtype):
     """Float buffers take the policy's dtype (a float32 policy learns on float32 arrays); discrete
     actions are int64; dones, terminated and valid are bools; shapes are (T, E, ...)."""
     env = Corridor(LENGTHS, SAME_STEP, action_space=action_space)
-    policy_class = minipg.CategoricalPolicy if isinstance(action_space, spaces.Discrete) else minipg.DiagonalGaussianPolicy
+    discrete = isinstance(action_space, spaces.Discrete)
+    policy_class = minipg.CategoricalPolicy if discrete else minipg.DiagonalGaussianPolicy
     buffers = rollout_buffers(env, policy_class(env, seed=0, hidden=(5,), dtype=dtype), T)
     E = len(LENGTHS)
     expected = {"states": ((T, E, 1), dtype), "rewards": ((T, E), dtype), "dones": ((T, E), bool),

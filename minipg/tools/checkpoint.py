@@ -166,10 +166,11 @@ def save_checkpoint(path, policy, config, history, epoch, state=None):
     if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
         raise ValueError(f"epoch must be a non-negative integer (epochs completed), got {epoch!r}")
     opt = policy.opt
+    normalizer, scaler = (None, None) if state is None else (state.observation_normalizer, state.reward_scaler)
     solver = None if state is None else {
         "schedules": dataclasses.asdict(state.schedules),
-        "observation_normalizer": None if state.observation_normalizer is None else state.observation_normalizer.state(),
-        "reward_scaler": None if state.reward_scaler is None else state.reward_scaler.moments.state(),
+        "observation_normalizer": None if normalizer is None else normalizer.state(),
+        "reward_scaler": None if scaler is None else scaler.moments.state(),
     }
     arrays = {
         "format": _text_array(FORMAT_TAG),
@@ -471,7 +472,8 @@ class _Archive:
                 raise ValueError(f".npy format version {version[0]}.{version[1]}, not 1.0 or 2.0")
             shape, fortran_order, dtype = _NPY_HEADER_READERS[version](stream, max_header_size=NPY_HEADER_MAX)
         except Exception as error:  # a header is a Python literal: its parse fails in many ways
-            raise self.corrupt(f"member {name} has no readable .npy header ({type(error).__name__}: {error})") from error
+            raise self.corrupt(f"member {name} has no readable .npy header "
+                               f"({type(error).__name__}: {error})") from error
         return _Npy(name, shape, dtype, fortran_order, memoryview(data)[stream.tell():])
 
     def array(self, npy, shape, dtype, owner):

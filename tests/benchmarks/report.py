@@ -142,7 +142,8 @@ def stepping_table(envs):
     rows = [[labels[key], r["E"], r["steps"], seconds(r["median_s"]), rate(r["steps_per_s"])]
             for key, r in envs.items()]
     if {"vector", "sync"} <= set(envs):
-        rows.append(["twin / package", "", "", "", f"{envs['vector']['steps_per_s'] / envs['sync']['steps_per_s']:.1f}x"])
+        speedup = envs['vector']['steps_per_s'] / envs['sync']['steps_per_s']
+        rows.append(["twin / package", "", "", "", f"{speedup:.1f}x"])
     rounds = next(iter(envs.values()))["rounds"]
     return format_table(headers, rows, f"== Swing-up env stepping, median of {rounds} runs ==")
 

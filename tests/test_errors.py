@@ -625,7 +625,7 @@ def test_nan_guard_exit_status_in_a_real_process(tmp_path):
     assert len((tmp_path / "run.csv").read_text().splitlines()) == 1 + 2
 
 
-def test_numerical_trouble_ends_in_one_line_without_numpy_warnings(tmp_path):
+def test_numerical_trouble_ends_in_one_line_in_a_real_process(tmp_path):
     """A reward of 1e308 is finite, but the returns overflow: NumPy would warn ("overflow
     encountered in ...") before minipg's own check stops the run; the script shows one line."""
     program = textwrap.dedent(f"""

@@ -1,14 +1,14 @@
 # One command each, from a fresh clone:
 #   make demo    set up .venv and train the post's CartPole experiment (run_cartpole.py)
 #   make test    set up .venv and run the test suite (gradient checks included)
-# Other targets: make setup, make swingup, make bench, make figures, make mutation, make clean.
+# Other targets: make setup, make swingup, make bench, make figures, make suite, make mutation, make clean.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.minipg-installed
 
-.PHONY: setup demo swingup test bench figures mutation clean
+.PHONY: setup demo swingup test bench figures suite mutation clean
 
 setup: $(STAMP)
 
@@ -59,6 +59,13 @@ figures: $(STAMP)
 	$(BIN)/python run_swingup.py --preset blog --eval 100 $(REFERENCE_FLAG) --plot docs/swingup-blog.png
 	$(BIN)/python run_swingup.py --seeds 0 1 2 3 4 5 6 7 8 9 --jobs 2 --save runs/swingup.npz --plot docs/swingup.png
 	$(BIN)/python run_swingup.py --load runs/swingup-seed0.npz --eval 0 --gif docs/swingup.gif
+
+# The README's results on standard tasks: each task of minipg/tools/suite.py trained with its preset
+# for seeds 0-4 (two at a time), then the table (between the README's suite markers) and
+# docs/suite.png.  About 20 minutes on an idle 2-core machine.  A subset: make suite SUITE='Pendulum-v1'
+suite: $(STAMP)
+	$(BIN)/python -m minipg.tools.suite run $(SUITE)
+	$(BIN)/python -m minipg.tools.suite report
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache mutants

@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -138,7 +139,8 @@ def curves(env_id):
         return None
     length = min(len(steps) for steps, _ in runs)
     returns = np.array([values[:length] for _, values in runs])
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():  # an epoch where no seed ended an episode is NaN, quietly
+        warnings.simplefilter("ignore", RuntimeWarning)
         mean, std = np.nanmean(returns, axis=0), np.nanstd(returns, axis=0)
     return runs[0][0][:length], mean, std
 

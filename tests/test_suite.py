@@ -1,0 +1,115 @@
+"""python -m minipg on the suite's tasks with their presets (a couple of tiny epochs each), the
+presets table itself, and the suite tool's table, README block and figure."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from minipg import Options
+from minipg.__main__ import run as minipg_main
+from minipg.options import OptionsError, load_presets
+from minipg.tools import suite
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.mark.parametrize("env_id", list(suite.ZOO_PPO))
+def test_each_task_of_the_suite_trains_with_its_preset(env_id, tmp_path, capsys):
+    """Its preset, scaled down to 2 epochs of 2 envs × 30 steps, trains and evaluates."""
+    policy, history = minipg_main(["--env", env_id, "--epochs", "2", "--num-envs", "2", "--T", "30", "--eval", "2",
+                                   "--plot", str(tmp_path / "curve.png"), "--results", str(tmp_path / "r.json")])
+    assert len(history["loss"]) == 2 and np.isfinite(history["loss"]).all()
+    out = capsys.readouterr().out
+    assert out.startswith(f"python -m minipg: {env_id}, 2 envs × T 30, 2 epochs")
+    results = json.loads((tmp_path / "r.json").read_text())
+    assert results["options"] == load_presets()[env_id].replace(epochs=2, num_envs=2, T=30).asdict()
+    assert len(results["seeds"][0]["eval_returns"]) == 2
+
+
+def test_every_task_of_the_suite_has_a_preset_within_the_zoos_budget():
+    presets = load_presets()
+    for env_id, (_, zoo_steps) in suite.ZOO_PPO.items():
+        options = presets[env_id]
+        steps = options.num_envs * options.T * options.epochs
+        allowed = 1_000_000 if env_id in ("Pendulum-v1", "MountainCarContinuous-v0") else zoo_steps
+        assert steps <= allowed, (env_id, steps)
+        assert options.env == env_id
+
+
+def test_an_unknown_task_gets_the_default_preset(capsys, tmp_path):
+    _, history = minipg_main(["--env", "Pendulum-v1", "--preset", "default", "--epochs", "1", "--T", "10",
+                              "--num-envs", "2", "--eval", "0", "--plot", str(tmp_path / "c.png")])
+    assert len(history["loss"]) == 1
+    default = load_presets()["default"]
+    assert default.clip_ratio == 0.2 and default.normalize_observations and default.baseline == "value"
+
+
+def test_python_m_minipg_needs_an_env(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        minipg_main([])
+    assert exit_.value.code == 2
+    assert "python -m minipg: error: --env ENV_ID is needed" in capsys.readouterr().err
+
+
+def test_a_preset_table_with_an_unknown_field_is_named(tmp_path):
+    path = tmp_path / "presets.toml"
+    path.write_text('[default]\nnum_envs = 4\n\n["CartPole-v1"]\nlearning_rate = 0.1\n')
+    with pytest.raises(OptionsError, match=r"presets.toml, table \[CartPole-v1\]: unknown option 'learning_rate'"):
+        load_presets(path)
+    path.write_text('[default]\nclip_ratio = 0.2\n\n["CartPole-v1"]\nclip_ratio = "none"\nupdate_epochs = 1\n')
+    presets = load_presets(path)
+    assert presets["CartPole-v1"] == Options(env="CartPole-v1") and presets["default"].clip_ratio == 0.2
+
+
+def fake_results(tmp_path, monkeypatch, env_ids):
+    """runs/suite/ files for env_ids: eval means 10·seed + k, calib 0.7, CSVs of 3 epochs."""
+    monkeypatch.setattr(suite, "RUNS", tmp_path)
+    for k, env_id in enumerate(env_ids):
+        seeds = [{"seed": seed, "env_steps": 1000, "wall_seconds": 20.0 + seed,
+                  "eval_returns": [10.0 * seed + k - 1, 10.0 * seed + k + 1]} for seed in suite.SEEDS]
+        (tmp_path / f"{suite.stem(env_id)}.json").write_text(json.dumps({"env": env_id, "seeds": seeds}))
+        (tmp_path / f"{suite.stem(env_id)}.calib.json").write_text(json.dumps({"calib": 0.7}))
+        for seed in suite.SEEDS:
+            (tmp_path / f"{suite.stem(env_id)}-seed{seed}.csv").write_text(
+                "epoch,mean_return,env_steps\n1,1.0,100\n2,nan,200\n3,3.0,300\n")
+
+
+def test_the_table_gives_median_worst_zoo_steps_and_normalized_wall(tmp_path, monkeypatch):
+    fake_results(tmp_path, monkeypatch, ["CartPole-v1"])
+    row = suite.summarize(suite.load("CartPole-v1"))
+    assert row["median"] == 20.0 and row["worst"] == 0.0 and row["per_seed"] == [0.0, 10.0, 20.0, 30.0, 40.0]
+    assert row["wall"] == 22.0 and row["wall_idle"] == pytest.approx(22.0 * 0.35 / 0.7)
+    text = suite.table({"CartPole-v1": row, "Acrobot-v1": None})
+    lines = text.splitlines()
+    assert lines[2] == ("| CartPole-v1 | 20.0 | 0.0 | 500 | 1,000 (100,000) | 11 s (22 s; 0.700) | **no** | "
+                        "0.0, 10.0, 20.0, 30.0, 40.0 |")
+    assert lines[3].startswith("| Acrobot-v1 | not run |")
+
+
+def test_the_readme_block_between_the_markers_is_replaced(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("before\n<!-- suite -->\nold table\n<!-- /suite -->\nafter\n")
+    suite.write_table("| new |", readme)
+    assert readme.read_text() == "before\n<!-- suite -->\n| new |\n<!-- /suite -->\nafter\n"
+
+
+def test_the_figure_has_a_panel_per_task(tmp_path, monkeypatch):
+    fake_results(tmp_path, monkeypatch, ["CartPole-v1", "Pendulum-v1"])
+    steps, mean, std = suite.curves("CartPole-v1")
+    np.testing.assert_array_equal(steps, [100, 200, 300])
+    assert mean[0] == 1.0 and np.isnan(mean[1]) and std[2] == 0.0
+    path = suite.figure(["CartPole-v1", "Pendulum-v1", "Acrobot-v1"], tmp_path / "suite.png")
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.width > image.height
+
+
+def test_run_refuses_a_task_outside_the_suite(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        suite.main(["run", "Hopper-v5"])
+    assert exit_.value.code == 2
+    assert "not in the suite: Hopper-v5" in capsys.readouterr().err

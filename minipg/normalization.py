@@ -37,8 +37,8 @@ class RunningMeanStd:
     """
 
     def __init__(self, shape=()):
-        self.mean = np.zeros(shape, dtype=np.float64)
-        self.var = np.ones(shape, dtype=np.float64)
+        self.mean = np.zeros(shape)  # float64, NumPy's default
+        self.var = np.ones(shape)
         self.count = EPSILON
 
     def update(self, batch):
@@ -97,11 +97,11 @@ class RewardScaler:
 
     def scale(self, rewards, dones, gamma):
         """rewards / √(Var[G] + ε): (T, E), in the rewards' dtype; γ of the run's returns."""
-        discounted = np.empty(rewards.shape, dtype=np.float64)
-        returns = np.zeros(rewards.shape[1:], dtype=np.float64)
+        discounted = np.empty(rewards.shape)  # float64
+        returns = np.zeros(rewards.shape[1:])
         for t in range(len(rewards)):
             returns = gamma * returns + rewards[t]
             discounted[t] = returns
             returns = np.where(dones[t], 0.0, returns)
         self.moments.update(discounted)
-        return (rewards / self.moments.std()).astype(rewards.dtype, copy=False)
+        return (rewards / self.moments.std()).astype(rewards.dtype)

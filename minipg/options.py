@@ -264,7 +264,6 @@ class OptionsError(ValueError):
     fields as Python does; `command_line()` names them as flags."""
 
     def __init__(self, message, command_line_message=None):
-        self.message = message
         self.command_line_message = message if command_line_message is None else command_line_message
         super().__init__(render(message))
 

@@ -97,6 +97,8 @@ def make_policy(env, options, seed=None, kind=None):
     not fit it, OptionsError if the options set a Gaussian-only field for a categorical policy."""
     if kind is None:
         kind = "categorical" if isinstance(single_spaces(env)[1], spaces.Discrete) else "gaussian"
+    if kind not in ("categorical", "gaussian"):
+        raise ValueError(f"kind must be 'categorical', 'gaussian' or None, got {kind!r}")
     options.check_policy(gaussian=kind == "gaussian")
     common = {"lr": options.lr, "hidden": options.hidden, "seed": seed, "dtype": options.dtype,
               "chunk_size": options.chunk_size, "output_scale": options.output_scale}
@@ -176,8 +178,7 @@ class SolverState:
 def new_state(policy, options):
     """The SolverState of a new run: an empty history, a new baseline, schedules from epoch 0,
     normalization statistics of nothing seen yet."""
-    baseline = make_baseline(options.baseline, policy, options.gamma, options.bootstrap,
-                             steps=options.value_steps)
+    baseline = make_baseline(options.baseline, policy, options.gamma, options.bootstrap)
     schedules = Schedules(0, options.lr, getattr(policy, "log_std_init", None))
     observation_normalizer = ObservationNormalizer((policy.obs_dim,)) if options.normalize_observations else None
     reward_scaler = RewardScaler() if options.normalize_rewards else None
@@ -204,7 +205,7 @@ def collect_rollout(env, policy, buffers, observations, normalizer=None):
     same_step = autoreset_mode(env) == AutoresetMode.SAME_STEP
     final_observations = buffers["final_observations"] = {}
     if normalizer is not None:
-        raw = buffers.setdefault("observations", np.empty(states.shape, dtype=np.float64))
+        raw = buffers.setdefault("observations", np.empty(states.shape))  # float64
     noise = policy.sampling_noise(dones.shape)  # all of the epoch's sampling noise, in one call
     for t in range(len(states)):
         if normalizer is None:

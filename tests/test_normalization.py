@@ -135,3 +135,59 @@ def test_a_normalized_box_task_trains():
                       normalize_rewards=True, baseline="value", gae_lambda=0.9, bootstrap=True)
     history = train(env, policy, options, seed=0)
     assert np.isfinite(history["loss"]).all()
+
+
+def test_statistics_are_kept_in_float64_whatever_the_observations():
+    batch = np.random.default_rng(0).normal(3.0, 2.0, size=(200, 2)).astype(np.float32)
+    moments = RunningMeanStd((2,))
+    moments.update(batch)
+    exact = batch.astype(np.float64)
+    assert moments.mean.dtype == moments.var.dtype == np.float64
+    np.testing.assert_allclose(moments.mean, exact.mean(axis=0) * 200 / (200 + EPSILON), rtol=1e-12)
+    assert moments.std()[0] == np.sqrt(moments.var[0] + EPSILON)
+
+
+def test_state_and_restore_round_trip_through_json():
+    import json
+
+    moments = RunningMeanStd((3,))
+    moments.update(np.arange(12.0).reshape(4, 3))
+    restored = RunningMeanStd((3,))
+    restored.restore(json.loads(json.dumps(moments.state())))
+    assert restored.count == moments.count
+    np.testing.assert_array_equal(restored.mean, moments.mean)
+    np.testing.assert_array_equal(restored.var, moments.var)
+    assert restored.mean.dtype == np.float64 and set(moments.state()) == {"mean", "var", "count"}
+    with pytest.raises(ValueError, match=r"normalizer statistics of shape \(3,\), expected \(2,\)"):
+        RunningMeanStd((2,)).restore(moments.state())
+    bad_var = dict(moments.state(), var=[1.0, 2.0])
+    with pytest.raises(ValueError, match="normalizer statistics"):
+        RunningMeanStd((3,)).restore(bad_var)
+
+
+def test_a_float32_rollout_keeps_its_dtype_when_scaled():
+    rewards = np.ones((3, 2), dtype=np.float32)
+    scaled = RewardScaler().scale(rewards, np.zeros((3, 2), dtype=bool), 0.9)
+    assert scaled.dtype == np.float32
+
+
+def test_observations_are_clipped_at_both_ends():
+    normalizer = ObservationNormalizer((1,))
+    normalized = normalizer(np.array([[-1e6], [1e6], [2.0]]))
+    np.testing.assert_array_equal(normalized, [[-CLIP], [CLIP], [2.0 / np.sqrt(1 + EPSILON)]])
+
+
+def test_same_step_final_observations_are_normalized_too():
+    """A SAME_STEP env keeps each ended episode's last observation for V': normalized like the states."""
+    env = Corridor(LENGTHS, SAME_STEP)
+    policy = make_policy(env)
+    normalizer = ObservationNormalizer((1,))
+    normalizer.update(np.array([[1.0], [3.0]]))  # mean 2, variance 1
+    buffers = rollout_buffers(env, policy, T)
+    collect_rollout(env, policy, buffers, env.reset(seed=0)[0], normalizer)
+    plain = rollout_buffers(env, policy, T)
+    collect_rollout(env, policy, plain, env.reset(seed=0)[0])
+    assert buffers["final_observations"].keys() == plain["final_observations"].keys()
+    for t, (envs, last) in buffers["final_observations"].items():
+        np.testing.assert_array_equal(envs, plain["final_observations"][t][0])
+        np.testing.assert_allclose(last, normalizer(plain["final_observations"][t][1]))

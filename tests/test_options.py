@@ -17,7 +17,8 @@ import run_cartpole  # noqa: E402
 import run_swingup  # noqa: E402
 from conftest import exactly  # noqa: E402
 from minipg import Options, OptionsError  # noqa: E402
-from minipg.options import FIELDS, NAMES, RULES, flag, render  # noqa: E402
+from minipg.options import (FIELDS, FINITE, NAMES, POSITIVE, POSITIVE_INT, RULES, choice, flag,  # noqa: E402
+                            load_presets, option, optional, render)
 from minipg.tools import cli  # noqa: E402
 
 
@@ -165,3 +166,89 @@ def test_none_turns_off_a_field_a_preset_turns_on():
     assert args.options.clip_ratio is None and args.options.log_std_final is None
     assert args.options == run_swingup.SOLVE.replace(clip_ratio=None, update_epochs=1, minibatch_size=None,
                                                      log_std_final=None)
+
+
+# ---------------------------------------------------------------- the field helpers, at run time
+def test_option_carries_its_metadata_and_default():
+    spec = option(3, "three things", POSITIVE_INT, "experiment")
+    assert spec.default == 3
+    assert dict(spec.metadata) == {"doc": "three things", "check": POSITIVE_INT, "group": "experiment",
+                                   "gaussian": False, "fixed": False, "metavar": None}
+    spec = option(None, "a bound", optional(FINITE), "solver", gaussian=True, fixed=True, metavar="B")
+    assert (spec.metadata["gaussian"], spec.metadata["fixed"], spec.metadata["metavar"]) == (True, True, "B")
+
+
+def test_optional_accepts_none_and_says_so():
+    check = optional(POSITIVE)
+    assert check.optional and not POSITIVE.optional
+    assert check(None) and check(2.0) and not check(0.0) and not POSITIVE(None)
+    assert check.words() == "a positive finite number or None"
+    assert check.words(command_line=True) == "a positive finite number or 'none'"
+    assert POSITIVE.words(command_line=True) == "a positive finite number"
+
+
+def test_choice_accepts_its_values_only():
+    check = choice("a", "bc")
+    assert check("a") and check("bc") and not check("b") and not check(None)
+    assert check.expected == "one of a, bc" and check.choices == ("a", "bc")
+
+
+def test_a_bad_value_names_its_flag_on_the_command_line():
+    with pytest.raises(OptionsError) as error:
+        Options(num_envs=0)
+    assert error.value.command_line() == "--num-envs must be a positive integer, got --num-envs 0"
+    with pytest.raises(OptionsError) as error:
+        Options(clip_ratio=-1.0)
+    assert error.value.command_line() == ("--clip-ratio must be a positive finite number or 'none', "
+                                          "got --clip-ratio -1.0")
+
+
+def test_hidden_sizes_become_a_tuple_of_python_ints():
+    import numpy as np
+
+    options = Options(hidden=[np.int64(8), 4])
+    assert options.hidden == (8, 4) and all(type(size) is int for size in options.hidden)
+    assert Options(num_envs=np.int64(4)).num_envs == 4 and type(Options(num_envs=np.int64(4)).num_envs) is int
+
+
+# ---------------------------------------------------------------- presets
+def write_presets(tmp_path, text):
+    path = tmp_path / "presets.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_preset_is_the_default_table_with_its_own_fields_and_its_name_as_env(tmp_path):
+    presets = load_presets(write_presets(tmp_path, '[default]\nnum_envs = 4\nlr = 0.5\n\n'
+                                                   '["Pendulum-v1"]\nlr = 0.25\nhidden = [8]\n'))
+    assert presets["default"] == Options(num_envs=4, lr=0.5)
+    assert presets["Pendulum-v1"] == Options(env="Pendulum-v1", num_envs=4, lr=0.25, hidden=(8,))
+    assert list(presets) == ["default", "Pendulum-v1"]
+
+
+def test_none_in_a_preset_switches_a_field_off(tmp_path):
+    presets = load_presets(write_presets(tmp_path, '[default]\nclip_ratio = 0.2\nupdate_epochs = 4\n\n'
+                                                   '["CartPole-v1"]\nclip_ratio = "none"\nupdate_epochs = 1\n'))
+    assert presets["default"].clip_ratio == 0.2 and presets["CartPole-v1"].clip_ratio is None
+
+
+def test_a_file_without_a_default_table_gives_the_options_defaults(tmp_path):
+    presets = load_presets(write_presets(tmp_path, '["CartPole-v1"]\nT = 5\n'))
+    assert presets == {"CartPole-v1": Options(env="CartPole-v1", T=5)}
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[default]\nlearning_rate = 0.1\n', r"presets.toml, table \[default\]: unknown option 'learning_rate'"),
+    ('["CartPole-v1"]\nnum_envs = 0\n',
+     r"presets.toml, table \[CartPole-v1\]: num_envs must be a positive integer, got num_envs=0"),
+])
+def test_a_bad_preset_is_named_by_its_file_and_table(text, message, tmp_path):
+    with pytest.raises(OptionsError, match=message):
+        load_presets(write_presets(tmp_path, text))
+
+
+def test_the_shipped_presets_load_and_the_swingup_table_is_the_solve_preset():
+    presets = load_presets()
+    assert {"default", "CartPoleSwingUp-v0", "CartPole-v1", "LunarLander-v3"} <= set(presets)
+    assert presets["CartPoleSwingUp-v0"] == run_swingup.SOLVE
+    assert all(options.env == name for name, options in presets.items() if name != "default")

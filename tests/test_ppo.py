@@ -16,7 +16,7 @@ from gymnasium import spaces
 
 from conftest import GRAD_TOL, SEEDS, exactly, numerical_gradient, relative_error, stand_in_env
 from test_policies import POLICIES, random_batch
-from minipg.policies import CategoricalPolicy, DiagonalGaussianPolicy, NonFiniteError
+from minipg.policies import CategoricalPolicy, DiagonalGaussianPolicy, NonFiniteError, reinforce_objective
 from minipg.ppo import clipped_objective, clipped_surrogate, ppo_update
 from minipg import Options, make_env, train
 
@@ -253,3 +253,25 @@ def test_clipped_and_reinforce_gradients_keep_the_policy_dtype(dtype):
         else:
             _, grads = policy.loss_and_grads(states, actions, advantages, mask)
         assert all(grad.dtype == dtype for grad in grads)
+    objective = reinforce_objective(advantages, mask)
+    _, grads, _ = policy.chunked_objective_and_grads(states, actions, objective, mask, entropy_coef=0.1)
+    assert all(grad.dtype == dtype for grad in grads)  # with an entropy bonus too
+
+
+def test_no_entropy_bonus_unless_asked():
+    """step and ppo_update take no entropy term by default: the same step as entropy_coef=0."""
+    results = []
+    for kwargs in ({}, {"entropy_coef": 0.0}):
+        policy = POLICIES["gaussian_3d"](0)
+        states, actions, advantages, mask = random_batch(policy, np.random.default_rng(9), True)
+        stats = policy.step(states, actions, reinforce_objective(advantages, mask), mask, **kwargs)
+        ppo_update(policy, states, actions, advantages, mask, CLIP, 2, 7, **kwargs)
+        results.append((stats["loss"], [p.copy() for p in policy.parameters()]))
+    assert results[0][0] == results[1][0]
+    for a, b in zip(results[0][1], results[1][1]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_clipped_objective_takes_one_advantage_per_sample():
+    with pytest.raises(ValueError, match=r"^advantages must have shape \(3,\) \(the states' batch shape\), got \(3, 2\)"):
+        clipped_objective(np.zeros((3, 2)), np.zeros((3, 2)), CLIP)

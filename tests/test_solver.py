@@ -434,3 +434,56 @@ def test_make_policy_picks_the_policy_from_the_action_space():
         minipg.make_policy(discrete, Options(mirror=True))
     with pytest.raises(TypeError, match="CategoricalPolicy needs a Discrete action space"):
         minipg.make_policy(box, Options(), kind="categorical")
+
+
+def test_the_value_fit_takes_the_options_steps_even_in_a_continued_state():
+    """value_steps is read every epoch: a state made with 3 goes on with the 5 of new options."""
+    env = Corridor(LENGTHS, SAME_STEP)
+    policy = make_policy(env)
+    first = options(epochs=1, baseline="value", value_steps=3)
+    state = new_state(policy, first)
+    assert state.options is first and state.policy is policy
+    train(env, policy, first, seed=0, state=state)
+    assert state.baseline.opt.t == 3
+    train(env, policy, first.replace(epochs=2, value_steps=5), seed=0, state=state)
+    assert state.baseline.opt.t == 3 + 5
+
+
+def test_an_entropy_bonus_reaches_the_one_step_update(monkeypatch):
+    from minipg.policies import Policy
+
+    seen, update = [], Policy.update
+    monkeypatch.setattr(Policy, "update", lambda self, *args: seen.append(args[-1]) or update(self, *args))
+    env = Corridor(LENGTHS, SAME_STEP)
+    train(env, make_policy(env), options(epochs=1, entropy_coef=0.02, normalize_advantages=True), seed=0)
+    assert seen == [0.02]
+
+
+def test_make_policy_gives_a_gaussian_the_mirror_of_its_task():
+    from minipg.envs.vector import observation_mirror
+
+    env = minipg.make_env("CartPoleSwingUp-v0", 2)
+    mirrored = minipg.make_policy(env, Options(env="CartPoleSwingUp-v0", hidden=(4,), mirror=True), seed=0)
+    np.testing.assert_array_equal(mirrored.mirror, observation_mirror("CartPoleSwingUp-v0"))
+    assert minipg.make_policy(env, Options(env="CartPoleSwingUp-v0", hidden=(4,)), seed=0).mirror is None
+    with pytest.raises(ValueError, match="kind must be 'categorical', 'gaussian' or None, got 'softmax'"):
+        minipg.make_policy(env, Options(), kind="softmax")
+
+
+def test_switching_the_decay_on_mid_run_starts_the_schedule_at_the_join():
+    constant = Options(env="CartPoleSwingUp-v0", epochs=10, lr=0.05)
+    start = Schedules(0, 0.05, None)  # a categorical policy: no cap
+    joined = start.rejoined(constant, constant.replace(lr_decay=True), 4, None)
+    assert (joined.epoch, joined.lr) == (4, 0.05)
+    assert joined.learning_rate(7, constant.replace(lr_decay=True)) == pytest.approx(0.05 * (1 - 3 / 6))
+
+
+def test_a_continued_state_switching_the_cap_on_starts_it_at_the_policys_largest_log_std():
+    env = Corridor(LENGTHS, SAME_STEP, action_space=spaces.Box(-np.inf, np.inf, shape=(2,)))
+    policy = minipg.DiagonalGaussianPolicy(env, hidden=(4,), seed=0, log_std_init=0.0, lr=1e-6)
+    first = options(epochs=1, lr=1e-6, log_std_init=0.0)
+    state = new_state(policy, first)
+    train(env, policy, first, seed=0, state=state)
+    policy.log_std[:] = [0.4, -0.1]
+    state.continued(first.replace(epochs=3, log_std_final=-2.0))
+    assert state.schedules.epoch == 1 and state.schedules.log_std_cap == pytest.approx(0.4)

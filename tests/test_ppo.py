@@ -273,5 +273,6 @@ def test_no_entropy_bonus_unless_asked():
 
 
 def test_the_clipped_objective_takes_one_advantage_per_sample():
-    with pytest.raises(ValueError, match=r"^advantages must have shape \(3,\) \(the states' batch shape\), got \(3, 2\)"):
+    with pytest.raises(ValueError, match=r"^advantages must have shape \(3,\) \(the states' batch shape\), "
+                                         r"got \(3, 2\)"):
         clipped_objective(np.zeros((3, 2)), np.zeros((3, 2)), CLIP)

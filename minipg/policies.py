@@ -212,7 +212,7 @@ class Policy:
             chunk_mask = None if flat_mask is None else flat_mask[rows]
             entropy_weights = None
             if entropy_coef:  # u_n = −c/N on the valid samples
-                entropy_weights = np.full(len(flat_states[rows]), -entropy_coef / n_valid, dtype=self.dtype)
+                entropy_weights = np.full(len(flat_states[rows]), -entropy_coef / n_valid)
                 if chunk_mask is not None:
                     entropy_weights[~chunk_mask] = 0.0
             # A copy with its own forward cache, so that chunks can run on several threads at once.

@@ -32,7 +32,7 @@ from gymnasium.vector import AutoresetMode
 from .baselines import ValueBaseline, compute_advantages, make_baseline, normalize
 from .envs.vector import autoreset_mode, observation_mirror, single_spaces
 from .normalization import ObservationNormalizer, RewardScaler
-from .options import Options
+from .options import Options, OptionsError
 from .policies import CategoricalPolicy, DiagonalGaussianPolicy
 from .ppo import ppo_update
 from .reinforce import (check_loop_arguments, epoch_seed, new_history, record_epoch, rollout_buffers,
@@ -51,13 +51,17 @@ def train(env, policy, options=None, seed=None, callback=None, state=None):
     `options` differ from those the state was trained with, they take effect from the next
     epoch, and the schedules continue from the values they had reached (Schedules.rejoined).
 
-    Raises OptionsError if the options do not fit the policy, ValueError for an env the loop
-    cannot use, NonFiniteError (policies.py) if an observation, the loss, a gradient or a
+    Raises OptionsError if the options do not fit the policy (a Gaussian-only option, or a new
+    run whose policy has another learning rate than options.lr, the rate the solver sets every
+    epoch), ValueError for an env the loop cannot use, NonFiniteError (policies.py) if an observation, the loss, a gradient or a
     parameter is NaN or infinite; the state's history then holds the good epochs.
     """
     options = Options() if options is None else options
     options.check_policy(gaussian=hasattr(policy, "log_std"))
     check_loop_arguments(env, options.gamma, options.epochs, options.T)
+    if state is None and policy.lr != options.lr:  # the options set Adam's rate: say so, not silently
+        raise OptionsError(f"the policy was made with lr={policy.lr} but {{lr}}={options.lr}: make it with "
+                           "make_policy(env, options), or give the options its rate")
     state = new_state(policy, options) if state is None else state.continued(options)
     buffers = rollout_buffers(env, policy, options.T)
     history, baseline, schedules = state.history, state.baseline, state.schedules

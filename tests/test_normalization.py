@@ -158,6 +158,8 @@ def test_state_and_restore_round_trip_through_json():
     np.testing.assert_array_equal(restored.mean, moments.mean)
     np.testing.assert_array_equal(restored.var, moments.var)
     assert restored.mean.dtype == np.float64 and set(moments.state()) == {"mean", "var", "count"}
+    restored.restore({"mean": [0, 1, 2], "var": [1, 1, 2], "count": 3})  # whole numbers in the JSON
+    assert restored.mean.dtype == restored.var.dtype == np.float64
     with pytest.raises(ValueError, match=r"normalizer statistics of shape \(3,\), expected \(2,\)"):
         RunningMeanStd((2,)).restore(moments.state())
     bad_var = dict(moments.state(), var=[1.0, 2.0])

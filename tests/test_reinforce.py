@@ -170,9 +170,12 @@ def test_default_run_is_100_epochs_of_1000_steps():
     """reinforce(env, policy) runs the post's T = 1000 steps per epoch, over 100 epochs (a few
     seconds on one corridor)."""
     env = Corridor((3,), SAME_STEP)
-    history = reinforce(env, make_policy(env))
+    history = reinforce(env, CategoricalPolicy(env, lr=0.1, seed=0))
     assert history["env_steps"] == [1000 * (epoch + 1) for epoch in range(100)]
     assert inspect.signature(reinforce).parameters["gamma"].default == 0.99
+    # the solver without options: Options(), the same 100 epochs of 1000 steps, the same run
+    solver_history = minipg.train(env, CategoricalPolicy(env, lr=0.1, seed=0))
+    assert solver_history["env_steps"] == history["env_steps"] and solver_history["loss"] == history["loss"]
 
 
 # ------------------------------------------------------------------------ bad arguments

@@ -250,7 +250,7 @@ def test_clipped_passes_reach_ppo_update(monkeypatch):
 
     monkeypatch.setattr(solver, "ppo_update", spy)
     env = Corridor(LENGTHS, SAME_STEP)
-    train(env, make_policy(env), options(epochs=2, clip_ratio=0.3, update_epochs=3, minibatch_size=5,
+    train(env, make_policy(env), options(epochs=2, lr=0.01, clip_ratio=0.3, update_epochs=3, minibatch_size=5,
                                          max_grad_norm=2.0, normalize_advantages=True, entropy_coef=0.05), seed=0)
     assert calls == [(0.3, 3, 5, 2.0, 0.05)] * 2
 
@@ -455,7 +455,7 @@ def test_an_entropy_bonus_reaches_the_one_step_update(monkeypatch):
     seen, update = [], Policy.update
     monkeypatch.setattr(Policy, "update", lambda self, *args: seen.append(args[-1]) or update(self, *args))
     env = Corridor(LENGTHS, SAME_STEP)
-    train(env, make_policy(env), options(epochs=1, entropy_coef=0.02, normalize_advantages=True), seed=0)
+    train(env, make_policy(env), options(epochs=1, lr=0.01, entropy_coef=0.02, normalize_advantages=True), seed=0)
     assert seen == [0.02]
 
 
@@ -487,3 +487,11 @@ def test_a_continued_state_switching_the_cap_on_starts_it_at_the_policys_largest
     policy.log_std[:] = [0.4, -0.1]
     state.continued(first.replace(epochs=3, log_std_final=-2.0))
     assert state.schedules.epoch == 1 and state.schedules.log_std_cap == pytest.approx(0.4)
+
+
+def test_a_new_run_whose_policy_has_another_rate_than_its_options_is_refused():
+    env = Corridor(LENGTHS, SAME_STEP)
+    with pytest.raises(OptionsError, match=exactly(
+            "the policy was made with lr=0.01 but lr=0.5: make it with make_policy(env, options), or give the "
+            "options its rate")):
+        train(env, make_policy(env), options(epochs=1, lr=0.5))

@@ -55,7 +55,8 @@ def test_box_actions_reach_the_env_within_their_bounds(loop):
     if loop == "reinforce":
         reinforce(env, policy, epochs=2, T=25, seed=0)
     else:
-        train(env, policy, Options(env="minipg-test/StrictBox-v0", num_envs=3, T=25, epochs=2), seed=0)
+        options = Options(env="minipg-test/StrictBox-v0", num_envs=3, T=25, epochs=2, lr=policy.lr)
+        train(env, policy, options, seed=0)
     received = np.array(StrictBox.received)
     assert received.min() == 0.0 and received.max() == 10.0  # clipped, at both bounds
     assert ((received == 0.0) | (received == 10.0)).any() and ((received > 0.0) & (received < 10.0)).any()

@@ -17,7 +17,7 @@ from nbclient import NotebookClient
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "docs" / "reinforce.ipynb"
 
-# A few epochs of each run and a short GIF: the whole execution takes about 15 s.
+# A few epochs of each run and a short GIF: the whole execution, kernel start included, takes 5–15 s here.
 SMALL_BUDGET = {
     "EPOCHS_CARTPOLE": 3,
     "EPOCHS_SWINGUP_BLOG": 2,

@@ -1,6 +1,7 @@
 # One command each, from a fresh clone:
 #   make demo    set up .venv and train the post's CartPole experiment (run_cartpole.py)
 #   make test    set up .venv and run the test suite (gradient checks included)
+#   make notebook  install JupyterLab into .venv (first time) and open docs/reinforce.ipynb, the post as a notebook
 # Other targets: make setup, make swingup, make bench, make figures, make suite, make mutation, make clean.
 
 PYTHON ?= python3
@@ -8,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.minipg-installed
 
-.PHONY: setup demo swingup test bench figures suite mutation clean
+.PHONY: setup demo swingup test notebook bench figures suite mutation clean
 
 setup: $(STAMP)
 
@@ -29,6 +30,12 @@ swingup: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check minipg tests run_cartpole.py run_swingup.py
 	$(BIN)/python -m pytest -q
+
+# The post as a notebook: JupyterLab is installed into .venv on first use (not by make setup), then
+# opens docs/reinforce.ipynb in the venv's kernel.  As root (this machine), JupyterLab needs --allow-root.
+notebook: $(STAMP)
+	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet "jupyterlab>=4"
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) docs/reinforce.ipynb
 
 # The benchmarks in tests/benchmarks (pytest-benchmark; see README, "Speed"), about a minute; the
 # figures also go to runs/bench.json.  More: BENCH_ARGS='--bench-full-grid', '-k busy', '--bench-dtype

@@ -59,9 +59,9 @@ def train(env, policy, options=None, seed=None, callback=None, state=None):
     options = Options() if options is None else options
     options.check_policy(gaussian=hasattr(policy, "log_std"))
     check_loop_arguments(env, options.gamma, options.epochs, options.T)
-    if state is None and policy.lr != options.lr:  # the options set Adam's rate: say so, not silently
-        raise OptionsError(f"the policy was made with lr={policy.lr} but {{lr}}={options.lr}: make it with "
-                           "make_policy(env, options), or give the options its rate")
+    if state is None and policy.lr != options.lr:  # the options set Adam's rate: not silently
+        raise OptionsError(f"the policy was made with lr={policy.lr} but {{lr}}={options.lr}: make it "
+                           "with make_policy(env, options), or give the options its rate")
     state = new_state(policy, options) if state is None else state.continued(options)
     buffers = rollout_buffers(env, policy, options.T)
     history, baseline, schedules = state.history, state.baseline, state.schedules

@@ -53,8 +53,9 @@ def train(env, policy, options=None, seed=None, callback=None, state=None):
 
     Raises OptionsError if the options do not fit the policy (a Gaussian-only option, or a new
     run whose policy has another learning rate than options.lr, the rate the solver sets every
-    epoch), ValueError for an env the loop cannot use, NonFiniteError (policies.py) if an observation, the loss, a gradient or a
-    parameter is NaN or infinite; the state's history then holds the good epochs.
+    epoch), ValueError for an env the loop cannot use, NonFiniteError (policies.py) if an
+    observation, the loss, a gradient or a parameter is NaN or infinite; the state's history
+    then holds the good epochs.
     """
     options = Options() if options is None else options
     options.check_policy(gaussian=hasattr(policy, "log_std"))

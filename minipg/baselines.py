@@ -19,10 +19,13 @@ so replacing G_t by the advantage A_t = G_t − b leaves the expected gradient u
   size that keeps updates the same size as returns grow.
 """
 
+import copy
+
 import numpy as np
 
 from .layers import MLP
 from .optim import Adam
+from .parallel import map_in_order
 
 BASELINES = ("none", "time", "value")
 
@@ -59,16 +62,19 @@ class ValueBaseline:
     Fit: after the advantages of an epoch are computed, `fit` takes `steps` Adam steps on
     random minibatches of the epoch's valid samples, minimizing
         L_V(φ) = mean_n (V_φ(x_n) − y_n)²,   ∂L_V/∂V_φ(x_n) = 2 (V_φ(x_n) − y_n) / n,
-    and MLP.backward carries that to φ.
+    and MLP.backward carries that to φ.  As the policy's learn step, a minibatch is cut into
+    chunks of `chunk_size` rows that run on `threads` worker threads (parallel.py) and are summed
+    in order: the same sums for any thread count.
     """
 
     def __init__(self, obs_dim, gamma, rng, hidden=(64, 64), lr=1e-3, steps=32, batch_size=4096,
-                 dtype=np.float64, time_feature=True):
+                 dtype=np.float64, time_feature=True, chunk_size=4096, threads=1):
         self.time_feature = bool(time_feature)
         self.net = MLP((obs_dim + self.time_feature, *hidden, 1), rng, dtype)
         self.opt = Adam(self.net.params, lr=lr)
         self.scale = 1.0 - gamma if gamma < 1.0 else 1.0
         self.rng, self.steps, self.batch_size = rng, int(steps), int(batch_size)
+        self.chunk_size, self.threads = int(chunk_size), int(threads)
 
     def features(self, states):
         """[s, 1 − t/T] for states: (T, E, obs_dim) → (T, E, obs_dim + 1); [s] without the time feature."""
@@ -89,10 +95,26 @@ class ValueBaseline:
         return self.net.predict(states)[..., 0] / self.scale
 
     def loss_and_grads(self, features, targets):
-        """L_V = mean (V − y)² on (n, obs_dim + 1) features and (n,) scaled targets; ∂L_V/∂φ."""
-        error = self.net.forward(features)[:, 0] - targets
-        grads = self.net.backward((2.0 / len(targets)) * error[:, None])
-        return float(np.mean(error**2)), grads
+        """L_V = mean (V − y)² on (n, obs_dim + 1) features and (n,) scaled targets; ∂L_V/∂φ,
+        summed over chunks of chunk_size rows (computed on `threads` threads)."""
+        n = len(targets)
+
+        def chunk(start):
+            rows = slice(start, start + self.chunk_size)
+            net = copy.copy(self.net)  # a forward cache of its own, for a thread of its own
+            error = net.forward(features[rows])[:, 0] - targets[rows]
+            return (error**2).sum(), net.backward((2.0 / n) * error[:, None])
+
+        squares, grads = 0.0, None
+        work = min(self.chunk_size, n) * self.net.multiply_adds_per_sample
+        for chunk_squares, chunk_grads in map_in_order(chunk, range(0, n, self.chunk_size), self.threads, work):
+            squares += chunk_squares
+            if grads is None:
+                grads = chunk_grads
+            else:
+                for total, g in zip(grads, chunk_grads):
+                    total += g
+        return float(squares / n), grads
 
     def fit(self, states, returns, valid, steps=None):
         """`steps` Adam steps (default self.steps) on minibatches of the valid (s, t, G) samples:
@@ -109,13 +131,13 @@ class ValueBaseline:
 
 def make_baseline(name, policy, gamma, bootstrap=False, **value_options):
     """The baseline the solver uses for a name in BASELINES: a ValueBaseline for "value" (sharing
-    the policy's generator and dtype), with the time feature unless the loop bootstraps (see
+    the policy's generator, dtype, chunk size and threads), with the time feature unless the loop bootstraps (see
     ValueBaseline); value_options (steps, lr, batch_size, hidden) go to its constructor."""
     if name not in BASELINES:
         raise ValueError(f"baseline must be one of {BASELINES}, got {name!r}")
     if name == "value":
         return ValueBaseline(policy.obs_dim, gamma, policy.rng, dtype=policy.dtype, time_feature=not bootstrap,
-                             **value_options)
+                             chunk_size=policy.chunk_size, threads=policy.threads, **value_options)
     return name
 
 

@@ -10,19 +10,46 @@ from minipg.baselines import (ValueBaseline, compute_advantages, make_baseline, 
                               time_baseline)
 
 
+@pytest.mark.parametrize("chunk_size", [4096, 2])
 @pytest.mark.parametrize("seed", SEEDS)
-def test_value_baseline_gradient_matches_finite_differences(seed):
-    """∂L_V/∂φ of L_V = mean (V_φ(x) − y)² equals central differences, for every parameter."""
+def test_value_baseline_gradient_matches_finite_differences(seed, chunk_size):
+    """∂L_V/∂φ of L_V = mean (V_φ(x) − y)² equals central differences, for every parameter (in
+    one chunk, or in chunks of 2 rows, the last one partial or not)."""
     rng = np.random.default_rng(seed)
     obs_dim, n = int(rng.integers(1, 6)), int(rng.integers(3, 12))
     hidden = tuple(int(h) for h in rng.integers(2, 7, size=rng.integers(1, 3)))
-    baseline = ValueBaseline(obs_dim, gamma=0.99, rng=rng, hidden=hidden)
+    baseline = ValueBaseline(obs_dim, gamma=0.99, rng=rng, hidden=hidden, chunk_size=chunk_size)
     features = rng.normal(size=(n, obs_dim + 1))
     targets = rng.normal(size=n)
     _, grads = baseline.loss_and_grads(features, targets)
     for param, grad in zip(baseline.net.params, grads):
         numeric = numerical_gradient(lambda: baseline.loss_and_grads(features, targets)[0], param)
         assert relative_error(grad, numeric) <= GRAD_TOL
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_value_fit_in_chunks_is_the_same_for_any_thread_count(threads):
+    """Chunks summed in order: a fit on 1, 2 or 3 threads gives the same bits, and equals the
+    one-chunk fit to rounding."""
+    def fitted(chunk_size, threads):
+        rng = np.random.default_rng(0)
+        baseline = ValueBaseline(5, 0.99, np.random.default_rng(1), hidden=(300,), chunk_size=chunk_size,
+                                 threads=threads, batch_size=2000, steps=3)
+        states, returns = rng.normal(size=(40, 50, 5)), rng.normal(size=(40, 50))
+        baseline.fit(states, returns, np.ones((40, 50), dtype=bool))
+        return baseline.net.params
+    reference, chunked = fitted(4096, 1), fitted(700, 1)
+    for a, b, c in zip(reference, chunked, fitted(700, threads)):
+        assert b.tobytes() == c.tobytes()
+        assert relative_error(a, b) <= 1e-12
+
+
+def test_make_baseline_gives_the_value_net_the_policys_chunks_and_threads():
+    from minipg import CategoricalPolicy
+
+    policy = CategoricalPolicy(stand_in_env(3, spaces.Discrete(2)), seed=0, chunk_size=100, threads=3)
+    baseline = make_baseline("value", policy, 0.9)
+    assert (baseline.chunk_size, baseline.threads) == (100, 3)
 
 
 def test_value_baseline_features_add_the_time_left():

@@ -147,3 +147,26 @@ def test_bad_arguments(tmp_path):
         record_episode(fresh_policy("CartPole-v0"), "CartPole-v0", max_steps=0)
     assert not (tmp_path / "x.gif").exists()
 
+
+
+@pytest.mark.parametrize("env_id", ["HalfCheetah-v5", "Hopper-v5"])
+def test_a_mujoco_robot_is_drawn_from_its_capsules(env_id, tmp_path):
+    """Headless, without OpenGL: the side view of every capsule, the camera on the robot's root."""
+    import gymnasium
+    from PIL import Image
+
+    from minipg import Options, make_env, make_policy
+    from minipg.tools.render import is_mujoco, mujoco_shapes, render_episode_gif
+
+    assert is_mujoco(env_id) and not is_mujoco("CartPole-v1") and not is_mujoco("NoSuchEnv-v0")
+    env = gymnasium.make(env_id)
+    env.reset(seed=0)
+    capsules, spheres, root_x = mujoco_shapes(env.unwrapped.model, env.unwrapped.data)
+    assert capsules.shape[1] == 5 and len(capsules) >= 4 and (capsules[:, 4] > 0).all()
+    lengths = np.hypot(capsules[:, 2] - capsules[:, 0], capsules[:, 3] - capsules[:, 1])
+    assert (lengths > 0).all() and abs(root_x) < 0.5  # near the start
+    policy = make_policy(make_env(env_id, 1), Options(env=env_id, hidden=(4,)), seed=0)
+    path, total = render_episode_gif(policy, env_id, tmp_path / "robot.gif", seed=1, max_steps=6)
+    with Image.open(path) as image:
+        assert image.format == "GIF" and image.n_frames == 7
+    assert np.isfinite(total)

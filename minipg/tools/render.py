@@ -11,9 +11,13 @@ A frame shows the track from −x_max to +x_max (where the episode terminates), 
 rectangle centred on (x, 0), the pole as a line from the cart's centre to its tip, and the
 step number.  Where the tip goes depends on each package's angle convention (`Geometry`).
 
-Any other task is drawn by the environment itself (render_mode="rgb_array": pygame for
-classic control and Box2D, MuJoCo's renderer for MuJoCo), its frames scaled down and written
-with Pillow (`render_frames_gif`).
+MuJoCo's planar robots (HalfCheetah, Hopper, Walker2d, ...) need OpenGL to render themselves,
+which a headless machine may not have; they are drawn the same way from their geometry: every
+capsule of the model as a thick line between its two end points, every sphere as a disc, seen
+from the side (x, z), the camera following the robot over a ground with a mark every metre
+(`render_mujoco_gif`).  Any other task is drawn by the environment itself
+(render_mode="rgb_array": pygame for classic control and Box2D), its frames scaled down and
+written with Pillow (`render_frames_gif`).
 """
 
 import os
@@ -250,6 +254,8 @@ def render_episode_gif(policy, env_id, path, seed=None, deterministic=True, max_
     try:
         geometry_for(env_id)
     except ValueError:
+        if is_mujoco(env_id):
+            return render_mujoco_gif(policy, env_id, path, seed, deterministic, max_steps, fps, normalizer)
         return render_frames_gif(policy, env_id, path, seed, deterministic, max_steps, fps, normalizer)
     states, total_return = record_episode(policy, env_id, seed=seed, deterministic=deterministic,
                                           max_steps=max_steps, normalizer=normalizer)
@@ -301,4 +307,89 @@ def render_frames_gif(policy, env_id, path, seed=None, deterministic=True, max_s
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     seconds_per_frame = len(frames) / len(keep) / fps
     images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 * seconds_per_frame), loop=0)
+    return path, total_return
+
+
+# ------------------------------------------------------------------------- MuJoCo, drawn
+GEOM_SPHERE, GEOM_CAPSULE = 2, 3  # mujoco.mjtGeom's values
+MUJOCO_VIEW = (-1.5, 2.5, -0.3, 1.9)  # metres around the robot's root: left, right, below, above
+ROBOT_COLOR, GROUND_COLOR = "tab:blue", "0.4"
+
+
+def is_mujoco(env_id):
+    """True for a task simulated by MuJoCo (gymnasium's MujocoEnv), False otherwise or if it
+    cannot be made here."""
+    try:
+        env = make_single_env(env_id)
+    except Exception:
+        return False
+    try:
+        return hasattr(env.unwrapped, "model") and hasattr(env.unwrapped, "data")
+    finally:
+        env.close()
+
+
+def mujoco_shapes(model, data):
+    """The robot seen from the side: (capsules (k, 5) rows [x0, z0, x1, z1, radius], spheres (j, 3)
+    rows [x, z, radius], the root body's x).  A capsule's ends are its centre ± its half-length
+    along the third axis of its frame."""
+    capsules, spheres = [], []
+    for g in range(model.ngeom):
+        centre = data.geom_xpos[g]
+        if model.geom_type[g] == GEOM_CAPSULE:
+            axis = data.geom_xmat[g].reshape(3, 3)[:, 2] * model.geom_size[g, 1]
+            capsules.append([centre[0] - axis[0], centre[2] - axis[2], centre[0] + axis[0], centre[2] + axis[2],
+                             model.geom_size[g, 0]])
+        elif model.geom_type[g] == GEOM_SPHERE:
+            spheres.append([centre[0], centre[2], model.geom_size[g, 0]])
+    return np.array(capsules).reshape(-1, 5), np.array(spheres).reshape(-1, 3), float(data.xpos[1, 0])
+
+
+def render_mujoco_gif(policy, env_id, path, seed=None, deterministic=True, max_steps=None, fps=DEFAULT_FPS,
+                      normalizer=None):
+    """One episode of a MuJoCo task drawn from its geometry (`mujoco_shapes`) with matplotlib,
+    at most MAX_FRAMES frames, written by PillowWriter.  Returns (path, total return)."""
+    from matplotlib.collections import LineCollection
+
+    check_max_steps(max_steps)
+    env = make_single_env(env_id)
+    model, data = env.unwrapped.model, env.unwrapped.data
+    shots = []
+    try:
+        total_return = run_episode(policy, env, seed, deterministic, max_steps, normalizer,
+                                   lambda: shots.append(mujoco_shapes(model, data)))
+    finally:
+        env.close()
+    left, right, below, above = MUJOCO_VIEW
+    width_inches = FIGURE_WIDTH_INCHES
+    figure = Figure(figsize=(width_inches, width_inches * (above - below) / (right - left)))
+    FigureCanvasAgg(figure)
+    ax = figure.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    points_per_metre = width_inches * 72 / (right - left)
+    (ground,) = ax.plot([], [], color=GROUND_COLOR, linewidth=TRACK_LINE_WIDTH)
+    marks = LineCollection([], colors=GROUND_COLOR, linewidths=TRACK_LINE_WIDTH)
+    limbs = LineCollection([], colors=ROBOT_COLOR, capstyle="round")
+    ax.add_collection(marks)
+    ax.add_collection(limbs)
+    discs = ax.scatter([], [], color=ROBOT_COLOR)
+    caption = ax.text(0.01, 0.97, "", transform=ax.transAxes, ha="left", va="top", fontsize="x-small")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    keep = np.unique(np.linspace(0, len(shots) - 1, min(len(shots), MAX_FRAMES)).round().astype(int))
+    writer = PillowWriter(fps=max(1, round(fps * len(keep) / len(shots))))
+    with writer.saving(figure, path, dpi=DPI):
+        for step in keep:
+            capsules, spheres, root_x = shots[step]
+            ax.set_xlim(root_x + left, root_x + right)
+            ax.set_ylim(below, above)
+            ground.set_data([root_x + left, root_x + right], [0.0, 0.0])
+            ticks = np.arange(np.floor(root_x + left), root_x + right + 1.0)
+            marks.set_segments([[(x, 0.0), (x, -0.08)] for x in ticks])
+            limbs.set_segments(capsules[:, :4].reshape(-1, 2, 2))
+            limbs.set_linewidths(2 * capsules[:, 4] * points_per_metre)
+            discs.set_offsets(spheres[:, :2] if len(spheres) else np.empty((0, 2)))
+            discs.set_sizes((2 * spheres[:, 2] * points_per_metre) ** 2 if len(spheres) else [])
+            caption.set_text(f"{env_id}  step {step}/{len(shots) - 1}  x = {root_x:.1f} m")
+            writer.grab_frame()
     return path, total_return

@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 
 import gymnasium
@@ -371,6 +372,9 @@ class Interrupt:
     gets the same chance to write the completed epochs.  Used as a context manager around
     training: the first signal sets `requested` and `signum`; a second one ends the process at
     once (Ctrl-C as Python's KeyboardInterrupt) for a user who really wants out now.
+
+    Only the main thread may set signal handlers: elsewhere (a run on a Dask worker's thread)
+    no handler is set, and `requested` stays False.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -381,7 +385,8 @@ class Interrupt:
         self._previous = {}
 
     def __enter__(self):
-        self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
         return self
 
     def __exit__(self, *exc):
@@ -394,9 +399,12 @@ class Interrupt:
                 raise KeyboardInterrupt
             raise SystemExit(EXIT_TERMINATED)
         self.requested, self.signum = True, signum
-        notice = ("interrupted: stopping after this step (Ctrl-C again to abort)" if signum == signal.SIGINT
-                  else f"{signal.Signals(signum).name}: stopping after this step")
-        print(f"\n{notice}", flush=True)
+        print(f"\n{self.notice(signum)}", flush=True)
+
+    def notice(self, signum):
+        """The line printed on the first signal."""
+        return ("interrupted: stopping after this step (Ctrl-C again to abort)" if signum == signal.SIGINT
+                else f"{signal.Signals(signum).name}: stopping after this step")
 
     def __call__(self):
         return self.requested

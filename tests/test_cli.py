@@ -287,34 +287,6 @@ def test_several_seeds_give_one_band_plot_and_a_table(script, tmp_path, capsys):
     assert captured.err == ""
 
 
-@BOTH
-def test_jobs_give_each_seed_the_sequential_results(script, tmp_path, capfd):
-    """--jobs 2 runs the seeds in two processes; each seed's checkpoint and CSV are bitwise those
-    of the sequential run (but wall times), and the table lists the seeds in order."""
-    flags = ["--epochs", 2, "--seeds", 0, 1, 2, "--eval", 2]
-    run(script, tmp_path, *flags, "--save", tmp_path / "seq.npz", "--csv", tmp_path / "seq.csv")
-    run(script, tmp_path, *flags, "--save", tmp_path / "par.npz", "--csv", tmp_path / "par.csv", "--jobs", 2)
-    out = capfd.readouterr().out  # fd level: the children print to the process's own stdout
-    for seed in (0, 1, 2):
-        assert_same_run(load_checkpoint(tmp_path / f"seq-seed{seed}.npz"),
-                        load_checkpoint(tmp_path / f"par-seed{seed}.npz"))
-        rows = [list(csv.reader(open(tmp_path / f"{name}-seed{seed}.csv"))) for name in ("seq", "par")]
-        timing = [rows[0][0].index(column) for column in ("steps_per_s", "wall_seconds")]
-        strip = [[cell for i, cell in enumerate(row) if i not in timing] for row in rows[0]], \
-            [[cell for i, cell in enumerate(row) if i not in timing] for row in rows[1]]
-        assert strip[0] == strip[1]
-    table = out.rsplit("wall s", 1)[1].split()  # the parallel run's table: 6 cells a seed
-    assert [table[0], table[6], table[12]] == ["0", "1", "2"], table
-    assert re.search(r"^\[seed 1\] epoch 2/2 ", out, flags=re.M)  # children's lines carry their seed
-
-
-def test_jobs_need_seeds(capsys):
-    with pytest.raises(SystemExit) as exit_:
-        cli.main(run_cartpole.CARTPOLE, ["--jobs", "2"])
-    assert exit_.value.code == 2
-    assert "--jobs needs --seeds (it runs several seeds at once)" in capsys.readouterr().err
-
-
 # ------------------------------------------------------------------ Ctrl-C and SIGTERM
 @BOTH
 def test_interrupted_run_keeps_its_outputs_and_resumes_exactly(script, tmp_path, monkeypatch, capsys):

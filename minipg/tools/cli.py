@@ -10,12 +10,12 @@ import argparse
 import csv
 import dataclasses
 import errno
-import functools
 import io
 import json
 import os
 import signal
 import sys
+import threading
 import time
 
 import gymnasium
@@ -30,7 +30,6 @@ from ..solver import make_policy, new_state, train
 from .checkpoint import (CheckpointError, describe_architecture, load_checkpoint, restore_policy, restore_state,
                          save_checkpoint, write_atomically)
 from .evaluation import evaluate
-from .jobs import ChildFailed, run_in_processes
 from .plotting import plot_learning_curves
 from .render import render_episode_gif
 
@@ -130,8 +129,16 @@ def build_parser(experiment):
     outputs.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
                          help="run each seed in turn; plot mean ± std over them and print a table")
     outputs.add_argument("--jobs", type=check_type(POSITIVE_INT), default=1, metavar="N",
-                         help="with --seeds, run N seeds at once in separate processes (each seed's "
-                              "results are those of a sequential run)")
+                         help="with --seeds, run N seeds at once in a local process pool, each run's "
+                              "learn step on cores // N threads (each seed's results are those of a "
+                              "sequential run); with --cluster slurm, the number of Dask workers; "
+                              "with --cluster ADDRESS, ignored (the cluster's workers decide)")
+    outputs.add_argument("--cluster", metavar="ADDRESS",
+                         help="with --seeds, run the seeds on a Dask cluster: the address of a running "
+                              "`dask scheduler` (e.g. tcp://127.0.0.1:8786), whose workers need minipg "
+                              "but no shared filesystem (the files are written here), or 'slurm': a "
+                              "dask-jobqueue SLURMCluster of --jobs workers, from dask-jobqueue's own "
+                              "configuration. Needs Dask: pip install \"dask[distributed]\"")
     outputs.add_argument("--eval", type=non_negative_int, default=100, metavar="N",
                          help="after training, evaluate N episodes with sampled actions and with "
                               "the mode action (0: skip)")
@@ -169,6 +176,10 @@ def parse_args(experiment, argv=None):
     args = parser.parse_args(argv)
     if experiment.get("needs_env") and not (hasattr(args, "env") or hasattr(args, "preset") or args.load):
         parser.error("--env ENV_ID is needed (a gymnasium id, e.g. --env LunarLander-v3), or --load PATH")
+    if args.cluster is not None and not args.seeds:
+        parser.error("--cluster needs --seeds (it runs the seeds on a Dask cluster)")
+    if args.cluster is not None and args.load:
+        parser.error("--load with --cluster: a resumed run runs in this process (drop --cluster)")
     explicit = {name: getattr(args, name) for name in NAMES if hasattr(args, name)}
     if "hidden" in explicit:
         explicit["hidden"] = tuple(explicit["hidden"])
@@ -371,6 +382,9 @@ class Interrupt:
     gets the same chance to write the completed epochs.  Used as a context manager around
     training: the first signal sets `requested` and `signum`; a second one ends the process at
     once (Ctrl-C as Python's KeyboardInterrupt) for a user who really wants out now.
+
+    Only the main thread may set signal handlers: elsewhere (a run on a Dask worker's thread)
+    no handler is set, and `requested` stays False.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -381,7 +395,8 @@ class Interrupt:
         self._previous = {}
 
     def __enter__(self):
-        self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
         return self
 
     def __exit__(self, *exc):
@@ -394,9 +409,12 @@ class Interrupt:
                 raise KeyboardInterrupt
             raise SystemExit(EXIT_TERMINATED)
         self.requested, self.signum = True, signum
-        notice = ("interrupted: stopping after this step (Ctrl-C again to abort)" if signum == signal.SIGINT
-                  else f"{signal.Signals(signum).name}: stopping after this step")
-        print(f"\n{notice}", flush=True)
+        print(f"\n{self.notice(signum)}", flush=True)
+
+    def notice(self, signum):
+        """The line printed on the first signal."""
+        return ("interrupted: stopping after this step (Ctrl-C again to abort)" if signum == signal.SIGINT
+                else f"{signal.Signals(signum).name}: stopping after this step")
 
     def __call__(self):
         return self.requested
@@ -639,34 +657,34 @@ def summarize_training(history, start_epoch):
 def main(experiment, argv=None):
     """Train one experiment (or one per --seeds) from the command line.
 
-    Returns (policy, history) of the last seed run.  Exits with status 1 if training stopped
-    on a non-finite value (or, with --jobs, a seed's process died), 74 if an output could not
-    be written, 130 if it was interrupted by Ctrl-C, 143 by SIGTERM.
+    The seeds run one after another in this process, or, with --jobs N (N > 1) or --cluster, as a
+    sweep (sweep.py): on a local process pool or a Dask cluster, each seed's results those of
+    the sequential run.  Returns (policy, history) of the last seed run (of the last seed that
+    finished, in a sweep).  Exits with status 1 if training stopped on a non-finite value (or, in
+    a sweep, a run failed or its worker died), 74 if an output could not be written, 130 if it
+    was interrupted by Ctrl-C, 143 by SIGTERM.
     """
     args = parse_args(experiment, argv)
     seeds = args.seeds if args.seeds else [args.seed]
     several = len(seeds) > 1
     if several and args.load:
         raise SystemExit(f"{experiment['prog']}: error: --load takes one run, not --seeds")
-    run = functools.partial(run_seed, experiment, args, several)
-    if args.jobs > 1 and several:
-        try:
-            results = run_in_processes(run, seeds, args.jobs, prefix=lambda seed: f"[seed {seed}] ")
-        except ChildFailed as error:  # killed (e.g. out of memory): its own outputs say how far it got
-            print(f"{experiment['prog']}: error: {error}", file=sys.stderr, flush=True)
-            raise SystemExit(1) from None
+    outputs = Outputs()
+    if args.cluster is not None or (args.jobs > 1 and several):
+        from .sweep import sweep_seeds  # imported here: sweep.py builds on this module
+
+        results, status = sweep_seeds(experiment, args, seeds, several, outputs)
     else:
         results = []
         for seed in seeds:
-            results.append(run(seed))
+            results.append(run_seed(experiment, args, several, seed))
             if results[-1][3]:  # a failed or interrupted seed stops the ones after it
                 break
+        status = next((result[3] for result in results if result[3]), 0)
     histories = {f"seed {seed}": history for seed, _, history, _, _, _ in results}
     summaries = [(seed, history, evaluation, wall) for seed, _, history, _, evaluation, wall in results]
-    _, policy, history, _, _, _ = results[-1]
-    status = next((result[3] for result in results if result[3]), 0)
-    outputs = Outputs()
-    if several:
+    _, policy, history, _, _, _ = results[-1] if results else (None, None, None, None, None, None)
+    if several and results:
         path = outputs.write(args.plot, lambda: plot_learning_curves(
             histories, args.plot, reference=reference_curves(args, experiment),
             title=f"{algorithm_name(args.options)} on {args.env}: {len(histories)} seeds"))
@@ -717,8 +735,8 @@ def write_results(args, summaries):
             "eval_returns": None if evaluation is None else [float(x) for x in evaluation],
             "wall_seconds": wall,
         })
-    text = json.dumps({"env": args.env, "options": args.options.asdict(), "jobs": args.jobs, "seeds": seeds},
-                      indent=1, allow_nan=True)
+    text = json.dumps({"env": args.env, "options": args.options.asdict(), "jobs": args.jobs,
+                       "cluster": args.cluster, "seeds": seeds}, indent=1, allow_nan=True)
     write_atomically(args.results, lambda file: file.write(text.encode("utf-8")))
     return args.results
 

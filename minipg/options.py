@@ -130,6 +130,8 @@ class Options:
                            choice("none", "time", "value"), SOLVER, fixed=True)
     value_steps: int = option(32, "with baseline value: Adam steps of the value fit per epoch",
                               POSITIVE_INT, SOLVER, metavar="STEPS")
+    value_hidden: tuple = option((64, 64), "with baseline value: hidden layer sizes of the value network",
+                                 SIZES, SOLVER, fixed=True)
     normalize_advantages: bool = option(False, "standardize the advantages over each epoch's batch",
                                         FLAG, SOLVER)
     gae_lambda: float = option(None, "advantages by GAE(λ) from the value baseline, fitted to the "
@@ -163,10 +165,12 @@ class Options:
                              optional(POSITIVE_INT), SPEED, metavar="ROWS")
 
     def __post_init__(self):
-        if isinstance(self.hidden, list):  # from JSON or TOML
-            object.__setattr__(self, "hidden", tuple(self.hidden))
-        if SIZES(self.hidden):
-            object.__setattr__(self, "hidden", tuple(int(size) for size in self.hidden))
+        for name in ("hidden", "value_hidden"):
+            sizes = getattr(self, name)
+            if isinstance(sizes, list):  # from JSON or TOML
+                object.__setattr__(self, name, tuple(sizes))
+            if SIZES(getattr(self, name)):
+                object.__setattr__(self, name, tuple(int(size) for size in getattr(self, name)))
         for spec in dataclasses.fields(self):
             value = getattr(self, spec.name)
             check = spec.metadata["check"]
@@ -195,9 +199,10 @@ class Options:
         return dataclasses.replace(self, **changes)
 
     def asdict(self):
-        """{field: value}, JSON-ready (hidden as a list)."""
+        """{field: value}, JSON-ready (the sizes as lists)."""
         values = dataclasses.asdict(self)
-        values["hidden"] = list(values["hidden"])
+        for name in ("hidden", "value_hidden"):
+            values[name] = list(values[name])
         return values
 
     def changes(self, other):

@@ -93,7 +93,8 @@ def build_parser(experiment):
         meta = spec.metadata
         group = groups.get(meta["group"]) or groups.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
         default = getattr(defaults, name)
-        shown = "none" if default is None else (" ".join(map(str, default)) or "none") if name == "hidden" else default
+        sizes = isinstance(default, tuple)
+        shown = "none" if default is None else (" ".join(map(str, default)) or "none") if sizes else default
         kwargs = {"dest": name, "default": argparse.SUPPRESS, "help": f"{meta['doc']} (default: {shown})"}
         check = meta["check"]
         if check is FLAG:
@@ -181,8 +182,9 @@ def parse_args(experiment, argv=None):
     if args.cluster is not None and args.load:
         parser.error("--load with --cluster: a resumed run runs in this process (drop --cluster)")
     explicit = {name: getattr(args, name) for name in NAMES if hasattr(args, name)}
-    if "hidden" in explicit:
-        explicit["hidden"] = tuple(explicit["hidden"])
+    for name in ("hidden", "value_hidden"):
+        if name in explicit:
+            explicit[name] = tuple(explicit[name])
     for hook in experiment.get("option_flags", ()):  # script flags that set fields (--env-impl)
         hook(args, explicit)
     args.checkpoint, changed = None, {}

@@ -495,3 +495,10 @@ def test_a_new_run_whose_policy_has_another_rate_than_its_options_is_refused():
             "the policy was made with lr=0.01 but lr=0.5: make it with make_policy(env, options), or give the "
             "options its rate")):
         train(env, make_policy(env), options(epochs=1, lr=0.5))
+
+
+def test_the_value_network_has_the_options_hidden_sizes():
+    env = Corridor(LENGTHS, SAME_STEP)
+    state = new_state(make_policy(env), options(baseline="value", value_hidden=(7,)))
+    assert state.baseline.net.sizes == (2, 7, 1)  # the observation, the time feature; one output
+    assert new_state(make_policy(env), options(baseline="value")).baseline.net.sizes == (2, 64, 64, 1)

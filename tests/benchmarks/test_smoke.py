@@ -98,12 +98,14 @@ def test_every_benchmark_runs_at_toy_sizes(tmp_path):
         cwd=blocks.ROOT, capture_output=True, text=True, timeout=300, check=False)
     out = run.stdout
     assert run.returncode == 0, out[-3000:] + run.stderr[-2000:]
-    assert "8 passed" in out
+    assert "9 passed" in out
     summary = out.split("= minipg benchmarks =")[1]
     for text in ("TOY SIZES", "threads: BLAS 1", "0.123 s just before, 0.123 s after", "load average",
                  "== Epoch split", "env.step", "policy.act (forward + sample)", "policy.update (learn step)",
                  "== The env alone", "n/a (not blog size)", "== Swing-up scaling", "linearity:",
-                 "== Swing-up env stepping", "twin / package", "== Busy machine"):
+                 "== Swing-up env stepping", "twin / package", "== Busy machine",
+                 "== Solve epoch (run_swingup.SOLVE: E=3 T=12, float32", "clipped passes (ppo_update)",
+                 "GFLOP by term:", "== Matrix-product ceiling", "learn step (value fit + passes)"):
         assert text in summary, text
 
     written = json.loads(path.read_text())
@@ -114,7 +116,7 @@ def test_every_benchmark_runs_at_toy_sizes(tmp_path):
         "test_blog_epoch[cartpole]", "test_blog_epoch[swingup]",
         "test_busy_machine[cartpole]", "test_busy_machine[swingup]",
         "test_swingup_env_stepping[vector]", "test_swingup_env_stepping[sync]",
-        "test_swingup_scaling[E2-T10]", "test_swingup_scaling[E5-T10]"])
+        "test_swingup_scaling[E2-T10]", "test_swingup_scaling[E5-T10]", "test_solve_epoch"])
     for bench in figures.values():
         assert bench["stats"]["median"] > 0 and bench["stats"]["rounds"] == 2
     blog = figures["test_blog_epoch[swingup]"]["extra_info"]
@@ -127,6 +129,14 @@ def test_every_benchmark_runs_at_toy_sizes(tmp_path):
     assert len(busy["alone_s"]) == len(busy["busy_s"]) == 2 and busy["slowdown"] > 0
     assert figures["test_swingup_scaling[E5-T10]"]["extra_info"]["samples"] == 50
     assert figures["test_swingup_env_stepping[sync]"]["extra_info"]["steps_per_s"] > 0
+    solve = figures["test_solve_epoch"]["extra_info"]
+    assert (solve["E"], solve["T"], solve["dtype"]) == (3, 12, "float32")
+    assert len(solve["per_round"]) == len(solve["ceiling_per_round"]) == 2  # warm-up round dropped
+    assert solve["gflop"]["total"] == pytest.approx(sum(solve["gflop"][part] for part, _ in flops.SOLVE_PARTS))
+    assert all(solve["seconds"][part] > 0 and solve["gflop"][part] > 0 for part, _ in flops.SOLVE_PARTS)
+    assert set(solve["ceiling_gflop_per_s"]) == {"value_fit", "passes"}
+    assert all(rate > 0 for rates in solve["ceiling_gflop_per_s"].values() for rate in rates.values())
+    assert set(solve["over_ceiling"]) == set(flops.LEARN_PARTS)
 
 
 # ---------------------------------------------------------------- the solve epoch (test_solve_epoch.py)

@@ -177,7 +177,8 @@ def solve_table(r):
     rows.append(["epoch (the train call, pytest-benchmark)", seconds(r["epoch_call_median_s"]), "", "", "", "", "",
                  "", ""])
     title = (f"== Solve epoch (run_swingup.SOLVE: E={r['E']} T={r['T']}, {r['dtype']}, {r['update_epochs']} passes "
-             f"in minibatches of {r['minibatch_size']}, value_steps {r['value_steps']}, mirror {r['mirror']}), "
+             f"in minibatches of {r['minibatch_size']}, value_steps {r['value_steps']}, mirror {r['mirror']}, "
+             f"chunk_size {r['chunk_size']}), "
              f"{threads} worker threads, medians of {r['rounds']} rounds ==")
     terms = ", ".join(f"{term} {value:.3f}" for term, value in r["gflop_terms"].items())
     return format_table(headers, rows, title) + [f"GFLOP by term: {terms}"]

@@ -88,6 +88,7 @@ def test_solve_epoch(benchmark, bench):
         "env_id": options.env, "E": options.num_envs, "T": options.T, "dtype": options.dtype,
         "update_epochs": options.update_epochs, "minibatch_size": options.minibatch_size,
         "value_steps": options.value_steps, "mirror": options.mirror, "hidden": list(options.hidden),
+        "chunk_size": policy.chunk_size,
         "rounds": rounds, "samples": [figures["sizes"]["passes"]["samples"] for figures in epochs],
         "part_threads": {part: sizes[part]["threads"] for part in flops.LEARN_PARTS},
         "ceiling_rows": shapes, "ceiling_width": width,

@@ -159,11 +159,15 @@ def busy_table(busy):
                                        "process training the same configuration ==")
 
 
+def threads_text(count, noun="thread"):
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def solve_table(r):
     """The solve epoch part by part: seconds, GFLOP, GFLOP/s, and the learn parts against the ceiling."""
     threads = r["worker_threads"]
     headers = ["part of the solve epoch", "s", "%", "CPU/wall", "threads", "GFLOP", "GFLOP/s",
-               "/ ceiling 1 thread", f"/ ceiling {threads} threads"]
+               "/ ceiling 1 thread", f"/ ceiling {threads_text(threads)}"]
     total = r["seconds"]["total"]
     rows = []
     for part, label in (*SOLVE_PARTS, ("total", "epoch (train's clock)")):
@@ -179,7 +183,7 @@ def solve_table(r):
     title = (f"== Solve epoch (run_swingup.SOLVE: E={r['E']} T={r['T']}, {r['dtype']}, {r['update_epochs']} passes "
              f"in minibatches of {r['minibatch_size']}, value_steps {r['value_steps']}, mirror {r['mirror']}, "
              f"chunk_size {r['chunk_size']}), "
-             f"{threads} worker threads, medians of {r['rounds']} rounds ==")
+             f"{threads_text(threads, 'worker thread')}, medians of {r['rounds']} rounds ==")
     terms = ", ".join(f"{term} {value:.3f}" for term, value in r["gflop_terms"].items())
     return format_table(headers, rows, title) + [f"GFLOP by term: {terms}"]
 
@@ -188,7 +192,7 @@ def ceiling_table(r):
     """The machine's matrix-product rate for the learn step's shapes, and what it means for the epoch."""
     threads, width = r["worker_threads"], r["ceiling_width"]
     labels = {"value_fit": "value fit's chunk", "passes": "passes' chunk (a minibatch, mirrored)"}
-    headers = ["products of", "rows", "1 thread GFLOP/s", f"{threads} threads GFLOP/s", "speed-up"]
+    headers = ["products of", "rows", "1 thread GFLOP/s", f"{threads_text(threads)} GFLOP/s", "speed-up"]
     rows = []
     for part, rows_count in r["ceiling_rows"].items():
         one, many = r["ceiling_gflop_per_s"][part]["one_thread"], r["ceiling_gflop_per_s"][part]["threads"]
@@ -200,9 +204,9 @@ def ceiling_table(r):
     learn_gflop = sum(r["gflop"][part] for part in LEARN_PARTS)
     return format_table(headers, rows, title) + [
         f"learn step (value fit + passes): {learn_gflop:.2f} GFLOP in {seconds(learn)} s; at the ceiling "
-        f"{seconds(at['one_thread'])} s on 1 thread, {seconds(at['threads'])} s on {threads}",
+        f"{seconds(at['one_thread'])} s on 1 thread, {seconds(at['threads'])} s on {threads_text(threads)}",
         f"epoch with the learn step at the ceiling (rollout and rest as measured): "
-        f"{seconds(epoch_at['one_thread'])} s on 1 thread, {seconds(epoch_at['threads'])} s on {threads} "
+        f"{seconds(epoch_at['one_thread'])} s on 1 thread, {seconds(epoch_at['threads'])} s on {threads_text(threads)} "
         f"(measured {seconds(r['seconds']['total'])} s)",
     ]
 

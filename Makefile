@@ -38,8 +38,9 @@ notebook: $(STAMP)
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) docs/reinforce.ipynb
 
 # The benchmarks in tests/benchmarks (pytest-benchmark; see README, "Speed"), about a minute; the
-# figures also go to runs/bench.json.  More: BENCH_ARGS='--bench-full-grid', '-k busy', '--bench-dtype
-# float32' and the other --bench-* options of tests/benchmarks/conftest.py.
+# figures also go to runs/bench.json.  More: BENCH_ARGS='--bench-full-grid', '-k busy', '-k solve' (the solve
+# epoch in GFLOP against the machine's matrix-product rate), '--bench-dtype float32' and the other --bench-*
+# options of tests/benchmarks/conftest.py.
 BENCH_ARGS ?=
 bench: $(STAMP)
 	mkdir -p runs

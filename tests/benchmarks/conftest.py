@@ -4,9 +4,12 @@ The options below exist when tests/benchmarks is on the command line (`make benc
 there; `make bench BENCH_ARGS='--bench-full-grid'` passes more):
 
     --bench-full-grid        the swing-up scaling over E ∈ {32, 256, 1024, 4096} (default: up to 1024)
-    --bench-dtype float32    the policies' and buffers' float type (the swing-up target is float64's)
-    --bench-chunk-size N     samples per chunk of the learn step (learn peak memory shows its effect)
-    --bench-rounds N         rounds of the blog and busy benchmarks (default: 15 CartPole, 9 swing-up)
+    --bench-dtype float32    the policies' and buffers' float type (the swing-up target is float64's;
+                             the solve epoch keeps its preset's float32)
+    --bench-chunk-size N     samples per chunk of the learn step (learn peak memory shows its effect;
+                             in the solve epoch, 2048 cuts each minibatch into 2 chunks, on 2 threads)
+    --bench-rounds N         rounds of the blog, busy and solve benchmarks (default: 15 CartPole, 9 swing-up,
+                             7 solve)
     --bench-check-targets    fail a benchmark whose target is missed (default: report it)
     --bench-calib PATH       the machine-speed calibration script (default ../shared/tools/calib.py)
     --bench-toy              every benchmark at toy sizes, to check that it runs (test_smoke.py)
@@ -17,6 +20,7 @@ the timed calls; after it comes minipg's summary (report.py), and `--benchmark-j
 saves each benchmark's figures (its extra_info) with this header under the key "minipg".
 """
 
+import dataclasses
 import os
 import platform
 
@@ -26,7 +30,7 @@ import pytest
 
 from minipg.policies import DEFAULT_CHUNK_SIZE
 
-from . import blocks, report
+from . import blocks, flops, report
 
 RUN = pytest.StashKey()
 
@@ -40,7 +44,7 @@ def pytest_addoption(parser):
     group.addoption("--bench-chunk-size", type=int, default=DEFAULT_CHUNK_SIZE,
                     help="samples per chunk of the learn step")
     group.addoption("--bench-rounds", type=int, default=None,
-                    help="rounds of the blog-epoch and busy-machine benchmarks")
+                    help="rounds of the blog-epoch, busy-machine and solve-epoch benchmarks")
     group.addoption("--bench-check-targets", action="store_true",
                     help="fail a benchmark whose target is missed")
     group.addoption("--bench-calib", default=str(blocks.CALIB_SCRIPT),
@@ -57,6 +61,8 @@ class BenchRun:
     TOY_SCALING_E, TOY_SCALING_T = (2, 5), (10,)
     STEPPING = (256, 300)                        # E, steps of the swing-up env stepping
     TOY_STEPPING = (3, 4)
+    SOLVE_ROUNDS = 7
+    SOLVE_CEILING_FLOP, TOY_SOLVE_CEILING_FLOP = 4e9, 1e5  # per thread and measurement (≈ 0.06 s at 65 GFLOP/s)
 
     def __init__(self, config):
         option = config.getoption
@@ -67,7 +73,7 @@ class BenchRun:
         self.rounds_option = option("bench_rounds")
         self.check_targets = option("bench_check_targets")
         self.calib_script = option("bench_calib")
-        self.results = {"blog": {}, "scaling": [], "envs": {}, "busy": {}}
+        self.results = {"blog": {}, "scaling": [], "envs": {}, "busy": {}, "solve": {}}
         self.before = self.after = None
 
     def start(self):
@@ -117,6 +123,21 @@ class BenchRun:
 
     def stepping_rounds(self):
         return 2 if self.toy else 3
+
+    def solve_options(self):
+        """run_swingup.SOLVE, the swing-up's solve preset, in its own float32 whatever --bench-dtype;
+        with --bench-chunk-size, that chunk size; at toy sizes, flops.TOY_SOLVE's fields replaced."""
+        options = flops.solve_preset()
+        if self.chunk_size != DEFAULT_CHUNK_SIZE:  # --bench-chunk-size given: the learn step's chunks
+            options = dataclasses.replace(options, chunk_size=self.chunk_size)
+        return dataclasses.replace(options, **flops.TOY_SOLVE) if self.toy else options
+
+    def solve_rounds(self):
+        return 2 if self.toy else self.rounds_option or self.SOLVE_ROUNDS
+
+    def solve_ceiling_flop(self):
+        """FLOP per thread of one ceiling measurement (flops.matmul_rate)."""
+        return self.TOY_SOLVE_CEILING_FLOP if self.toy else self.SOLVE_CEILING_FLOP
 
     # results
     def record(self, benchmark, section, key, figures):

@@ -5,6 +5,7 @@ same dicts pytest-benchmark saves as each benchmark's extra_info) and returns li
 """
 
 from .blocks import BUSY_MAX_SLOWDOWN, CALIB_IDLE_SECONDS, SPLIT_PARTS
+from .flops import LEARN_PARTS, SOLVE_PARTS, TIMED_PARTS
 
 MiB = 2**20
 
@@ -158,6 +159,58 @@ def busy_table(busy):
                                        "process training the same configuration ==")
 
 
+def threads_text(count, noun="thread"):
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def solve_table(r):
+    """The solve epoch part by part: seconds, GFLOP, GFLOP/s, and the learn parts against the ceiling."""
+    threads = r["worker_threads"]
+    headers = ["part of the solve epoch", "s", "%", "CPU/wall", "threads", "GFLOP", "GFLOP/s",
+               "/ ceiling 1 thread", f"/ ceiling {threads_text(threads)}"]
+    total = r["seconds"]["total"]
+    rows = []
+    for part, label in (*SOLVE_PARTS, ("total", "epoch (train's clock)")):
+        wall = r["seconds"][part]
+        cpu = f"{r['cpu_seconds'][part] / wall:.2f}" if part in TIMED_PARTS and wall > 0 else ""
+        used = r["part_threads"].get(part, 1 if part in TIMED_PARTS else "")
+        over = r["over_ceiling"].get(part)
+        ratios = [f"{over['one_thread']:.2f}", f"{over['threads']:.2f}"] if over else ["", ""]
+        rows.append([label, seconds(wall), f"{100 * wall / total:.1f}", cpu, used, f"{r['gflop'][part]:.3f}",
+                     f"{r['gflop_per_s'][part]:.1f}", *ratios])
+    rows.append(["epoch (the train call, pytest-benchmark)", seconds(r["epoch_call_median_s"]), "", "", "", "", "",
+                 "", ""])
+    title = (f"== Solve epoch (run_swingup.SOLVE: E={r['E']} T={r['T']}, {r['dtype']}, {r['update_epochs']} passes "
+             f"in minibatches of {r['minibatch_size']}, value_steps {r['value_steps']}, mirror {r['mirror']}, "
+             f"chunk_size {r['chunk_size']}), "
+             f"{threads_text(threads, 'worker thread')}, medians of {r['rounds']} rounds ==")
+    terms = ", ".join(f"{term} {value:.3f}" for term, value in r["gflop_terms"].items())
+    return format_table(headers, rows, title) + [f"GFLOP by term: {terms}"]
+
+
+def ceiling_table(r):
+    """The machine's matrix-product rate for the learn step's shapes, and what it means for the epoch."""
+    threads, width = r["worker_threads"], r["ceiling_width"]
+    labels = {"value_fit": "value fit's chunk", "passes": "passes' chunk (a minibatch, mirrored)"}
+    headers = ["products of", "rows", "1 thread GFLOP/s", f"{threads_text(threads)} GFLOP/s", "speed-up"]
+    rows = []
+    for part, rows_count in r["ceiling_rows"].items():
+        one, many = r["ceiling_gflop_per_s"][part]["one_thread"], r["ceiling_gflop_per_s"][part]["threads"]
+        rows.append([labels[part], rows_count, f"{one:.1f}", f"{many:.1f}", f"{many / one:.2f}x"])
+    title = (f"== Matrix-product ceiling: {r['dtype']} (rows x {width}) @ ({width} x {width}), its dW and dx, "
+             f"products only (no bias, no ReLU), each thread its own, medians of {r['rounds']} rounds ==")
+    at, learn = r["learn_at_ceiling_s"], r["learn_s"]
+    epoch_at = r["epoch_at_ceiling_s"]
+    learn_gflop = sum(r["gflop"][part] for part in LEARN_PARTS)
+    return format_table(headers, rows, title) + [
+        f"learn step (value fit + passes): {learn_gflop:.2f} GFLOP in {seconds(learn)} s; at the ceiling "
+        f"{seconds(at['one_thread'])} s on 1 thread, {seconds(at['threads'])} s on {threads_text(threads)}",
+        f"epoch with the learn step at the ceiling (rollout and rest as measured): "
+        f"{seconds(epoch_at['one_thread'])} s on 1 thread, {seconds(epoch_at['threads'])} s on {threads_text(threads)} "
+        f"(measured {seconds(r['seconds']['total'])} s)",
+    ]
+
+
 def render(meta, results):
     """Every table that has figures, after the header; blank lines between them."""
     lines = header(meta)
@@ -170,6 +223,9 @@ def render(meta, results):
         sections.append(stepping_table(results["envs"]))
     if results["busy"]:
         sections.append(busy_table(results["busy"]))
+    if results["solve"]:
+        solve = results["solve"]["solve"]
+        sections += [solve_table(solve), ceiling_table(solve)]
     if not sections:
         lines.append("no figures: no benchmark finished with pytest-benchmark enabled")
     for section in sections:

@@ -1,6 +1,7 @@
 """In `make test` (unlike the benchmarks): the instrumented epoch is the real one, and every
 benchmark still runs, at toy sizes, its tables and JSON included; a few seconds."""
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -9,10 +10,14 @@ import sys
 import numpy as np
 import pytest
 
+import minipg.solver
+from minipg.baselines import ValueBaseline
+from minipg.envs import make_env
+from minipg.layers import MLP
 from minipg.reinforce import reinforce, rollout_buffers
-from minipg.solver import collect_rollout
+from minipg.solver import collect_rollout, make_policy, new_state, train
 
-from . import blocks, report
+from . import blocks, flops, report
 
 BENCHMARKS_DIR = blocks.TESTS_DIR / "benchmarks"
 
@@ -93,12 +98,14 @@ def test_every_benchmark_runs_at_toy_sizes(tmp_path):
         cwd=blocks.ROOT, capture_output=True, text=True, timeout=300, check=False)
     out = run.stdout
     assert run.returncode == 0, out[-3000:] + run.stderr[-2000:]
-    assert "8 passed" in out
+    assert "9 passed" in out
     summary = out.split("= minipg benchmarks =")[1]
     for text in ("TOY SIZES", "threads: BLAS 1", "0.123 s just before, 0.123 s after", "load average",
                  "== Epoch split", "env.step", "policy.act (forward + sample)", "policy.update (learn step)",
                  "== The env alone", "n/a (not blog size)", "== Swing-up scaling", "linearity:",
-                 "== Swing-up env stepping", "twin / package", "== Busy machine"):
+                 "== Swing-up env stepping", "twin / package", "== Busy machine",
+                 "== Solve epoch (run_swingup.SOLVE: E=3 T=12, float32", "clipped passes (ppo_update)",
+                 "GFLOP by term:", "== Matrix-product ceiling", "learn step (value fit + passes)"):
         assert text in summary, text
 
     written = json.loads(path.read_text())
@@ -109,7 +116,7 @@ def test_every_benchmark_runs_at_toy_sizes(tmp_path):
         "test_blog_epoch[cartpole]", "test_blog_epoch[swingup]",
         "test_busy_machine[cartpole]", "test_busy_machine[swingup]",
         "test_swingup_env_stepping[vector]", "test_swingup_env_stepping[sync]",
-        "test_swingup_scaling[E2-T10]", "test_swingup_scaling[E5-T10]"])
+        "test_swingup_scaling[E2-T10]", "test_swingup_scaling[E5-T10]", "test_solve_epoch"])
     for bench in figures.values():
         assert bench["stats"]["median"] > 0 and bench["stats"]["rounds"] == 2
     blog = figures["test_blog_epoch[swingup]"]["extra_info"]
@@ -122,3 +129,126 @@ def test_every_benchmark_runs_at_toy_sizes(tmp_path):
     assert len(busy["alone_s"]) == len(busy["busy_s"]) == 2 and busy["slowdown"] > 0
     assert figures["test_swingup_scaling[E5-T10]"]["extra_info"]["samples"] == 50
     assert figures["test_swingup_env_stepping[sync]"]["extra_info"]["steps_per_s"] > 0
+    solve = figures["test_solve_epoch"]["extra_info"]
+    assert (solve["E"], solve["T"], solve["dtype"]) == (3, 12, "float32")
+    assert len(solve["per_round"]) == len(solve["ceiling_per_round"]) == 2  # warm-up round dropped
+    assert solve["gflop"]["total"] == pytest.approx(sum(solve["gflop"][part] for part, _ in flops.SOLVE_PARTS))
+    assert all(solve["seconds"][part] > 0 and solve["gflop"][part] > 0 for part, _ in flops.SOLVE_PARTS)
+    assert set(solve["ceiling_gflop_per_s"]) == {"value_fit", "passes"}
+    assert all(rate > 0 for rates in solve["ceiling_gflop_per_s"].values() for rate in rates.values())
+    assert set(solve["over_ceiling"]) == set(flops.LEARN_PARTS)
+
+
+# ---------------------------------------------------------------- the solve epoch (test_solve_epoch.py)
+def toy_solve(epochs=3):
+    """The solve preset at the benchmark's toy sizes, `epochs` long: (env, policy, state, options)."""
+    options = dataclasses.replace(flops.solve_preset(), **flops.TOY_SOLVE, epochs=epochs)
+    env = make_env(options.env, options.num_envs, options.vectorization)
+    policy = make_policy(env, options, seed=0)
+    return env, policy, new_state(policy, options), options
+
+
+def test_the_solve_preset_is_run_swingups():
+    from minipg.options import load_presets
+
+    options = flops.solve_preset()
+    assert options == load_presets()["CartPoleSwingUp-v0"] and options.dtype == "float32" and options.mirror
+    assert (options.num_envs, options.T, options.update_epochs, options.minibatch_size, options.value_steps) == (
+        64, 500, 10, 4096, 50)
+
+
+def test_timed_epochs_one_at_a_time_are_train_itself():
+    """Epochs run one by one under SolverParts end with the parameters (policy and value net) and
+    history of one plain train call: the wrappers and the stop after each epoch change nothing
+    that runs; leaving SolverParts puts the originals back."""
+    originals = (minipg.solver.collect_rollout, minipg.solver.ppo_update, ValueBaseline.fit)
+    env, policy, state, options = toy_solve()
+    with flops.SolverParts() as parts:
+        assert minipg.solver.ppo_update is not originals[1]
+        for _ in range(options.epochs):
+            parts.reset()
+            history = flops.train_one_epoch(env, policy, options, state, seed=5)
+            figures = flops.solve_epoch_figures(parts, history, options)
+            assert all(figures["seconds"][part] > 0 for part in flops.TIMED_PARTS)
+            assert figures["seconds"]["rest"] >= 0
+        with pytest.raises(RuntimeError, match="no epoch left"):
+            flops.train_one_epoch(env, policy, options, state, seed=5)
+    assert (minipg.solver.collect_rollout, minipg.solver.ppo_update, ValueBaseline.fit) == originals
+    plain_env, plain_policy, plain_state, _ = toy_solve()
+    plain = train(plain_env, plain_policy, options, seed=5, state=plain_state)
+    assert len(history["loss"]) == len(plain["loss"]) == options.epochs
+    for mine, theirs in zip(policy.parameters() + state.baseline.net.params,
+                            plain_policy.parameters() + plain_state.baseline.net.params, strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    for key in ("loss", "entropy", "mean_return", "env_steps"):
+        np.testing.assert_array_equal(history[key], plain[key], err_msg=key)
+
+
+def test_the_flop_count_is_what_the_networks_compute(monkeypatch):
+    """The analytical count per part equals 2 × the multiply-adds of every MLP.forward and
+    MLP.backward call of the epoch, from the rows each call was given and its layer sizes."""
+    counted = {part: 0 for part, _ in flops.SOLVE_PARTS}
+    forward, backward = MLP.forward, MLP.backward
+    parts = flops.SolverParts()
+
+    def count(net, array, pass_index):
+        rows = array.size // array.shape[-1]
+        counted[parts.active or "rest"] += 2 * rows * flops.mlp_macs(net.sizes)[pass_index]
+
+    def counting_forward(net, x):
+        count(net, x, 0)
+        return forward(net, x)
+
+    def counting_backward(net, grad_out):
+        count(net, grad_out, 1)
+        return backward(net, grad_out)
+
+    monkeypatch.setattr(MLP, "forward", counting_forward)
+    monkeypatch.setattr(MLP, "backward", counting_backward)
+    env, policy, state, options = toy_solve()
+    with parts:
+        for _ in range(2):
+            counted.update(dict.fromkeys(counted, 0))
+            parts.reset()
+            history = flops.train_one_epoch(env, policy, options, state, seed=0)
+            figures = flops.solve_epoch_figures(parts, history, options)
+            assert figures["flop"]["parts"] == counted
+            assert figures["flop"]["total"] == sum(counted.values())
+            assert figures["sizes"]["passes"]["samples"] <= options.num_envs * options.T
+
+
+def test_the_solve_preset_counts_23_6_gflop_an_epoch():
+    """The module docstrings' figures: 32,000 valid samples of the solve preset."""
+    sizes = {"rollout": {"T": 500, "E": 64, "rows_per_sample": 2, "final_observations": 0},
+             "value_fit": {"steps": 50, "batch_rows": 4096, "value_sizes": (5, 64, 64, 1)},
+             "passes": {"samples": 32000, "update_epochs": 10, "rows_per_sample": 2, "policy_sizes": (5, 64, 64, 1)},
+             "bootstrap": True}
+    assert flops.mlp_macs((5, 64, 64, 1)) == (4480, 8640)
+    assert flops.mlp_macs((4, 2)) == (8, 8)  # one layer: no ∂x of the input
+    flop = flops.epoch_flop(sizes)
+    assert flop["parts"] == {"rollout": 573_440_000, "value_fit": 5_373_952_000, "passes": 17_367_040_000,
+                             "rest": 287_293_440}
+    assert flop["total"] == 23_601_725_440
+
+
+def test_one_minibatch_of_4096_is_one_chunk_on_one_thread():
+    assert flops.threads_used(2, 4096, 4096, 4480) == 1
+    assert flops.threads_used(2, 4096, 2048, 4480) == 2
+    assert flops.threads_used(1, 4096, 2048, 4480) == 1
+    assert flops.threads_used(4, 8192, 2048, 4480) == 4
+    assert flops.threads_used(2, 100, 50, 8) == 1  # too little work to hand to a thread
+
+
+def test_ceiling_shapes_and_matmul_rate():
+    env, policy, state, options = toy_solve()
+    assert flops.ceiling_shapes(policy, state.baseline, options) == {"value_fit": 36, "passes": 32}
+    solve = flops.solve_preset()
+    solve_env = make_env(solve.env, 2, solve.vectorization)
+    solve_policy = make_policy(solve_env, solve)
+    assert flops.ceiling_shapes(solve_policy, new_state(solve_policy, solve).baseline, solve) == {
+        "value_fit": 4096, "passes": 8192}
+    per_repeat = 3 * 2 * 32 * 8 * 8  # three products of (32 x 8) @ (8 x 8)
+    for threads in (1, 2):
+        rate = flops.matmul_rate(rows=32, width=8, threads=threads, dtype=np.float32, flop_per_thread=5 * per_repeat)
+        assert rate["flop"] == threads * 5 * per_repeat
+        assert rate["gflop_per_s"] == pytest.approx(rate["flop"] / rate["seconds"] / 1e9)

@@ -48,7 +48,7 @@ bench: $(STAMP)
 		--benchmark-columns=median,iqr,min,max,rounds --benchmark-json=runs/bench.json $(BENCH_ARGS)
 
 # Mutation testing of the math and the loop (configured in pyproject.toml, [tool.mutmut]); not part
-# of `make test`: about 12 minutes on 2 cores.  It prints the score per module and the survivors,
+# of `make test`: about 25 minutes on 2 cores.  It prints the score per module and the survivors,
 # explained in docs/mutation.md.  One child process, one thread: the machine is shared.
 # A subset, keeping the other results:  make mutation MUTANTS='minipg.returns.*'
 MUTMUT_VERSION := 3.8.1

@@ -91,6 +91,13 @@ def test_the_table_gives_median_worst_zoo_steps_and_normalized_wall(tmp_path, mo
     assert lines[3].startswith("| Acrobot-v1 | not run |")
 
 
+
+def test_a_budget_beyond_the_anchors_names_the_allowed_one(tmp_path, monkeypatch):
+    fake_results(tmp_path, monkeypatch, ["MountainCarContinuous-v0"])
+    row = dict(suite.summarize(suite.load("MountainCarContinuous-v0")), env_steps=159_840)
+    line = suite.table({"MountainCarContinuous-v0": row}).splitlines()[6]
+    assert "| 159,840 (20,000; 1,000,000 allowed) |" in line
+
 def test_the_readme_block_between_the_markers_is_replaced(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("before\n<!-- suite -->\nold table\n<!-- /suite -->\nafter\n")
@@ -113,3 +120,14 @@ def test_run_refuses_a_task_outside_the_suite(capsys):
         suite.main(["run", "Humanoid-v5"])
     assert exit_.value.code == 2
     assert "not in the suite: Humanoid-v5" in capsys.readouterr().err
+
+
+def test_run_without_ids_leaves_out_the_provisional_presets(monkeypatch):
+    ran = []
+    monkeypatch.setattr(suite, "run", ran.extend)
+    suite.main(["run"])
+    assert ran == [env_id for env_id in suite.TASKS if env_id not in suite.PROVISIONAL]
+    assert "CartPole-v1" in ran and "Hopper-v5" not in ran
+    ran.clear()
+    suite.main(["run", "Hopper-v5"])
+    assert ran == ["Hopper-v5"]

@@ -13,7 +13,7 @@ the task started, with which `report` normalizes wall times to idle speed:
 wall × 0.35 / max(0.35, calib).  `report` rewrites the table between the README's
 `<!-- suite -->` markers and draws one small learning-curve panel per task: the training
 episodes' mean return (the sampling policy), mean ± std over the seeds against env steps,
-with the Zoo's figure as a dashed line.
+with the Zoo's figure as a dashed line (a panel per task that was run).
 """
 
 import argparse
@@ -46,6 +46,9 @@ TASKS = {
     "Hopper-v5": (2410.0, 1_000_000, 20),
     "BipedalWalker-v3": (213.0, 5_000_000, 20),
 }
+# Tasks whose presets are provisional (not yet measured on seeds 0–4): `run` without ids leaves
+# them out; name them to run them (make suite SUITE=Hopper-v5).
+PROVISIONAL = ("InvertedPendulum-v5", "HalfCheetah-v5", "Hopper-v5", "BipedalWalker-v3")
 # Budgets the issues allow beyond the anchor's (their row says which was used).
 ALLOWED_STEPS = {"Pendulum-v1": 1_000_000, "MountainCarContinuous-v0": 1_000_000}
 SEEDS = (0, 1, 2, 3, 4)
@@ -118,14 +121,18 @@ def table(rows):
     for env_id, (zoo, zoo_steps, _) in TASKS.items():
         row = rows.get(env_id)
         if row is None:
-            lines.append(f"| {env_id} | not run | | {zoo:g} | ({zoo_steps:,}) | | | |")
+            status = "not run (provisional preset)" if env_id in PROVISIONAL else "not run"
+            lines.append(f"| {env_id} | {status} | | {zoo:g} | ({zoo_steps:,}) | | | |")
             continue
         idle = "" if row["wall_idle"] is None else f"{row['wall_idle']:.0f} s"
         calib = "?" if row["calib"] is None else f"{row['calib']:.3f}"
         reached = "yes" if row["median"] >= zoo else "**no**"
         per_seed = ", ".join(f"{value:.1f}" for value in row["per_seed"])
+        budget = f"{zoo_steps:,}"
+        if row["env_steps"] > zoo_steps:  # within the larger budget the issue allows for this task
+            budget += f"; {ALLOWED_STEPS[env_id]:,} allowed"
         lines.append(f"| {env_id} | {row['median']:.1f} | {row['worst']:.1f} | {zoo:g} | "
-                     f"{row['env_steps']:,} ({zoo_steps:,}) | {idle} ({row['wall']:.0f} s; {calib}) | "
+                     f"{row['env_steps']:,} ({budget}) | {idle} ({row['wall']:.0f} s; {calib}) | "
                      f"{reached} | {per_seed} |")
     return "\n".join(lines)
 
@@ -160,7 +167,7 @@ def figure(env_ids, path=ROOT / "docs" / "suite.png"):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    columns = 4
+    columns = min(4, max(1, len(env_ids)))
     rows = math.ceil(len(env_ids) / columns)
     fig = Figure(figsize=(3.2 * columns, 2.4 * rows))
     FigureCanvasAgg(fig)
@@ -193,21 +200,23 @@ def report():
     text = table(rows)
     print(text)
     write_table(text)
-    print(f"figure: {figure(list(TASKS))}")
+    print(f"figure: {figure([env_id for env_id, row in rows.items() if row is not None])}")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m minipg.tools.suite", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="train the tasks (all by default)")
-    run_parser.add_argument("env_ids", nargs="*", metavar="ENV_ID", help=f"tasks among {', '.join(TASKS)}")
+    run_parser.add_argument("env_ids", nargs="*", metavar="ENV_ID",
+                            help=f"tasks among {', '.join(TASKS)} (default: all but the provisional "
+                                 f"{', '.join(PROVISIONAL)})")
     commands.add_parser("report", help="the README's table and docs/suite.png from runs/suite/")
     args = parser.parse_args(argv)
     if args.command == "run":
         unknown = [env_id for env_id in args.env_ids if env_id not in TASKS]
         if unknown:
             parser.error(f"not in the suite: {', '.join(unknown)} (the suite: {', '.join(TASKS)})")
-        run(args.env_ids or list(TASKS))
+        run(args.env_ids or [env_id for env_id in TASKS if env_id not in PROVISIONAL])
     else:
         report()
 

@@ -284,8 +284,9 @@ def load_presets(path=PRESETS_PATH):
     """{name: Options} from a TOML file of tables of fields: [default] (any task), and tables
     named after gymnasium ids, each [default] with its own fields changed and `env` its name.
 
-    In the file, a field that may be None is written "none" (TOML has no null).  Raises
-    OptionsError naming the table for an unknown field or a bad value.
+    In the file, a field that may be None is written "none" (TOML has no null); elsewhere "none" is
+    the string (baseline = "none").  Raises OptionsError naming the table for an unknown field or
+    a bad value, OSError if the file cannot be read, tomllib.TOMLDecodeError if it is not TOML.
     """
     with open(path, "rb") as file:
         tables = tomllib.load(file)
@@ -293,7 +294,8 @@ def load_presets(path=PRESETS_PATH):
     presets = {}
     for name, table in tables.items():
         fields = {**default, **table} if name == "default" else {**default, "env": name, **table}
-        fields = {key: None if value == "none" else value for key, value in fields.items()}
+        fields = {key: None if value == "none" and key in FIELDS and FIELDS[key].metadata["check"].optional
+                  else value for key, value in fields.items()}
         try:
             presets[name] = Options.from_dict(fields)
         except OptionsError as error:

@@ -211,6 +211,26 @@ def test_help_says_what_load_alone_does(capsys):
     assert "--epochs N extends or shortens it to N in total" in text
 
 
+
+def test_help_gives_no_none_defaults_and_python_m_minipg_needs_its_env(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(run_cartpole.CARTPOLE, ["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: None)" not in text and "(default: runs/<name>-seed<seed>.png)" in text
+    with pytest.raises(SystemExit):
+        cli.main(cli.task_experiment(["--help"]), ["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--env ENV gymnasium environment id (required, unless --preset or --load gives it)" in text
+
+
+@pytest.mark.parametrize("flag", ["--hidden", "--value-hidden"])
+def test_sizes_none_is_no_hidden_layer_and_stands_alone(flag, capsys):
+    args = cli.parse_args(run_cartpole.CARTPOLE, [flag, "none"])
+    assert getattr(args.options, flag[2:].replace("-", "_")) == ()
+    with pytest.raises(SystemExit):
+        cli.parse_args(run_cartpole.CARTPOLE, [flag, "none", "4"])
+    assert f"argument {flag}: 'none' (no hidden layer) stands alone, got none 4" in capsys.readouterr().err
+
 # ------------------------------------------------------------------ outputs
 @BOTH
 def test_eval_prints_sampled_then_deterministic(script, tmp_path, capsys):

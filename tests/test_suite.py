@@ -64,6 +64,8 @@ def test_a_preset_table_with_an_unknown_field_is_named(tmp_path):
     path.write_text('[default]\nclip_ratio = 0.2\n\n["CartPole-v1"]\nclip_ratio = "none"\nupdate_epochs = 1\n')
     presets = load_presets(path)
     assert presets["CartPole-v1"] == Options(env="CartPole-v1") and presets["default"].clip_ratio == 0.2
+    path.write_text('[default]\nbaseline = "time"\n\n["CartPole-v1"]\nbaseline = "none"\n')  # a choice, not None
+    assert load_presets(path)["CartPole-v1"].baseline == "none"
 
 
 def fake_results(tmp_path, monkeypatch, env_ids):

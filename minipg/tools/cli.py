@@ -23,7 +23,7 @@ import numpy as np
 
 from ..envs import make_env
 from ..envs.vector import MIRRORS, observation_mirror
-from ..options import FIELDS, FLAG, NAMES, POSITIVE_INT, SIZES, Options, OptionsError, flag, load_presets
+from ..options import FIELDS, FLAG, NAMES, POSITIVE_INT, SIZES, Options, OptionsError, flag, load_presets, optional
 from ..policies import NonFiniteError
 from ..reinforce import reinforce
 from ..solver import make_policy, new_state, train
@@ -72,13 +72,20 @@ non_negative_int = argument_type(int, lambda v: v >= 0, "a non-negative integer"
 
 
 # ---------------------------------------------------------------- parser
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each flag's default in its help, except a None default (the help says what not giving it does)."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def build_parser(experiment):
     """The flags of one experiment: one per Options field (default: the default preset's value;
     not given, a flag leaves the field to the preset or the loaded checkpoint), and the run's own."""
     parser = argparse.ArgumentParser(
         prog=experiment["prog"],
         description=experiment["description"],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     presets = experiment["presets"]
     defaults = presets[experiment["default_preset"]]
@@ -95,12 +102,14 @@ def build_parser(experiment):
         default = getattr(defaults, name)
         sizes = isinstance(default, tuple)
         shown = "none" if default is None else (" ".join(map(str, default)) or "none") if sizes else default
-        kwargs = {"dest": name, "default": argparse.SUPPRESS, "help": f"{meta['doc']} (default: {shown})"}
+        needed = name == "env" and experiment.get("needs_env")  # python -m minipg: no default task
+        default_text = "required, unless --preset or --load gives it" if needed else f"default: {shown}"
+        kwargs = {"dest": name, "default": argparse.SUPPRESS, "help": f"{meta['doc']} ({default_text})"}
         check = meta["check"]
         if check is FLAG:
             kwargs["action"] = argparse.BooleanOptionalAction
-        elif check is SIZES:
-            kwargs.update(type=check_type(POSITIVE_INT), nargs="*")
+        elif check is SIZES:  # sizes, or none (or no value at all): no hidden layer
+            kwargs.update(type=check_type(optional(POSITIVE_INT)), nargs="*", metavar="N")
         elif check.choices:
             kwargs["choices"] = check.choices
         else:
@@ -184,7 +193,11 @@ def parse_args(experiment, argv=None):
     explicit = {name: getattr(args, name) for name in NAMES if hasattr(args, name)}
     for name in ("hidden", "value_hidden"):
         if name in explicit:
-            explicit[name] = tuple(explicit[name])
+            sizes = explicit[name]
+            if None in sizes and len(sizes) > 1:
+                parser.error(f"argument {flag(name)}: 'none' (no hidden layer) stands alone, got "
+                             f"{' '.join('none' if size is None else str(size) for size in sizes)}")
+            explicit[name] = tuple(size for size in sizes if size is not None)
     for hook in experiment.get("option_flags", ()):  # script flags that set fields (--env-impl)
         hook(args, explicit)
     args.checkpoint, changed = None, {}

@@ -35,7 +35,7 @@ from .options import Options, OptionsError  # noqa: E402
 from .policies import CategoricalPolicy, DiagonalGaussianPolicy, NonFiniteError, Policy  # noqa: E402
 from .reinforce import reinforce  # noqa: E402
 from .returns import calculate_returns  # noqa: E402
-from .solver import SolverState, make_policy, train  # noqa: E402
+from .solver import SolverState, make_policy, new_state, train  # noqa: E402
 
 __all__ = [
     "Adam",
@@ -52,6 +52,7 @@ __all__ = [
     "calculate_returns",
     "make_env",
     "make_policy",
+    "new_state",
     "reinforce",
     "train",
 ]

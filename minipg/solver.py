@@ -47,7 +47,10 @@ def train(env, policy, options=None, seed=None, callback=None, state=None):
     options.num_envs, options.vectorization); policy: e.g. make_policy(env, options, seed);
     options: an Options (default: Options(), the post's algorithm); seed: seeds each epoch's
     env.reset; callback(epoch, history): called after every epoch; state: a SolverState to
-    continue (a resumed run, from epoch len(state.history["loss"])), else a new one.  When
+    continue (a resumed run, from epoch len(state.history["loss"])), else a new one; pass one made
+    by new_state(policy, options) to keep what training builds besides the policy (the value
+    baseline, the observation normalizer an evaluation needs).  options.env, num_envs and
+    vectorization say how to make `env`; train reads the env it is given.  When
     `options` differ from those the state was trained with, they take effect from the next
     epoch, and the schedules continue from the values they had reached (Schedules.rejoined).
 

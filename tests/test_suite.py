@@ -26,9 +26,16 @@ def test_each_task_of_the_suite_trains_with_its_preset(env_id, tmp_path, capsys)
     assert len(history["loss"]) == 2 and np.isfinite(history["loss"]).all()
     out = capsys.readouterr().out
     assert out.startswith(f"python -m minipg: {env_id}, 2 envs × T 30, 2 epochs")
+    assert f"\nnote: T 30 is shorter than {env_id}'s time limit of " in out  # every task's is longer
     results = json.loads((tmp_path / "r.json").read_text())
     assert results["options"] == load_presets()[env_id].replace(epochs=2, num_envs=2, T=30).asdict()
     assert len(results["seeds"][0]["eval_returns"]) == 2
+
+
+def test_a_rollout_as_long_as_the_time_limit_gets_no_note(tmp_path, capsys):
+    minipg_main(["--env", "CartPole-v1", "--epochs", "1", "--num-envs", "1", "--T", "500", "--eval", "0",
+                 "--plot", str(tmp_path / "curve.png")])
+    assert "note:" not in capsys.readouterr().out
 
 
 def test_every_task_of_the_suite_has_a_preset_within_the_zoos_budget():

@@ -69,6 +69,9 @@ def check_type(check):
 
 
 non_negative_int = argument_type(int, lambda v: v >= 0, "a non-negative integer")
+# One size of --hidden N …; 'none' (standing alone) is no hidden layer.
+hidden_size = argument_type(lambda text: None if text.lower() == "none" else int(text),
+                            optional(POSITIVE_INT), POSITIVE_INT.expected)
 
 
 # ---------------------------------------------------------------- parser
@@ -109,7 +112,7 @@ def build_parser(experiment):
         if check is FLAG:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif check is SIZES:  # sizes, or none (or no value at all): no hidden layer
-            kwargs.update(type=check_type(optional(POSITIVE_INT)), nargs="*", metavar="N")
+            kwargs.update(type=hidden_size, nargs="*", metavar="N")
         elif check.choices:
             kwargs["choices"] = check.choices
         else:
@@ -579,6 +582,11 @@ def run_one(experiment, args, several_seeds=False):
 
     print(f"{experiment['prog']}: {options.env}, {options.num_envs} envs × T {options.T}, "
           f"{options.epochs} epochs, lr {options.lr}, γ {options.gamma}, seed {args.seed}", flush=True)
+    time_limit = gymnasium.spec(options.env).max_episode_steps
+    if time_limit is not None and options.T < time_limit:
+        # Every rollout resets the envs (the post's loop), so steps past T are never trained on.
+        print(f"note: T {options.T} is shorter than {options.env}'s time limit of {time_limit} steps: each "
+              f"rollout starts new episodes, so only their first {options.T} steps are trained on", flush=True)
     ok = True
     with Interrupt() as interrupt:
         watched = Watched(env, lambda: interrupt() or outputs.failed)

@@ -28,8 +28,9 @@ Workers.  A pool's processes are forked from this one and share its cores: each 
 step gets usable cores // processes threads (MINIPG_THREADS, unless set).  A Dask worker needs
 minipg installed (the same version) and takes MINIPG_THREADS from its own environment (default:
 its cores).  Start Dask workers with --no-nanny: the nanny sets MALLOC_TRIM_THRESHOLD_=65536 in
-its workers' environment, which fixes glibc's mmap threshold, and the swing-up then trains
-≈ 1.5× slower (every large NumPy temporary mapped and unmapped again; measured, README).
+its workers' environment, which switches off glibc's adaptive mmap threshold, and the swing-up
+then trains ≈ 1.5× slower (every large NumPy temporary mapped and unmapped again; measured,
+README).
 Dask retries a run whose worker died on another worker (the same seed gives the same results),
 and gives up with KilledWorker after its `allowed-failures`.
 """

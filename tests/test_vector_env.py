@@ -121,3 +121,15 @@ def test_any_env_id_trains_or_ends_in_one_line(env_id, experiment, tmp_path, mon
         assert "Traceback" not in err
     else:
         assert len(history["loss"]) == 1
+
+
+def test_mujoco_warnings_are_python_warnings_once_and_leave_no_log_file(tmp_path, monkeypatch):
+    mujoco = pytest.importorskip("mujoco")
+    monkeypatch.chdir(tmp_path)
+    make_env("HalfCheetah-v5", 2).close()  # gymnasium's model makes MuJoCo 3.3+ warn
+    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
+    handler = mujoco.get_mju_user_warning()
+    with pytest.warns(RuntimeWarning, match="MuJoCo: a test warning") as caught:
+        handler("a test warning")
+        handler("a test warning")
+    assert len([w for w in caught if "a test warning" in str(w.message)]) == 1

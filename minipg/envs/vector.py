@@ -23,6 +23,7 @@ on their way into the environment (gymnasium's vector TransformAction); the roll
 sampled action, whose log π the update uses, as is standard.
 """
 
+import functools
 import warnings
 
 import gymnasium
@@ -54,6 +55,8 @@ def make_env(env_id, num_envs, vectorization="auto"):
         raise ValueError(f"unknown environment id {env_id!r}: {error}") from None
     if vectorization == "vector" and spec.vector_entry_point is None:
         raise ValueError(f"{env_id} has no batched (vector) implementation; use sync or async")
+    if isinstance(spec.entry_point, str) and spec.entry_point.startswith("gymnasium.envs.mujoco"):
+        mujoco_warnings_as_python_warnings()
     with warnings.catch_warnings():
         # CartPole-v0 is the post's environment on purpose; gymnasium's "out of date" notice is noise here.
         warnings.filterwarnings("ignore", message=".*is out of date.*")
@@ -62,6 +65,26 @@ def make_env(env_id, num_envs, vectorization="auto"):
         except (gymnasium.error.DependencyNotInstalled, ImportError) as error:
             raise ValueError(missing_dependency(env_id, error)) from None
     return clip_actions(env)
+
+
+@functools.cache  # installed once per process
+def mujoco_warnings_as_python_warnings():
+    """Send MuJoCo's warnings to Python's warnings module, each text once per process, instead of
+    a line on stderr from every copy of the env and a MUJOCO_LOG.TXT file in the working directory
+    (MuJoCo 3.3+ warns about a deprecated attribute in gymnasium's own HalfCheetah and Hopper
+    models).  Does nothing if mujoco is not installed (make_env then names the missing extra)."""
+    try:
+        import mujoco
+    except ImportError:
+        return
+    seen = set()
+
+    def warn(text):
+        if text not in seen:
+            seen.add(text)
+            warnings.warn(f"MuJoCo: {text}", RuntimeWarning, stacklevel=2)
+
+    mujoco.set_mju_user_warning(warn)
 
 
 # gymnasium's optional dependencies that minipg's extras install (pyproject.toml), by the word

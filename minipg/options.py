@@ -229,6 +229,10 @@ class Options:
 
 NAMES = tuple(spec.name for spec in dataclasses.fields(Options))
 FIELDS = {spec.name: spec for spec in dataclasses.fields(Options)}
+# help(minipg.Options) lists the fields with their defaults and docs, which live in the metadata.
+Options.__doc__ += ("\n\nRaises OptionsError for a value its field's check refuses or a broken rule between "
+                    "fields.\n\nFields:\n" + "\n".join(f"    {spec.name} = {spec.default!r}: {spec.metadata['doc']}"
+                                                       for spec in FIELDS.values()))
 
 # Rules between fields: (broken(options), message).  {name} names a field, {name=value} a field
 # with a value; OptionsError renders them for Python or for the command line.

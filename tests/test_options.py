@@ -252,3 +252,10 @@ def test_the_shipped_presets_load_and_the_swingup_table_is_the_solve_preset():
     assert {"default", "CartPoleSwingUp-v0", "CartPole-v1", "LunarLander-v3"} <= set(presets)
     assert presets["CartPoleSwingUp-v0"] == run_swingup.SOLVE
     assert all(options.env == name for name, options in presets.items() if name != "default")
+
+
+def test_the_docstring_lists_every_field_with_its_default_and_doc():
+    from minipg.options import FIELDS
+    for name, spec in FIELDS.items():
+        assert f"    {name} = {spec.default!r}: {spec.metadata['doc']}" in Options.__doc__
+    assert "Raises OptionsError" in Options.__doc__

@@ -31,14 +31,20 @@ from .returns import calculate_returns, episode_returns
 def reinforce(env, policy, gamma=0.99, epochs=100, T=1000, seed=None, callback=None, history=None):
     """Train `policy` on the vector env `env` with the post's REINFORCE; return the per-epoch history.
 
-    env: a gymnasium VectorEnv of E = env.num_envs copies (NEXT_STEP or SAME_STEP autoreset);
-    policy: a Policy (policies.py), which holds its learning rate; gamma: γ in [0, 1];
-    epochs: updates, one per rollout; T: steps per rollout; seed: seeds each epoch's env.reset
-    (see epoch_seed; the policy has its own generator); callback(epoch, history): called after
-    every epoch; history: a history to continue (a resumed run), from epoch len(history["loss"]).
+    env: a gymnasium VectorEnv of E = env.num_envs copies (NEXT_STEP or SAME_STEP autoreset)
+    with a flat Box observation (obs_dim,); policy: a Policy (policies.py), which holds its
+    learning rate and is updated in place; gamma: γ in [0, 1]; epochs: updates, one per rollout;
+    T: steps per env per rollout (T × E transitions); seed: seeds each epoch's env.reset (see
+    epoch_seed; the policy has its own generator); callback(epoch, history): called after every
+    epoch; history: a history to continue (a resumed run), from epoch len(history["loss"]),
+    extended in place.
 
-    Returns the history: per-epoch lists of avg_reward, mean_return, episodes, loss, entropy,
-    env_steps (cumulative), seconds, and log_std (its mean) for a Gaussian policy.
+    Returns the history: per-epoch lists of avg_reward (the post's metric: the rollout's rewards
+    over its finished episodes), mean_return (of the episodes that ended in the rollout),
+    episodes, loss (the surrogate L, not the return J), entropy (nats, the mean over the
+    rollout's valid states), env_steps (cumulative), seconds (the epoch's wall time), and log_std (its
+    mean) for a Gaussian policy.  The algorithm: the post, "Policy Gradient Theorem and
+    REINFORCE" (Williams 1992).
     Raises ValueError for bad arguments; NonFiniteError (policies.py) if an observation, the
     loss, a gradient or a parameter is NaN or infinite, `history` then holding the good epochs.
     """

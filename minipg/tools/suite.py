@@ -46,9 +46,6 @@ TASKS = {
     "Hopper-v5": (2410.0, 1_000_000, 20),
     "BipedalWalker-v3": (213.0, 5_000_000, 20),
 }
-# Tasks whose presets are provisional (not yet measured on seeds 0–4): `run` without ids leaves
-# them out; name them to run them (make suite SUITE=Hopper-v5).
-PROVISIONAL = ("InvertedPendulum-v5", "HalfCheetah-v5", "Hopper-v5", "BipedalWalker-v3")
 # Budgets the issues allow beyond the anchor's (their row says which was used).
 ALLOWED_STEPS = {"Pendulum-v1": 1_000_000, "MountainCarContinuous-v0": 1_000_000}
 SEEDS = (0, 1, 2, 3, 4)
@@ -121,8 +118,7 @@ def table(rows):
     for env_id, (zoo, zoo_steps, _) in TASKS.items():
         row = rows.get(env_id)
         if row is None:
-            status = "not run (provisional preset)" if env_id in PROVISIONAL else "not run"
-            lines.append(f"| {env_id} | {status} | | {zoo:g} | ({zoo_steps:,}) | | | |")
+            lines.append(f"| {env_id} | not run | | {zoo:g} | ({zoo_steps:,}) | | | |")
             continue
         idle = "" if row["wall_idle"] is None else f"{row['wall_idle']:.0f} s"
         calib = "?" if row["calib"] is None else f"{row['calib']:.3f}"
@@ -206,17 +202,15 @@ def report():
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m minipg.tools.suite", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    run_parser = commands.add_parser("run", help="train the tasks (by default all but the provisional ones)")
-    run_parser.add_argument("env_ids", nargs="*", metavar="ENV_ID",
-                            help=f"tasks among {', '.join(TASKS)} (default: all but the provisional "
-                                 f"{', '.join(PROVISIONAL)})")
+    run_parser = commands.add_parser("run", help="train the tasks (all by default)")
+    run_parser.add_argument("env_ids", nargs="*", metavar="ENV_ID", help=f"tasks among {', '.join(TASKS)}")
     commands.add_parser("report", help="the README's table and docs/suite.png from runs/suite/")
     args = parser.parse_args(argv)
     if args.command == "run":
         unknown = [env_id for env_id in args.env_ids if env_id not in TASKS]
         if unknown:
             parser.error(f"not in the suite: {', '.join(unknown)} (the suite: {', '.join(TASKS)})")
-        run(args.env_ids or [env_id for env_id in TASKS if env_id not in PROVISIONAL])
+        run(args.env_ids or list(TASKS))
     else:
         report()
 

@@ -37,7 +37,7 @@ notebook: $(STAMP)
 	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet "jupyterlab>=4"
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) docs/reinforce.ipynb
 
-# The benchmarks in tests/benchmarks (pytest-benchmark; see README, "Speed"), about a minute; the
+# The benchmarks in tests/benchmarks (pytest-benchmark; see README, "Speed"), about 40 s; the
 # figures also go to runs/bench.json.  More: BENCH_ARGS='--bench-full-grid', '-k busy', '-k solve' (the solve
 # epoch in GFLOP against the machine's matrix-product rate), '--bench-dtype float32' and the other --bench-*
 # options of tests/benchmarks/conftest.py.

@@ -25,7 +25,7 @@ import numpy as np
 
 from .layers import MLP
 from .optim import Adam
-from .parallel import map_in_order
+from .parallel import add_gradients, map_in_order
 
 BASELINES = ("none", "time", "value")
 
@@ -109,11 +109,7 @@ class ValueBaseline:
         work = min(self.chunk_size, n) * self.net.multiply_adds_per_sample
         for chunk_squares, chunk_grads in map_in_order(chunk, range(0, n, self.chunk_size), self.threads, work):
             squares += chunk_squares
-            if grads is None:
-                grads = chunk_grads
-            else:
-                for total, g in zip(grads, chunk_grads):
-                    total += g
+            grads = add_gradients(grads, chunk_grads)
         return float(squares / n), grads
 
     def fit(self, states, returns, valid, steps=None):

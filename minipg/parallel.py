@@ -88,3 +88,13 @@ def map_in_order(function, items, threads, multiply_adds=None):
     context = contextvars.copy_context()
     with ThreadPoolExecutor(max_workers=min(threads, len(items))) as pool:
         return list(pool.map(lambda item: context.copy().run(function, item), items))
+
+
+def add_gradients(total, grads):
+    """total + grads for lists of gradient arrays, added into total's arrays in place (None: the
+    first chunk's list itself).  Chunks summed in their order give the same bits on any thread count."""
+    if total is None:
+        return grads
+    for array, g in zip(total, grads):
+        array += g
+    return total

@@ -32,7 +32,7 @@ from .distributions import Categorical, DiagGaussian
 from .envs.vector import single_spaces
 from .layers import MLP
 from .optim import Adam
-from .parallel import map_in_order, worker_threads
+from .parallel import add_gradients, map_in_order, worker_threads
 
 # Samples per chunk of the learn step: bounds the memory of the (chunk, hidden) activations.
 # The gradient is a sum over samples, so chunking changes nothing but rounding.
@@ -228,11 +228,7 @@ class Policy:
                 chunk, range(0, n_samples, self.chunk_size), self.threads, chunk_work):
             loss += chunk_loss
             entropy_sum += chunk_entropy
-            if grads is None:
-                grads = chunk_grads
-            else:
-                for total, g in zip(grads, chunk_grads):
-                    total += g
+            grads = add_gradients(grads, chunk_grads)
         return float(loss), grads, float(entropy_sum / n_valid)
 
     def thread_copy(self):

@@ -187,7 +187,7 @@ def new_state(policy, options):
     """The SolverState of a new run: an empty history, a new baseline, schedules from epoch 0,
     normalization statistics of nothing seen yet."""
     baseline = make_baseline(options.baseline, policy, options.gamma, options.bootstrap,
-                             **({"hidden": options.value_hidden} if options.baseline == "value" else {}))
+                             hidden=options.value_hidden)  # only a value baseline has a network
     schedules = Schedules(0, options.lr, getattr(policy, "log_std_init", None))
     observation_normalizer = ObservationNormalizer((policy.obs_dim,)) if options.normalize_observations else None
     reward_scaler = RewardScaler() if options.normalize_rewards else None

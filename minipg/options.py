@@ -165,7 +165,7 @@ class Options:
                              optional(POSITIVE_INT), SPEED, metavar="ROWS")
 
     def __post_init__(self):
-        for name in ("hidden", "value_hidden"):
+        for name in SIZE_FIELDS:
             sizes = getattr(self, name)
             if isinstance(sizes, list):  # from JSON or TOML
                 object.__setattr__(self, name, tuple(sizes))
@@ -201,7 +201,7 @@ class Options:
     def asdict(self):
         """{field: value}, JSON-ready (the sizes as lists)."""
         values = dataclasses.asdict(self)
-        for name in ("hidden", "value_hidden"):
+        for name in SIZE_FIELDS:
             values[name] = list(values[name])
         return values
 
@@ -229,6 +229,8 @@ class Options:
 
 NAMES = tuple(spec.name for spec in dataclasses.fields(Options))
 FIELDS = {spec.name: spec for spec in dataclasses.fields(Options)}
+# The fields of layer sizes (tuples in an Options, lists in JSON and TOML).
+SIZE_FIELDS = tuple(name for name, spec in FIELDS.items() if spec.metadata["check"] is SIZES)
 # help(minipg.Options) lists the fields with their defaults and docs, which live in the metadata.
 Options.__doc__ += ("\n\nRaises OptionsError for a value its field's check refuses or a broken rule between "
                     "fields.\n\nFields:\n" + "\n".join(f"    {spec.name} = {spec.default!r}: {spec.metadata['doc']}"

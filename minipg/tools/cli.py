@@ -23,7 +23,8 @@ import numpy as np
 
 from ..envs import make_env
 from ..envs.vector import MIRRORS, observation_mirror
-from ..options import FIELDS, FLAG, NAMES, POSITIVE_INT, SIZES, Options, OptionsError, flag, load_presets, optional
+from ..options import (FIELDS, FLAG, NAMES, POSITIVE_INT, SIZE_FIELDS, SIZES, Options, OptionsError, flag,
+                       load_presets, optional)
 from ..policies import NonFiniteError
 from ..reinforce import reinforce
 from ..solver import make_policy, new_state, train
@@ -194,7 +195,7 @@ def parse_args(experiment, argv=None):
     if args.cluster is not None and args.load:
         parser.error("--load with --cluster: a resumed run runs in this process (drop --cluster)")
     explicit = {name: getattr(args, name) for name in NAMES if hasattr(args, name)}
-    for name in ("hidden", "value_hidden"):
+    for name in SIZE_FIELDS:
         if name in explicit:
             sizes = explicit[name]
             if None in sizes and len(sizes) > 1:

@@ -12,6 +12,7 @@ The math and the training loops, one concept per module (read them in this order
     solver.py         the post's loop with the options: baselines, GAE, clipped passes, schedules
     baselines.py      advantages A = G − b: time and learned value baselines, normalization
     normalization.py  running normalization of observations and rewards (Chan et al.'s update)
+    exploration.py    a bonus β/√n(s) for rarely visited states (SimHash visit counts, Tang et al.)
     ppo.py            the clipped surrogate L^CLIP and its minibatch passes
     parallel.py       one BLAS thread, the learn step's chunks on worker threads (why: see there)
 

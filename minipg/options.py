@@ -65,6 +65,7 @@ FINITE = Check("a finite number", _is_real, float)
 NON_NEGATIVE = Check("a non-negative finite number", lambda v: _is_real(v) and v >= 0, float)
 FLAG = Check("True or False", lambda v: isinstance(v, bool))
 SIZES = Check("a sequence of positive integers", lambda v: isinstance(v, tuple) and all(POSITIVE_INT(s) for s in v))
+BITS = Check("an integer from 1 to 62", lambda v: _is_int(v) and 1 <= v <= 62, int)
 ENV_ID = Check("a gymnasium environment id", lambda v: isinstance(v, str) and bool(v))
 
 
@@ -152,6 +153,11 @@ class Options:
     entropy_coef: float = option(0.0, "an entropy bonus: the update's loss minus this times the mean entropy "
                                  "of π over the rollout's states, against an early collapse of exploration",
                                  NON_NEGATIVE, SOLVER, metavar="C")
+    count_bonus: float = option(0.0, "an exploration bonus: β/√n(s) added to every reward, n(s) the visits so "
+                                "far to the state's cell (a SimHash of count_bits bits; Tang et al. 2017, see "
+                                "minipg/exploration.py); 0: off", NON_NEGATIVE, SOLVER, fixed=True, metavar="BETA")
+    count_bits: int = option(32, "with count_bonus, k: the cells are cut by k random hyperplanes (finer with "
+                             "more)", BITS, SOLVER, fixed=True, metavar="K")
     max_grad_norm: float = option(None, "rescale gradients whose global L2 norm exceeds this",
                                   optional(POSITIVE), SOLVER)
     lr_decay: bool = option(False, "decay the learning rate linearly to 0 over the epochs", FLAG, SOLVER)
@@ -248,6 +254,8 @@ RULES = (
     (lambda o: o.clip_ratio is None and (o.update_epochs != 1 or o.minibatch_size is not None),
      "{update_epochs} and {minibatch_size} need {clip_ratio} (several steps on one rollout need the "
      "clipped surrogate)"),
+    (lambda o: o.count_bits != FIELDS["count_bits"].default and o.count_bonus == 0,
+     "{count_bits} needs {count_bonus} (the cells of the exploration bonus)"),
 )
 
 

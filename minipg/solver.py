@@ -5,6 +5,7 @@
                                                          what bootstrapping needs: terminations,
                                                          the last observations; observations
                                                          normalized, normalization.py)
+        an exploration bonus added to the rewards         exploration.py (count_bonus)
         rewards scaled                                    normalization.py (normalize_rewards)
         advantages A and the value fit's targets          G − b (baselines.py) or GAE(λ) (returns.py)
         fit the value baseline V to the targets           baselines.py
@@ -31,6 +32,7 @@ from gymnasium.vector import AutoresetMode
 
 from .baselines import ValueBaseline, compute_advantages, make_baseline, normalize
 from .envs.vector import autoreset_mode, observation_mirror, single_spaces
+from .exploration import StateCounter
 from .normalization import ObservationNormalizer, RewardScaler
 from .options import Options, OptionsError
 from .policies import CategoricalPolicy, DiagonalGaussianPolicy
@@ -74,6 +76,10 @@ def train(env, policy, options=None, seed=None, callback=None, state=None):
         observations, _ = env.reset(seed=epoch_seed(seed, epoch))
         collect_rollout(env, policy, buffers, observations, state.observation_normalizer)
         rewards = buffers["rewards"]
+        if state.state_counter is not None:  # counted on the raw observations (kept with a normalizer)
+            bonus = state.state_counter.bonus(buffers.get("observations", buffers["states"]), buffers["valid"],
+                                              options.count_bonus)
+            rewards = (rewards + bonus).astype(rewards.dtype)
         if state.reward_scaler is not None:
             rewards = state.reward_scaler.scale(rewards, buffers["dones"], options.gamma)
         advantages, targets = advantages_and_targets(buffers, options, baseline, rewards)
@@ -164,7 +170,7 @@ class Schedules:
 class SolverState:
     """What a run carries besides the policy: its history, the baseline (a ValueBaseline or the
     name of one, see baselines.py), where the schedules start, the options it trained with, and
-    the normalization's statistics (None where off)."""
+    the normalization's statistics and the exploration bonus's visit counts (None where off)."""
 
     history: dict
     baseline: object
@@ -173,6 +179,7 @@ class SolverState:
     policy: object
     observation_normalizer: ObservationNormalizer = None
     reward_scaler: RewardScaler = None
+    state_counter: StateCounter = None
 
     def continued(self, options):
         """This state, going on with `options` from the next epoch (see Schedules.rejoined)."""
@@ -185,14 +192,16 @@ class SolverState:
 
 def new_state(policy, options):
     """The SolverState of a new run: an empty history, a new baseline, schedules from epoch 0,
-    normalization statistics of nothing seen yet."""
+    normalization statistics and visit counts of nothing seen yet."""
     baseline = make_baseline(options.baseline, policy, options.gamma, options.bootstrap,
                              hidden=options.value_hidden)  # only a value baseline has a network
     schedules = Schedules(0, options.lr, getattr(policy, "log_std_init", None))
     observation_normalizer = ObservationNormalizer((policy.obs_dim,)) if options.normalize_observations else None
     reward_scaler = RewardScaler() if options.normalize_rewards else None
+    # The hyperplanes are drawn from the policy's generator, after the value network's weights.
+    state_counter = StateCounter(policy.obs_dim, options.count_bits, policy.rng) if options.count_bonus else None
     return SolverState(new_history(policy), baseline, schedules, options, policy, observation_normalizer,
-                       reward_scaler)
+                       reward_scaler, state_counter)
 
 
 # ---------------------------------------------------------------- one epoch's pieces

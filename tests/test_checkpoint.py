@@ -162,8 +162,9 @@ RESUMERS = {
 
 @pytest.mark.parametrize("resume", RESUMERS)
 @pytest.mark.parametrize("solver_options", [{}, {"lr_decay": True, "baseline": "value", "value_steps": 3},
-                                            {"normalize_observations": True, "normalize_rewards": True}],
-                         ids=["constant_lr", "lr_decay_value_baseline", "normalized"])
+                                            {"normalize_observations": True, "normalize_rewards": True},
+                                            {"count_bonus": 0.5, "count_bits": 8, "normalize_observations": True}],
+                         ids=["constant_lr", "lr_decay_value_baseline", "normalized", "exploration_bonus"])
 def test_resumed_training_equals_uninterrupted_training(solver_options, resume, tmp_path):
     """The solver for 2 epochs, checkpoint, then 2 more in a new policy and env == 4 straight
     (with the learning rate decaying and a learned value baseline, both restored)."""
@@ -198,6 +199,26 @@ def test_resumed_training_equals_uninterrupted_training(solver_options, resume, 
     assert_same_state(straight, resumed)
     for key in straight_history.keys() - {"seconds"}:  # wall time differs, of course
         np.testing.assert_array_equal(straight_history[key], resumed_history[key])
+
+
+def test_visit_counts_must_be_saved_where_the_state_has_them(tmp_path):
+    """A run with the exploration bonus cannot continue from a checkpoint without its counts (nor
+    the other way round); a checkpoint from before the bonus existed has no key for them."""
+    env = make_env("CartPole-v0", E)
+    plain, bonus = Options(num_envs=E, T=5, epochs=1, lr=0.03), Options(num_envs=E, T=5, epochs=1, lr=0.03,
+                                                                         count_bonus=0.5)
+    for saved_options, resumed_options, problem in ((plain, bonus, "state_counter missing"),
+                                                    (bonus, plain, "state_counter not expected")):
+        policy = CategoricalPolicy(env, lr=0.03, seed=0)
+        state = new_state(policy, saved_options)
+        train(env, policy, saved_options, seed=0, state=state)
+        path = save_checkpoint(tmp_path / "run.npz", policy, CONFIG, state.history, 1, state)
+        with pytest.raises(CheckpointError, match=f"corrupt checkpoint \\(solver state: {problem}\\)"):
+            restore_state(load_checkpoint(path), new_state(CategoricalPolicy(env, lr=0.03, seed=0), resumed_options))
+    older = load_checkpoint(save_checkpoint(tmp_path / "old.npz", policy, CONFIG, state.history, 1,
+                                            new_state(policy, plain)))
+    del older.solver["state_counter"]
+    assert restore_state(older, new_state(policy, plain)).state_counter is None
 
 
 # -------------------------------------------------------------------------- atomicity

@@ -55,6 +55,8 @@ def test_the_defaults_are_the_posts_cartpole_experiment():
     ({"terminal_value": float("-inf"), "baseline": "value", "gae_lambda": 0.9},
      "terminal_value must be a finite number, got terminal_value=-inf"),
     ({"env": ""}, "env must be a gymnasium environment id, got env=''"),
+    ({"count_bonus": -0.1}, "count_bonus must be a non-negative finite number, got count_bonus=-0.1"),
+    ({"count_bonus": 0.1, "count_bits": 63}, "count_bits must be an integer from 1 to 62, got count_bits=63"),
 ])
 def test_a_bad_value_names_its_field(fields, message):
     with pytest.raises(OptionsError, match=exactly(message)):
@@ -74,6 +76,8 @@ def test_a_bad_value_names_its_field(fields, message):
     ({"minibatch_size": 64}, "update_epochs and minibatch_size need clip_ratio (several steps on one rollout need "
      "the clipped surrogate)", "--update-epochs and --minibatch-size need --clip-ratio (several steps on one "
      "rollout need the clipped surrogate)"),
+    ({"count_bits": 8}, "count_bits needs count_bonus (the cells of the exploration bonus)",
+     "--count-bits needs --count-bonus (the cells of the exploration bonus)"),
 ])
 def test_a_bad_combination_names_its_fields_in_python_and_as_flags(fields, python, command_line):
     with pytest.raises(OptionsError) as error:
@@ -84,7 +88,7 @@ def test_a_bad_combination_names_its_fields_in_python_and_as_flags(fields, pytho
 
 def test_every_rule_is_met_by_the_defaults_and_broken_by_one_change():
     assert not any(broken(Options()) for broken, _ in RULES)
-    assert len(RULES) == 4
+    assert len(RULES) == 5
 
 
 def test_render_names_fields_for_python_or_for_the_command_line():

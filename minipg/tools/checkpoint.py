@@ -99,7 +99,7 @@ class Checkpoint:
     `policy_architecture`; rng_state: the dict of `Generator.bit_generator.state`;
     epoch: epochs completed; config and history as saved, after a JSON round trip (tuples
     come back as lists); solver: the JSON parts of a solver.SolverState ({"schedules",
-    "observation_normalizer", "reward_scaler"}), or None for a run of `reinforce`.
+    "observation_normalizer", "reward_scaler", "state_counter"}), or None for a run of `reinforce`.
     """
 
     path: str
@@ -112,7 +112,7 @@ class Checkpoint:
     history: dict = field(default_factory=dict)
     epoch: int = 0
     baseline: dict = None  # a learned baseline's {"parameters", "m", "v", "t"}, when one was saved
-    solver: dict = None  # a SolverState's schedules and normalization statistics, when one was saved
+    solver: dict = None  # a SolverState's schedules, normalization statistics and visit counts, when one was saved
 
 
 # ------------------------------------------------------------------------------ saving
@@ -157,9 +157,9 @@ def save_checkpoint(path, policy, config, history, epoch, state=None):
     history: dict of per-epoch lists as the training loops return it (None for {}); NaN is
     kept.  epoch: the number of epochs completed — from a callback(epoch, history), which
     receives the 0-based index of the epoch just finished, pass epoch + 1.
-    state: the run's solver.SolverState, whose learned value baseline, schedules and
-    normalization statistics are saved too, so a resumed run continues exactly; None for a run
-    of `reinforce`.
+    state: the run's solver.SolverState, whose learned value baseline, schedules, normalization
+    statistics and visit counts are saved too, so a resumed run continues exactly; None for a
+    run of `reinforce`.
 
     The write is atomic (see the module docstring).  Returns `path`.
     """
@@ -171,6 +171,7 @@ def save_checkpoint(path, policy, config, history, epoch, state=None):
         "schedules": dataclasses.asdict(state.schedules),
         "observation_normalizer": None if normalizer is None else normalizer.state(),
         "reward_scaler": None if scaler is None else scaler.moments.state(),
+        "state_counter": None if state.state_counter is None else state.state_counter.state(),
     }
     arrays = {
         "format": _text_array(FORMAT_TAG),
@@ -804,8 +805,8 @@ def restore_baseline(checkpoint, baseline):
 
 def restore_state(checkpoint, state):
     """Make the solver.SolverState `state` continue the checkpointed run: its learned baseline
-    (restore_baseline), where its schedules start, and its normalization statistics.  A
-    checkpoint of a `reinforce` run holds none of them: the state is left as it is.
+    (restore_baseline), where its schedules start, its normalization statistics and visit
+    counts.  A checkpoint of a `reinforce` run holds none of them: the state is left as it is.
     Raises CheckpointError if what was saved does not fit `state`."""
     restore_baseline(checkpoint, state.baseline)
     saved = checkpoint.solver
@@ -814,11 +815,13 @@ def restore_state(checkpoint, state):
     try:
         state.schedules = Schedules(**saved["schedules"])
         for name, target in (("observation_normalizer", state.observation_normalizer),
-                             ("reward_scaler", None if state.reward_scaler is None else state.reward_scaler.moments)):
-            if (saved[name] is None) != (target is None):
-                raise ValueError(f"{name} {'missing' if saved[name] is None else 'not expected'}")
+                             ("reward_scaler", None if state.reward_scaler is None else state.reward_scaler.moments),
+                             ("state_counter", state.state_counter)):
+            saved_part = saved.get(name)  # checkpoints from before the exploration bonus lack its key
+            if (saved_part is None) != (target is None):
+                raise ValueError(f"{name} {'missing' if saved_part is None else 'not expected'}")
             if target is not None:
-                target.restore(saved[name])
+                target.restore(saved_part)
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{checkpoint.path}: corrupt checkpoint (solver state: {error})") from None
     return state

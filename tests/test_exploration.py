@@ -1,0 +1,155 @@
+"""The count-based exploration bonus (exploration.py): codes are the documented SimHash of the
+standardized observation, the bonus is β/√n with n counted over every epoch so far (this
+one's included), invalid steps neither count nor score, the counts survive a JSON round trip,
+and the solver learns from rewards + bonus while its metrics keep the task's own rewards."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import SEEDS
+from corridor import LENGTHS, NEXT_STEP, SAME_STEP, T, Corridor, make_policy
+from minipg import Options, OptionsError, train
+from minipg.exploration import EPSILON, StateCounter
+from minipg.reinforce import rollout_buffers
+from minipg.solver import collect_rollout, new_state
+
+BETA = 0.3
+
+
+def counter(obs_dim=3, bits=12, seed=0):
+    return StateCounter(obs_dim, bits, np.random.default_rng(seed))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_codes_are_the_signs_of_random_affine_projections_of_standardized_observations(seed):
+    rng = np.random.default_rng(seed)
+    shape, obs_dim, bits = (int(rng.integers(1, 6)), int(rng.integers(1, 5))), int(rng.integers(1, 7)), 20
+    states = StateCounter(obs_dim, bits, np.random.default_rng(seed))
+    observations = rng.normal(3.0, 5.0, size=shape + (obs_dim,))
+    states.bonus(observations, np.ones(shape, dtype=bool), BETA)  # the first batch sets μ₀, σ₀
+
+    flat = observations.reshape(-1, obs_dim)
+    mean, std = flat.mean(axis=0), np.sqrt(flat.var(axis=0) + EPSILON)
+    np.testing.assert_array_equal(states.mean, mean)
+    for observation, code in zip(flat, states.codes(observations).reshape(-1)):
+        g = np.append((observation - mean) / std, 1.0)
+        expected = sum(1 << i for i in range(bits) if states.projection[i] @ g > 0)
+        assert code == expected
+
+
+def test_the_bonus_is_beta_over_the_root_of_the_visits_so_far():
+    states = counter(obs_dim=2)
+    points = np.array([[0.0, 0.0], [5.0, -3.0], [-4.0, 6.0]])
+    first = points[[0, 1, 1, 2, 2, 2, 2]].reshape(7, 1, 2)  # (T, E, obs_dim): 1, 2 and 4 visits
+    valid = np.ones((7, 1), dtype=bool)
+    codes = states.codes  # needs μ₀ and σ₀, set by the first bonus
+    bonus = states.bonus(first, valid, BETA)
+    cells = codes(first)
+    assert len(set(cells[[0, 1, 3], 0].tolist())) == 3  # the three points fall in three cells
+    np.testing.assert_allclose(bonus[:, 0], BETA / np.sqrt([1, 2, 2, 4, 4, 4, 4]), rtol=1e-15)
+    second = states.bonus(points[[0, 0, 1]].reshape(3, 1, 2), np.ones((3, 1), dtype=bool), BETA)
+    np.testing.assert_allclose(second[:, 0], BETA / np.sqrt([3, 3, 3]), rtol=1e-15)
+    assert sum(states.counts.values()) == 10
+
+
+def test_the_standardization_is_fixed_by_the_first_batch():
+    states = counter()
+    rng = np.random.default_rng(1)
+    first = rng.normal(size=(4, 2, 3))
+    states.bonus(first, np.ones((4, 2), dtype=bool), BETA)
+    codes = states.codes(first)
+    states.bonus(rng.normal(10.0, 0.1, size=(4, 2, 3)), np.ones((4, 2), dtype=bool), BETA)
+    np.testing.assert_array_equal(states.codes(first), codes)
+
+
+def test_invalid_steps_neither_count_nor_score():
+    states = counter(obs_dim=1)
+    observations = np.zeros((4, 2, 1))
+    valid = np.array([[True, False], [True, True], [False, True], [True, True]])
+    bonus = states.bonus(observations, valid, BETA)
+    np.testing.assert_array_equal(bonus[~valid], 0.0)
+    np.testing.assert_allclose(bonus[valid], BETA / np.sqrt(6))
+    assert states.counts == {int(states.codes(observations[0, 0])): 6}
+
+
+def test_state_and_restore_round_trip_through_json():
+    states = counter()
+    rng = np.random.default_rng(2)
+    observations, valid = rng.normal(size=(5, 3, 3)), np.ones((5, 3), dtype=bool)
+    states.bonus(observations, valid, BETA)
+    restored = counter(seed=99)
+    restored.restore(json.loads(json.dumps(states.state())))
+    assert restored.counts == states.counts
+    later = rng.normal(size=(5, 3, 3))
+    np.testing.assert_array_equal(restored.bonus(later, valid, BETA), states.bonus(later, valid, BETA))
+    with pytest.raises(ValueError, match=r"projection of shape \(12, 4\), expected \(5, 4\)"):
+        counter(bits=5).restore(states.state())
+    fresh = counter()
+    fresh.restore(json.loads(json.dumps(counter().state())))  # before any batch: no μ₀ yet
+    assert fresh.mean is None and fresh.counts == {}
+
+
+def test_bits_must_fit_an_int64_code():
+    with pytest.raises(ValueError, match="bits must be from 1 to 62, got 63"):
+        counter(bits=63)
+    with pytest.raises(OptionsError, match="count_bits must be an integer from 1 to 62"):
+        Options(count_bonus=0.1, count_bits=0)
+    with pytest.raises(OptionsError, match="count_bits needs count_bonus"):
+        Options(count_bits=8)
+
+
+@pytest.mark.parametrize("mode", [NEXT_STEP, SAME_STEP], ids=["next_step", "same_step"])
+def test_the_solver_learns_from_rewards_plus_bonus_and_reports_the_tasks_rewards(mode):
+    import minipg.solver as solver
+
+    env = Corridor(LENGTHS, mode)
+    options = Options(num_envs=len(LENGTHS), T=T, epochs=2, lr=0.01, gamma=0.9, count_bonus=BETA, count_bits=6,
+                      normalize_observations=True)
+    policy = make_policy(env)
+    state = new_state(policy, options)
+    # What the solver's counter will score: a copy fed the same rollouts (the corridor ignores actions).
+    expected_counter = StateCounter(1, 6, np.random.default_rng(0))
+    expected_counter.restore(state.state_counter.state())
+    seen = []
+    real = solver.advantages_and_targets
+
+    def spy(buffers, options, baseline, rewards=None):
+        seen.append((buffers["rewards"].copy(), rewards.copy(), buffers["observations"].copy(),
+                     buffers["valid"].copy()))
+        return real(buffers, options, baseline, rewards)
+
+    solver.advantages_and_targets = spy
+    try:
+        history = train(env, policy, options, seed=0, state=state)
+    finally:
+        solver.advantages_and_targets = real
+    for raw, rewards, observations, valid in seen:
+        np.testing.assert_allclose(rewards, raw + expected_counter.bonus(observations, valid, BETA), rtol=1e-15)
+    assert (seen[0][1] > seen[0][0])[seen[0][3]].all()
+    assert state.state_counter.counts == expected_counter.counts
+    assert sum(state.state_counter.counts.values()) == 2 * seen[0][3].sum()
+    plain = train(Corridor(LENGTHS, mode), make_policy(Corridor(LENGTHS, mode)), options.replace(count_bonus=0.0,
+                  count_bits=32), seed=0)  # the corridor's returns do not depend on the actions
+    assert history["mean_return"] == plain["mean_return"]
+
+
+def test_off_by_default_and_drawn_from_the_policys_generator():
+    env = Corridor(LENGTHS, SAME_STEP)
+    assert new_state(make_policy(env), Options()).state_counter is None
+    policy = make_policy(env)
+    expected = np.random.default_rng(0)
+    expected.bit_generator.state = policy.rng.bit_generator.state
+    state = new_state(policy, Options(count_bonus=1.0, count_bits=4))
+    np.testing.assert_array_equal(state.state_counter.projection, expected.standard_normal((4, 2)))
+
+
+def test_rollout_observations_are_counted_raw_without_a_normalizer():
+    env = Corridor(LENGTHS, SAME_STEP)
+    policy = make_policy(env)
+    buffers = rollout_buffers(env, policy, T)
+    collect_rollout(env, policy, buffers, env.reset(seed=0)[0])
+    assert "observations" not in buffers  # the solver then counts buffers["states"], the raw ones
+    history = train(env, policy, Options(num_envs=len(LENGTHS), T=T, epochs=1, lr=0.01, count_bonus=BETA), seed=0)
+    assert np.isfinite(history["loss"]).all()

@@ -14,27 +14,31 @@ policy keeps going (option `count_bonus` = β).  The cells are a SimHash of the 
     φ(s) = sgn(A g(s)) ∈ {−1, 1}^k,     A: (k, obs_dim + 1), entries i.i.d. N(0, 1)
     g(s) = [(s − μ₀) / σ₀, 1]
 
-k random hyperplanes (`count_bits`; the appended 1 gives them offsets, so they cut the space
-into bounded cells rather than cones from the origin), through the observations standardized
-by the mean μ₀ and standard deviation σ₀ of the first rollout, fixed from then on so that a
-cell stays the same region of the state space for the whole run.  More bits, finer cells.
+k random hyperplanes (`count_bits`; the appended 1 gives them offsets, so the cells near the
+observations are bounded regions rather than cones through the origin), through the
+observations standardized by the mean μ₀ and standard deviation σ₀ = √(σ² + 10⁻⁸) of the
+first rollout (σ₀ = 1 for a coordinate that did not vary there, such as a contact flag),
+fixed from then on so that a cell stays the same region of the state space for the whole
+run.  More bits, finer cells.
 
-Each epoch the rollout's states are counted first, then scored: a state seen for the first
-time gets β, one in a cell visited 100 times β/10.  The metrics and the evaluation use the
-task's own rewards only.  The counts are part of a run: checkpoints save them, and a resumed
-run continues them bit for bit.
+Each epoch the rollout's states are counted first, then scored: the only state of its cell
+so far gets β, one in a cell visited 100 times (this rollout's visits included) β/10.  The
+metrics and the evaluation use the task's own rewards only.  The counts are part of a run:
+checkpoints save them, and a resumed run continues them bit for bit.
 """
 
 import numpy as np
 
-EPSILON = 1e-8  # keeps σ₀ away from 0 for a coordinate that never moved in the first rollout
+EPSILON = 1e-8  # σ₀ = √(σ² + ε), as normalization.py's
+CONSTANT = 1e-12  # a first-rollout variance at most this: the coordinate did not vary, σ₀ = 1
 
 
 class StateCounter:
     """Visit counts of SimHash cells (see the module docstring).
 
     obs_dim: D, the observation's length; bits: k, 1 to 62 (a cell's code is packed into an
-    int64); rng: a numpy Generator to draw A from (the solver passes the policy's).
+    int64); rng: a numpy Generator to draw A from (the solver passes the policy's).  Raises
+    ValueError for bits outside 1 to 62.
     """
 
     def __init__(self, obs_dim, bits, rng):
@@ -45,7 +49,11 @@ class StateCounter:
         self.counts = {}  # {code: visits}
 
     def codes(self, observations):
-        """φ of each observation, packed into an int64: (...) for observations (..., D)."""
+        """φ of each observation, packed into an int64 (bit i set where hyperplane i has the
+        observation on its positive side): (...) for observations (..., D).  Raises ValueError
+        before the first `bonus`, which sets μ₀ and σ₀."""
+        if self.mean is None:
+            raise ValueError("no codes before the first batch is counted (it sets the standardization)")
         observations = np.asarray(observations, dtype=np.float64)
         standardized = (observations - self.mean) / self.std
         signs = standardized @ self.projection[:, :-1].T + self.projection[:, -1] > 0  # (..., k)
@@ -57,7 +65,8 @@ class StateCounter:
         observations = np.asarray(observations, dtype=np.float64)
         if self.mean is None:
             seen = observations[valid]
-            self.mean, self.std = seen.mean(axis=0), np.sqrt(seen.var(axis=0) + EPSILON)
+            variance = seen.var(axis=0)
+            self.mean, self.std = seen.mean(axis=0), np.where(variance > CONSTANT, np.sqrt(variance + EPSILON), 1.0)
         codes = self.codes(observations)
         cells, visits = np.unique(codes[valid], return_counts=True)
         for cell, n in zip(cells.tolist(), visits.tolist()):
@@ -67,20 +76,34 @@ class StateCounter:
         return np.where(valid, beta / np.sqrt(np.maximum(counts.reshape(valid.shape), 1.0)), 0.0)
 
     def state(self):
-        """A JSON-able dict of A, μ₀, σ₀ and the counts, for a checkpoint."""
-        cells = sorted(self.counts)
+        """A, μ₀ and σ₀ as JSON-able lists (None before the first batch), and the counts as two
+        int64 arrays of the same length, "cells" (sorted codes) and "visits" (≥ 1 each): a run
+        may visit millions of cells, so a checkpoint stores those as arrays."""
+        cells = np.array(sorted(self.counts), dtype=np.int64)
         return {"projection": self.projection.tolist(),
                 "mean": None if self.mean is None else self.mean.tolist(),
                 "std": None if self.std is None else self.std.tolist(),
-                "cells": cells, "visits": [self.counts[cell] for cell in cells]}
+                "cells": cells, "visits": np.array([self.counts[cell] for cell in cells.tolist()], dtype=np.int64)}
 
     def restore(self, state):
-        """Set everything from `state()`; ValueError if A's shape differs."""
+        """Set everything from `state()` (lists or arrays); ValueError naming what does not fit:
+        A's shape, μ₀'s or σ₀'s, cells and visits of different lengths, a cell twice, a count
+        below 1."""
         projection = np.asarray(state["projection"], dtype=np.float64)
         if projection.shape != self.projection.shape:
             raise ValueError(f"state counter projection of shape {projection.shape}, expected "
                              f"{self.projection.shape}")
-        self.projection = projection
-        self.mean = None if state["mean"] is None else np.asarray(state["mean"], dtype=np.float64)
-        self.std = None if state["std"] is None else np.asarray(state["std"], dtype=np.float64)
-        self.counts = dict(zip((int(cell) for cell in state["cells"]), (int(n) for n in state["visits"])))
+        obs_dim = projection.shape[1] - 1
+        moments = [None if state[name] is None else np.asarray(state[name], dtype=np.float64)
+                   for name in ("mean", "std")]
+        if (moments[0] is None) != (moments[1] is None) or any(
+                moment is not None and moment.shape != (obs_dim,) for moment in moments):
+            shapes = [None if moment is None else moment.shape for moment in moments]
+            raise ValueError(f"state counter standardization of shapes {shapes}, expected two of {(obs_dim,)} "
+                             "or two None")
+        cells, visits = (np.asarray(state[name]).reshape(-1).astype(np.int64) for name in ("cells", "visits"))
+        if len(cells) != len(visits) or len(np.unique(cells)) != len(cells) or (visits < 1).any():
+            raise ValueError(f"state counter counts: {len(cells)} cells ({len(np.unique(cells))} different) "
+                             f"and {len(visits)} visits (each must be at least 1)")
+        self.projection, (self.mean, self.std) = projection, moments
+        self.counts = dict(zip(cells.tolist(), visits.tolist()))

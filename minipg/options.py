@@ -156,8 +156,8 @@ class Options:
     count_bonus: float = option(0.0, "an exploration bonus: β/√n(s) added to every reward, n(s) the visits so "
                                 "far to the state's cell (a SimHash of count_bits bits; Tang et al. 2017, see "
                                 "minipg/exploration.py); 0: off", NON_NEGATIVE, SOLVER, fixed=True, metavar="BETA")
-    count_bits: int = option(32, "with count_bonus, k: the cells are cut by k random hyperplanes (finer with "
-                             "more)", BITS, SOLVER, fixed=True, metavar="K")
+    count_bits: int = option(32, "with count_bonus, k (1 to 62): the cells are cut by k random hyperplanes "
+                             "(finer with more)", BITS, SOLVER, fixed=True, metavar="K")
     max_grad_norm: float = option(None, "rescale gradients whose global L2 norm exceeds this",
                                   optional(POSITIVE), SOLVER)
     lr_decay: bool = option(False, "decay the learning rate linearly to 0 over the epochs", FLAG, SOLVER)

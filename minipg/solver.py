@@ -76,7 +76,8 @@ def train(env, policy, options=None, seed=None, callback=None, state=None):
         observations, _ = env.reset(seed=epoch_seed(seed, epoch))
         collect_rollout(env, policy, buffers, observations, state.observation_normalizer)
         rewards = buffers["rewards"]
-        if state.state_counter is not None:  # counted on the raw observations (kept with a normalizer)
+        if state.state_counter is not None:  # the raw observations: float64 kept beside a normalizer's
+            # output, or else the states themselves (the policy's dtype; float32 rounds them alike every epoch)
             bonus = state.state_counter.bonus(buffers.get("observations", buffers["states"]), buffers["valid"],
                                               options.count_bonus)
             rewards = (rewards + bonus).astype(rewards.dtype)

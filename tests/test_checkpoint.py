@@ -163,8 +163,10 @@ RESUMERS = {
 @pytest.mark.parametrize("resume", RESUMERS)
 @pytest.mark.parametrize("solver_options", [{}, {"lr_decay": True, "baseline": "value", "value_steps": 3},
                                             {"normalize_observations": True, "normalize_rewards": True},
-                                            {"count_bonus": 0.5, "count_bits": 8, "normalize_observations": True}],
-                         ids=["constant_lr", "lr_decay_value_baseline", "normalized", "exploration_bonus"])
+                                            {"count_bonus": 0.5, "count_bits": 8, "normalize_observations": True},
+                                            {"count_bonus": 0.5}],
+                         ids=["constant_lr", "lr_decay_value_baseline", "normalized", "exploration_bonus",
+                              "exploration_bonus_raw_states"])
 def test_resumed_training_equals_uninterrupted_training(solver_options, resume, tmp_path):
     """The solver for 2 epochs, checkpoint, then 2 more in a new policy and env == 4 straight
     (with the learning rate decaying and a learned value baseline, both restored)."""
@@ -219,6 +221,44 @@ def test_visit_counts_must_be_saved_where_the_state_has_them(tmp_path):
                                             new_state(policy, plain)))
     del older.solver["state_counter"]
     assert restore_state(older, new_state(policy, plain)).state_counter is None
+
+
+def test_visit_counts_of_a_long_run_are_array_members(tmp_path):
+    """A run may visit millions of cells: the counts are int64 members, not JSON, and a
+    checkpoint with 300,000 of them loads back whole; members of the wrong shape, or counts
+    without the state they belong to, are named."""
+    env = make_env("CartPole-v0", E)
+    options = Options(num_envs=E, T=5, epochs=1, lr=0.03, count_bonus=0.5)
+    policy = CategoricalPolicy(env, lr=0.03, seed=0)
+    state = new_state(policy, options)
+    train(env, policy, options, seed=0, state=state)
+    state.state_counter.counts = {cell * 7919: 1 + cell % 5 for cell in range(300_000)}
+    path = save_checkpoint(tmp_path / "long.npz", policy, CONFIG, state.history, 1, state)
+    assert {"state_counter_cells.npy", "state_counter_visits.npy"} <= set(zipfile.ZipFile(path).namelist())
+    resumed = restore_state(load_checkpoint(path), new_state(CategoricalPolicy(env, lr=0.03, seed=0), options))
+    assert resumed.state_counter.counts == state.state_counter.counts
+
+    arrays = dict(np.load(path))
+    for changes, problem in (({"state_counter_cells": arrays["state_counter_cells"].reshape(-1, 2)},
+                              r"member state_counter_cells.npy declares shape \(150000, 2\)"),
+                             ({"state_counter_visits": arrays["state_counter_visits"][:-1]},
+                              r"member state_counter_visits.npy declares shape \(299999,\) int64; the exploration "
+                              r"bonus's visit counts has \(300000,\) int64 there"),
+                             ({"solver": checkpoint_module._json_array({**json_member(arrays, "solver"),
+                                                                        "state_counter": None})},
+                              "without the solver state's state_counter")):
+        np.savez(tmp_path / "bad.npz", **{**arrays, **changes})
+        with pytest.raises(CheckpointError, match=problem):
+            load_checkpoint(tmp_path / "bad.npz")
+    del arrays["state_counter_visits"]
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(CheckpointError, match="member state_counter_visits.npy is missing"):
+        load_checkpoint(tmp_path / "bad.npz")
+
+
+def json_member(arrays, key):
+    import json
+    return json.loads(bytes(arrays[key]).decode("utf-8"))
 
 
 # -------------------------------------------------------------------------- atomicity

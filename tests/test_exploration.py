@@ -33,6 +33,7 @@ def test_codes_are_the_signs_of_random_affine_projections_of_standardized_observ
     flat = observations.reshape(-1, obs_dim)
     mean, std = flat.mean(axis=0), np.sqrt(flat.var(axis=0) + EPSILON)
     np.testing.assert_array_equal(states.mean, mean)
+    np.testing.assert_array_equal(states.std, std)
     for observation, code in zip(flat, states.codes(observations).reshape(-1)):
         g = np.append((observation - mean) / std, 1.0)
         expected = sum(1 << i for i in range(bits) if states.projection[i] @ g > 0)
@@ -64,6 +65,21 @@ def test_the_standardization_is_fixed_by_the_first_batch():
     np.testing.assert_array_equal(states.codes(first), codes)
 
 
+def test_a_coordinate_constant_in_the_first_rollout_is_not_blown_up():
+    """σ₀ = 1 where the first rollout did not vary (a contact flag): its later 0/1 moves the
+    standardized value by 1, not by 10⁴, so the other coordinates still tell cells apart."""
+    states = counter(obs_dim=2)
+    rng = np.random.default_rng(3)
+    first = np.stack([rng.normal(size=(50, 1)), np.zeros((50, 1))], axis=-1)  # (T, E, 2), the flag 0
+    states.bonus(first, np.ones((50, 1), dtype=bool), BETA)
+    np.testing.assert_array_equal(states.std[1], 1.0)
+    landed = first.copy()
+    landed[..., 1] = 1.0
+    assert len(np.unique(states.codes(landed))) > 1
+    with pytest.raises(ValueError, match="no codes before the first batch"):
+        counter().codes(np.zeros((1, 3)))
+
+
 def test_invalid_steps_neither_count_nor_score():
     states = counter(obs_dim=1)
     observations = np.zeros((4, 2, 1))
@@ -79,16 +95,34 @@ def test_state_and_restore_round_trip_through_json():
     rng = np.random.default_rng(2)
     observations, valid = rng.normal(size=(5, 3, 3)), np.ones((5, 3), dtype=bool)
     states.bonus(observations, valid, BETA)
+    saved = states.state()
+    assert saved["cells"].dtype == saved["visits"].dtype == np.int64 and (np.diff(saved["cells"]) > 0).all()
+    as_json = {key: value.tolist() if isinstance(value, np.ndarray) else value for key, value in saved.items()}
     restored = counter(seed=99)
-    restored.restore(json.loads(json.dumps(states.state())))
+    restored.restore(json.loads(json.dumps(as_json)))
     assert restored.counts == states.counts
     later = rng.normal(size=(5, 3, 3))
     np.testing.assert_array_equal(restored.bonus(later, valid, BETA), states.bonus(later, valid, BETA))
     with pytest.raises(ValueError, match=r"projection of shape \(12, 4\), expected \(5, 4\)"):
         counter(bits=5).restore(states.state())
     fresh = counter()
-    fresh.restore(json.loads(json.dumps(counter().state())))  # before any batch: no μ₀ yet
+    fresh.restore(counter().state())  # before any batch: no μ₀ yet
     assert fresh.mean is None and fresh.counts == {}
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"mean": [0.0, 0.0]}, r"standardization of shapes \[\(2,\), \(3,\)\], expected two of \(3,\)"),
+    ({"std": None}, r"standardization of shapes \[\(3,\), None\]"),
+    ({"visits": [1]}, r"counts: 2 cells \(2 different\) and 1 visits"),
+    ({"cells": [5, 5]}, r"counts: 2 cells \(1 different\) and 2 visits"),
+    ({"visits": [1, 0]}, r"each must be at least 1"),
+])
+def test_restore_refuses_what_does_not_fit(change, problem):
+    states = counter()
+    states.bonus(np.random.default_rng(4).normal(size=(3, 1, 3)), np.ones((3, 1), dtype=bool), BETA)
+    saved = {**states.state(), "cells": [3, 9], "visits": [2, 1], **change}
+    with pytest.raises(ValueError, match=problem):
+        counter().restore(saved)
 
 
 def test_bits_must_fit_an_int64_code():
@@ -145,11 +179,23 @@ def test_off_by_default_and_drawn_from_the_policys_generator():
     np.testing.assert_array_equal(state.state_counter.projection, expected.standard_normal((4, 2)))
 
 
-def test_rollout_observations_are_counted_raw_without_a_normalizer():
+@pytest.mark.parametrize("normalize", [False, True], ids=["raw_states", "normalized_states"])
+def test_the_counter_sees_the_raw_observations(normalize, monkeypatch):
+    """Without a normalizer the states are the raw observations; with one, the raw ones kept beside."""
     env = Corridor(LENGTHS, SAME_STEP)
     policy = make_policy(env)
-    buffers = rollout_buffers(env, policy, T)
-    collect_rollout(env, policy, buffers, env.reset(seed=0)[0])
-    assert "observations" not in buffers  # the solver then counts buffers["states"], the raw ones
-    history = train(env, policy, Options(num_envs=len(LENGTHS), T=T, epochs=1, lr=0.01, count_bonus=BETA), seed=0)
-    assert np.isfinite(history["loss"]).all()
+    counted = []
+    real = StateCounter.bonus
+
+    def spy(self, observations, valid, beta):
+        counted.append(np.array(observations))
+        return real(self, observations, valid, beta)
+
+    monkeypatch.setattr(StateCounter, "bonus", spy)
+    options = Options(num_envs=len(LENGTHS), T=T, epochs=1, lr=0.01, count_bonus=BETA,
+                      normalize_observations=normalize)
+    train(env, policy, options, seed=0)
+    plain = rollout_buffers(env, policy, T)
+    collect_rollout(Corridor(LENGTHS, SAME_STEP), policy, plain, Corridor(LENGTHS, SAME_STEP).reset(seed=0)[0])
+    np.testing.assert_array_equal(counted[0], plain["states"])  # the step counts 0, 1, 2, ... (corridor.py)
+    assert counted[0].max() >= 1

@@ -70,6 +70,7 @@ _PARAM_KEY = "param_{}"
 _ADAM_M_KEY = "adam_m_{}"
 _ADAM_V_KEY = "adam_v_{}"
 _BASELINE_PREFIX = "baseline_"
+_COUNTS_KEYS = ("state_counter_cells", "state_counter_visits")  # the exploration bonus's visit counts
 _JSON_KEYS = ("architecture", "optimizer", "rng_state", "config", "history", "solver")
 
 
@@ -167,11 +168,13 @@ def save_checkpoint(path, policy, config, history, epoch, state=None):
         raise ValueError(f"epoch must be a non-negative integer (epochs completed), got {epoch!r}")
     opt = policy.opt
     normalizer, scaler = (None, None) if state is None else (state.observation_normalizer, state.reward_scaler)
+    counter = None if state is None or state.state_counter is None else state.state_counter.state()
     solver = None if state is None else {
         "schedules": dataclasses.asdict(state.schedules),
         "observation_normalizer": None if normalizer is None else normalizer.state(),
         "reward_scaler": None if scaler is None else scaler.moments.state(),
-        "state_counter": None if state.state_counter is None else state.state_counter.state(),
+        # the visit counts go to two int64 members (below): a run may visit millions of cells
+        "state_counter": None if counter is None else {key: counter[key] for key in ("projection", "mean", "std")},
     }
     arrays = {
         "format": _text_array(FORMAT_TAG),
@@ -196,6 +199,8 @@ def save_checkpoint(path, policy, config, history, epoch, state=None):
             arrays[_BASELINE_PREFIX + _PARAM_KEY.format(i)] = param
             arrays[_BASELINE_PREFIX + _ADAM_M_KEY.format(i)] = m
             arrays[_BASELINE_PREFIX + _ADAM_V_KEY.format(i)] = v
+    if counter is not None:
+        arrays[_COUNTS_KEYS[0]], arrays[_COUNTS_KEYS[1]] = counter["cells"], counter["visits"]
     write_atomically(path, lambda file: np.savez_compressed(file, **arrays))
     return path
 
@@ -273,6 +278,9 @@ def _json_array(value):
 # minipg's own networks have thousands (the swing-up MLP (5, 64, 64, 1): 4,609); 2**24 is
 # thousands of times more, and 2**24 float64 parameters with Adam's m and v take 384 MiB.
 MAX_PARAMETERS = 2**24
+# The most cells the exploration bonus's visit counts may hold: at most one a state counted, and
+# 2**24 is more than 16M env steps (minipg's longest preset run takes 5M); 128 MiB an array.
+MAX_CELLS = 2**24
 # The most hidden layers a network may have: far deeper than a plain ReLU MLP trains (there is
 # no normalization or residual connection here).  It bounds the number of members.
 MAX_HIDDEN_LAYERS = 64
@@ -286,7 +294,8 @@ JSON_MAX_BYTES = {
     "optimizer": 64 << 10,    # five numbers
     "rng_state": 64 << 10,    # a NumPy bit generator's state: PCG64's ~150 bytes, MT19937's ~7 kB
     "config": 1 << 20,        # the Options fields, a preset and a seed: ~600 bytes
-    "solver": 1 << 20,        # the schedules (3 numbers), the normalizers (2 · obs_dim + 5 numbers)
+    "solver": 1 << 20,        # the schedules (3 numbers), the normalizers (2 · obs_dim + 5 numbers),
+                              # the bonus's hyperplanes ((k ≤ 62) · (obs_dim + 1) numbers)
     "history": 64 << 20,      # per-epoch numbers, ~200 bytes an epoch: over 300,000 epochs
 }
 # The most bytes one stored byte of a zip member can give, by compression method: a stored
@@ -345,7 +354,8 @@ def _read_checkpoint(archive):
     dtype = np.dtype(architecture["dtype"])
     policy = describe_architecture(architecture)
     baseline_arrays = _count_baseline_arrays(archive)
-    archive.expect(_policy_limits(shapes, dtype, policy) | _baseline_limits(baseline_arrays, dtype),
+    counts_limits = _counts_limits(archive)
+    archive.expect(_policy_limits(shapes, dtype, policy) | _baseline_limits(baseline_arrays, dtype) | counts_limits,
                    f"a checkpoint of {policy} has {len(shapes)} parameter arrays")
     _check_baseline_total(archive, baseline_arrays, dtype)
 
@@ -368,7 +378,7 @@ def _read_checkpoint(archive):
         history=meta["history"],
         epoch=epoch,
         baseline=_read_baseline(archive, architecture["obs_dim"], dtype, baseline_arrays),
-        solver=meta["solver"],
+        solver=_with_counts(archive, meta["solver"], counts_limits),
     )
 
 
@@ -626,6 +636,33 @@ def _check_baseline_total(archive, count, dtype):
                 raise archive.corrupt(f"member {name} brings the value network's arrays to {total:,} bytes "
                                       f"uncompressed; {MAX_PARAMETERS:,} {dtype} parameters and {count} .npy "
                                       f"headers take at most {limit:,}")
+
+
+def _counts_limits(archive):
+    """{member: (most bytes, what it holds)} of the exploration bonus's visit counts: both of
+    _COUNTS_KEYS if either is in the archive, else none."""
+    if not any(key + ".npy" in archive.members for key in _COUNTS_KEYS):
+        return {}
+    holds = f"the exploration bonus's visit counts ({MAX_CELLS:,} int64 at most)"
+    return {key + ".npy": (NPY_HEADER_MAX + MAX_CELLS * 8, holds) for key in _COUNTS_KEYS}
+
+
+def _with_counts(archive, solver, counts_limits):
+    """The solver state with the visit counts put back into its "state_counter" ("cells" and
+    "visits", int64 vectors of one length; StateCounter.restore checks their values), or as it
+    is when none were saved.  CheckpointError if counts come without a state counter."""
+    if not counts_limits:
+        return solver
+    if not isinstance(solver, dict) or not isinstance(solver.get("state_counter"), dict):
+        raise archive.corrupt(f"members {' and '.join(key + '.npy' for key in _COUNTS_KEYS)} without the solver "
+                              "state's state_counter")
+    cells, visits = (archive.npy(key + ".npy") for key in _COUNTS_KEYS)
+    if len(cells.shape) != 1:
+        raise archive.corrupt(f"member {cells.name} declares shape {cells.shape}; the visit counts' cells are a vector")
+    length, owner = cells.shape[0], "the exploration bonus's visit counts"
+    counts = {key: archive.array(npy, (length,), np.dtype(np.int64), owner)
+              for key, npy in (("cells", cells), ("visits", visits))}
+    return {**solver, "state_counter": {**solver["state_counter"], **counts}}
 
 
 def _read_baseline(archive, obs_dim, dtype, count):

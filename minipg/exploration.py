@@ -54,10 +54,9 @@ class StateCounter:
         before the first `bonus`, which sets μ₀ and σ₀."""
         if self.mean is None:
             raise ValueError("no codes before the first batch is counted (it sets the standardization)")
-        observations = np.asarray(observations, dtype=np.float64)
-        standardized = (observations - self.mean) / self.std
+        standardized = (np.asarray(observations) - self.mean) / self.std  # float64, as μ₀ and σ₀
         signs = standardized @ self.projection[:, :-1].T + self.projection[:, -1] > 0  # (..., k)
-        return signs.astype(np.int64) @ (np.int64(1) << np.arange(signs.shape[-1], dtype=np.int64))
+        return signs.astype(np.int64) @ (np.int64(1) << np.arange(signs.shape[-1]))
 
     def bonus(self, observations, valid, beta):
         """Count the valid observations, then return β / √n of each: (T, E) in float64, 0 where
@@ -67,13 +66,12 @@ class StateCounter:
             seen = observations[valid]
             variance = seen.var(axis=0)
             self.mean, self.std = seen.mean(axis=0), np.where(variance > CONSTANT, np.sqrt(variance + EPSILON), 1.0)
-        codes = self.codes(observations)
-        cells, visits = np.unique(codes[valid], return_counts=True)
-        for cell, n in zip(cells.tolist(), visits.tolist()):
-            self.counts[cell] = self.counts.get(cell, 0) + n
-        cells, inverse = np.unique(codes, return_inverse=True)
-        counts = np.array([self.counts.get(cell, 0) for cell in cells.tolist()], dtype=np.float64)[inverse]
-        return np.where(valid, beta / np.sqrt(np.maximum(counts.reshape(valid.shape), 1.0)), 0.0)
+        cells, inverse, visits = np.unique(self.codes(observations[valid]), return_inverse=True, return_counts=True)
+        totals = [self.counts.get(cell, 0) + n for cell, n in zip(cells.tolist(), visits.tolist())]
+        self.counts.update(zip(cells.tolist(), totals))
+        bonus = np.zeros(valid.shape)
+        bonus[valid] = beta / np.sqrt(np.array(totals, dtype=np.float64)[inverse])
+        return bonus
 
     def state(self):
         """A, μ₀ and σ₀ as JSON-able lists (None before the first batch), and the counts as two
@@ -101,9 +99,9 @@ class StateCounter:
             shapes = [None if moment is None else moment.shape for moment in moments]
             raise ValueError(f"state counter standardization of shapes {shapes}, expected two of {(obs_dim,)} "
                              "or two None")
-        cells, visits = (np.asarray(state[name]).reshape(-1).astype(np.int64) for name in ("cells", "visits"))
-        if len(cells) != len(visits) or len(np.unique(cells)) != len(cells) or (visits < 1).any():
-            raise ValueError(f"state counter counts: {len(cells)} cells ({len(np.unique(cells))} different) "
-                             f"and {len(visits)} visits (each must be at least 1)")
+        cells, visits = (np.asarray(state[name]).astype(np.int64) for name in ("cells", "visits"))
+        if cells.shape != visits.shape or cells.ndim != 1 or len(np.unique(cells)) != len(cells) or (visits < 1).any():
+            raise ValueError(f"state counter counts: cells of shape {cells.shape} ({len(np.unique(cells))} different) "
+                             f"and visits of shape {visits.shape} (each must be at least 1)")
         self.projection, (self.mean, self.std) = projection, moments
         self.counts = dict(zip(cells.tolist(), visits.tolist()))

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import SEEDS
+from conftest import SEEDS, exactly
 from corridor import LENGTHS, NEXT_STEP, SAME_STEP, T, Corridor, make_policy
 from minipg import Options, OptionsError, train
 from minipg.exploration import EPSILON, StateCounter
@@ -34,6 +34,7 @@ def test_codes_are_the_signs_of_random_affine_projections_of_standardized_observ
     mean, std = flat.mean(axis=0), np.sqrt(flat.var(axis=0) + EPSILON)
     np.testing.assert_array_equal(states.mean, mean)
     np.testing.assert_array_equal(states.std, std)
+    assert states.codes(observations).dtype == np.int64
     for observation, code in zip(flat, states.codes(observations).reshape(-1)):
         g = np.append((observation - mean) / std, 1.0)
         expected = sum(1 << i for i in range(bits) if states.projection[i] @ g > 0)
@@ -76,8 +77,20 @@ def test_a_coordinate_constant_in_the_first_rollout_is_not_blown_up():
     landed = first.copy()
     landed[..., 1] = 1.0
     assert len(np.unique(states.codes(landed))) > 1
-    with pytest.raises(ValueError, match="no codes before the first batch"):
+    with pytest.raises(ValueError, match=exactly("no codes before the first batch is counted (it sets the "
+                                                 "standardization)")):
         counter().codes(np.zeros((1, 3)))
+
+
+def test_float32_observations_are_counted_in_float64():
+    """A float32 policy's states (no normalizer) are standardized in float64, as their float64 copy."""
+    observations = np.random.default_rng(5).normal(100.0, 0.01, size=(40, 2, 3)).astype(np.float32)
+    valid = np.ones((40, 2), dtype=bool)
+    single, double = counter(), counter()
+    np.testing.assert_array_equal(single.bonus(observations, valid, BETA),
+                                  double.bonus(observations.astype(np.float64), valid, BETA))
+    np.testing.assert_array_equal(single.mean, double.mean)
+    assert single.mean.dtype == np.float64
 
 
 def test_invalid_steps_neither_count_nor_score():
@@ -105,29 +118,46 @@ def test_state_and_restore_round_trip_through_json():
     np.testing.assert_array_equal(restored.bonus(later, valid, BETA), states.bonus(later, valid, BETA))
     with pytest.raises(ValueError, match=r"projection of shape \(12, 4\), expected \(5, 4\)"):
         counter(bits=5).restore(states.state())
+    empty = counter().state()  # before any batch: no μ₀ yet, no counts
+    assert empty["cells"].dtype == empty["visits"].dtype == np.int64
     fresh = counter()
-    fresh.restore(counter().state())  # before any batch: no μ₀ yet
+    fresh.restore(empty)
     assert fresh.mean is None and fresh.counts == {}
+    whole_numbers = {"projection": np.ones((12, 4), dtype=int).tolist(), "mean": [0, 1, 2], "std": [1, 1, 2],
+                     "cells": [3.0, 9.0], "visits": [2, 1]}  # as JSON may give them back
+    fresh.restore(whole_numbers)
+    assert fresh.projection.dtype == fresh.mean.dtype == fresh.std.dtype == np.float64
+    assert fresh.counts == {3: 2, 9: 1} and all(type(cell) is int for cell in fresh.counts)
 
 
 @pytest.mark.parametrize("change, problem", [
-    ({"mean": [0.0, 0.0]}, r"standardization of shapes \[\(2,\), \(3,\)\], expected two of \(3,\)"),
-    ({"std": None}, r"standardization of shapes \[\(3,\), None\]"),
-    ({"visits": [1]}, r"counts: 2 cells \(2 different\) and 1 visits"),
-    ({"cells": [5, 5]}, r"counts: 2 cells \(1 different\) and 2 visits"),
-    ({"visits": [1, 0]}, r"each must be at least 1"),
+    ({"mean": [0.0, 0.0]}, "state counter standardization of shapes [(2,), (3,)], expected two of (3,) or two None"),
+    ({"std": None}, "state counter standardization of shapes [(3,), None], expected two of (3,) or two None"),
+    ({"visits": [1]}, "state counter counts: cells of shape (2,) (2 different) and visits of shape (1,) (each must "
+                      "be at least 1)"),
+    ({"cells": [5, 5]}, "state counter counts: cells of shape (2,) (1 different) and visits of shape (2,) (each "
+                        "must be at least 1)"),
+    ({"visits": [1, 0]}, "state counter counts: cells of shape (2,) (2 different) and visits of shape (2,) (each "
+                         "must be at least 1)"),
+    ({"cells": [[3], [9]], "visits": [[2], [1]]}, "state counter counts: cells of shape (2, 1) (2 different) and "
+                                                  "visits of shape (2, 1) (each must be at least 1)"),
 ])
 def test_restore_refuses_what_does_not_fit(change, problem):
     states = counter()
     states.bonus(np.random.default_rng(4).normal(size=(3, 1, 3)), np.ones((3, 1), dtype=bool), BETA)
     saved = {**states.state(), "cells": [3, 9], "visits": [2, 1], **change}
-    with pytest.raises(ValueError, match=problem):
+    with pytest.raises(ValueError, match=exactly(problem)):
         counter().restore(saved)
 
 
 def test_bits_must_fit_an_int64_code():
-    with pytest.raises(ValueError, match="bits must be from 1 to 62, got 63"):
-        counter(bits=63)
+    for bits in (1, 62):  # the codes of 62 bits fill an int64 but for its sign bit
+        states = counter(bits=bits)
+        states.bonus(np.eye(3).reshape(3, 1, 3), np.ones((3, 1), dtype=bool), BETA)
+        assert 0 <= min(states.counts) and max(states.counts) < 2**bits
+    for bits in (0, 63):
+        with pytest.raises(ValueError, match=exactly(f"bits must be from 1 to 62, got {bits}")):
+            counter(bits=bits)
     with pytest.raises(OptionsError, match="count_bits must be an integer from 1 to 62"):
         Options(count_bonus=0.1, count_bits=0)
     with pytest.raises(OptionsError, match="count_bits needs count_bonus"):

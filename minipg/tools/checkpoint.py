@@ -100,7 +100,8 @@ class Checkpoint:
     `policy_architecture`; rng_state: the dict of `Generator.bit_generator.state`;
     epoch: epochs completed; config and history as saved, after a JSON round trip (tuples
     come back as lists); solver: the JSON parts of a solver.SolverState ({"schedules",
-    "observation_normalizer", "reward_scaler", "state_counter"}), or None for a run of `reinforce`.
+    "observation_normalizer", "reward_scaler", "state_counter"}, the last with the visit counts
+    read back from their int64 members), or None for a run of `reinforce`.
     """
 
     path: str
@@ -294,8 +295,9 @@ JSON_MAX_BYTES = {
     "optimizer": 64 << 10,    # five numbers
     "rng_state": 64 << 10,    # a NumPy bit generator's state: PCG64's ~150 bytes, MT19937's ~7 kB
     "config": 1 << 20,        # the Options fields, a preset and a seed: ~600 bytes
-    "solver": 1 << 20,        # the schedules (3 numbers), the normalizers (2 · obs_dim + 5 numbers),
-                              # the bonus's hyperplanes ((k ≤ 62) · (obs_dim + 1) numbers)
+    "solver": 8 << 20,        # the schedules (3 numbers), the normalizers (2 · obs_dim + 5 numbers),
+                              # the bonus's hyperplanes ((k ≤ 62) · (obs_dim + 1) numbers, ~22 bytes
+                              # each: obs_dim up to ~6,000)
     "history": 64 << 20,      # per-epoch numbers, ~200 bytes an epoch: over 300,000 epochs
 }
 # The most bytes one stored byte of a zip member can give, by compression method: a stored

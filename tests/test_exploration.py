@@ -229,3 +229,22 @@ def test_the_counter_sees_the_raw_observations(normalize, monkeypatch):
     collect_rollout(Corridor(LENGTHS, SAME_STEP), policy, plain, Corridor(LENGTHS, SAME_STEP).reset(seed=0)[0])
     np.testing.assert_array_equal(counted[0], plain["states"])  # the step counts 0, 1, 2, ... (corridor.py)
     assert counted[0].max() >= 1
+
+
+def test_a_float32_run_learns_from_float32_rewards_with_the_bonus(monkeypatch):
+    import minipg.solver as solver
+    from minipg.policies import CategoricalPolicy
+
+    env = Corridor(LENGTHS, SAME_STEP)
+    policy = CategoricalPolicy(env, lr=0.01, seed=0, dtype="float32")
+    seen = []
+    real = solver.advantages_and_targets
+
+    def spy(buffers, options, baseline, rewards=None):
+        seen.append(rewards.dtype)
+        return real(buffers, options, baseline, rewards)
+
+    monkeypatch.setattr(solver, "advantages_and_targets", spy)
+    train(env, policy, Options(num_envs=len(LENGTHS), T=T, epochs=1, lr=0.01, dtype="float32", count_bonus=BETA),
+          seed=0)
+    assert seen == [np.float32]

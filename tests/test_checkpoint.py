@@ -221,6 +221,9 @@ def test_visit_counts_must_be_saved_where_the_state_has_them(tmp_path):
                                             new_state(policy, plain)))
     del older.solver["state_counter"]
     assert restore_state(older, new_state(policy, plain)).state_counter is None
+    del older.solver["reward_scaler"]  # written by every version: its absence is damage
+    with pytest.raises(CheckpointError, match="corrupt checkpoint \\(solver state: 'reward_scaler'\\)"):
+        restore_state(older, new_state(policy, plain))
 
 
 def test_visit_counts_of_a_long_run_are_array_members(tmp_path):

@@ -856,7 +856,8 @@ def restore_state(checkpoint, state):
         for name, target in (("observation_normalizer", state.observation_normalizer),
                              ("reward_scaler", None if state.reward_scaler is None else state.reward_scaler.moments),
                              ("state_counter", state.state_counter)):
-            saved_part = saved.get(name)  # checkpoints from before the exploration bonus lack its key
+            # checkpoints from before the exploration bonus lack its key; the others are always written
+            saved_part = saved.get(name) if name == "state_counter" else saved[name]
             if (saved_part is None) != (target is None):
                 raise ValueError(f"{name} {'missing' if saved_part is None else 'not expected'}")
             if target is not None:

@@ -29,7 +29,7 @@ checkpoints save them, and a resumed run continues them bit for bit.
 
 import numpy as np
 
-EPSILON = 1e-8  # σ₀ = √(σ² + ε), as normalization.py's
+from .normalization import EPSILON  # σ₀ = √(σ² + ε), as the observation normalizer's
 CONSTANT = 1e-12  # a first-rollout variance at most this: the coordinate did not vary, σ₀ = 1
 
 
@@ -67,8 +67,9 @@ class StateCounter:
             variance = seen.var(axis=0)
             self.mean, self.std = seen.mean(axis=0), np.where(variance > CONSTANT, np.sqrt(variance + EPSILON), 1.0)
         cells, inverse, visits = np.unique(self.codes(observations[valid]), return_inverse=True, return_counts=True)
-        totals = [self.counts.get(cell, 0) + n for cell, n in zip(cells.tolist(), visits.tolist())]
-        self.counts.update(zip(cells.tolist(), totals))
+        cells = cells.tolist()
+        totals = [self.counts.get(cell, 0) + n for cell, n in zip(cells, visits.tolist())]
+        self.counts.update(zip(cells, totals))
         bonus = np.zeros(valid.shape)
         bonus[valid] = beta / np.sqrt(np.array(totals, dtype=np.float64)[inverse])
         return bonus
@@ -100,8 +101,9 @@ class StateCounter:
             raise ValueError(f"state counter standardization of shapes {shapes}, expected two of {(obs_dim,)} "
                              "or two None")
         cells, visits = (np.asarray(state[name]).astype(np.int64) for name in ("cells", "visits"))
-        if cells.shape != visits.shape or cells.ndim != 1 or len(np.unique(cells)) != len(cells) or (visits < 1).any():
-            raise ValueError(f"state counter counts: cells of shape {cells.shape} ({len(np.unique(cells))} different) "
+        different = len(np.unique(cells))
+        if cells.shape != visits.shape or cells.ndim != 1 or different != len(cells) or (visits < 1).any():
+            raise ValueError(f"state counter counts: cells of shape {cells.shape} ({different} different) "
                              f"and visits of shape {visits.shape} (each must be at least 1)")
         self.projection, (self.mean, self.std) = projection, moments
         self.counts = dict(zip(cells.tolist(), visits.tolist()))

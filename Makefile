@@ -70,7 +70,7 @@ figures: $(STAMP)
 
 # The README's results on standard tasks: each task of minipg/tools/suite.py trained with its preset
 # for seeds 0-4 (two at a time), then the table (between the README's suite markers) and
-# docs/suite.png.  About 80 minutes on a 2-core machine (BipedalWalker 50 of them).  A subset: make suite SUITE='Pendulum-v1'
+# docs/suite.png.  About 90 minutes on a 2-core machine (BipedalWalker 50 of them).  A subset: make suite SUITE='Pendulum-v1'
 suite: $(STAMP)
 	$(BIN)/python -m minipg.tools.suite run $(SUITE)
 	$(BIN)/python -m minipg.tools.suite report

@@ -61,12 +61,11 @@ class StateCounter:
     def bonus(self, observations, valid, beta):
         """Count the valid observations, then return β / √n of each: (T, E) in float64, 0 where
         not valid.  observations: (T, E, D); valid: (T, E) bools (False on autoreset steps)."""
-        observations = np.asarray(observations, dtype=np.float64)
+        seen = np.asarray(observations, dtype=np.float64)[valid]  # (n, D), the valid ones
         if self.mean is None:
-            seen = observations[valid]
             variance = seen.var(axis=0)
             self.mean, self.std = seen.mean(axis=0), np.where(variance > CONSTANT, np.sqrt(variance + EPSILON), 1.0)
-        cells, inverse, visits = np.unique(self.codes(observations[valid]), return_inverse=True, return_counts=True)
+        cells, inverse, visits = np.unique(self.codes(seen), return_inverse=True, return_counts=True)
         cells = cells.tolist()
         totals = [self.counts.get(cell, 0) + n for cell, n in zip(cells, visits.tolist())]
         self.counts.update(zip(cells, totals))

@@ -15,6 +15,7 @@ The math and the training loops, one concept per module (read them in this order
     exploration.py    a bonus β/√n(s) for rarely visited states (SimHash visit counts, Tang et al.)
     ppo.py            the clipped surrogate L^CLIP and its minibatch passes
     parallel.py       one BLAS thread, the learn step's chunks on worker threads (why: see there)
+    state.py          the state protocol: state_dict() and load_state_dict() of what a run carries
 
 Around them, in their own packages:
 

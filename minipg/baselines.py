@@ -26,6 +26,7 @@ import numpy as np
 from .layers import MLP
 from .optim import Adam
 from .parallel import add_gradients, map_in_order
+from .state import checked_arrays, copy_arrays
 
 BASELINES = ("none", "time", "value")
 
@@ -123,6 +124,21 @@ class ValueBaseline:
             loss, grads = self.loss_and_grads(features[batch], targets[batch])
             self.opt.step(grads)
         return loss
+
+
+    def state_dict(self):
+        """{"parameters": V_φ's [W1, b1, ...], "optimizer": its Adam state} (state.py's protocol;
+        the generator is the policy's, saved with it)."""
+        return {"parameters": self.net.params, "optimizer": self.opt.state_dict()}
+
+    def load_state_dict(self, state):
+        """Take back a `state_dict()`; ValueError naming what does not fit, before anything changes."""
+        parameters = checked_arrays("parameters", state["parameters"], self.net.params)
+        try:
+            self.opt.load_state_dict(state["optimizer"])
+        except ValueError as error:
+            raise ValueError(f"optimizer {error}") from None
+        copy_arrays(self.net.params, parameters)
 
 
 def make_baseline(name, policy, gamma, bootstrap=False, **value_options):

@@ -24,7 +24,7 @@ run.  More bits, finer cells.
 Each epoch the rollout's states are counted first, then scored: the only state of its cell
 so far gets β, one in a cell visited 100 times (this rollout's visits included) β/10.  The
 metrics and the evaluation use the task's own rewards only.  The counts are part of a run:
-checkpoints save them, and a resumed run continues them bit for bit.
+checkpoints save them (`state_dict`), and a resumed run continues them bit for bit.
 """
 
 import numpy as np
@@ -73,36 +73,31 @@ class StateCounter:
         bonus[valid] = beta / np.sqrt(np.array(totals, dtype=np.float64)[inverse])
         return bonus
 
-    def state(self):
-        """A, μ₀ and σ₀ as JSON-able lists (None before the first batch), and the counts as two
-        int64 arrays of the same length, "cells" (sorted codes) and "visits" (≥ 1 each): a run
-        may visit millions of cells, so a checkpoint stores those as arrays."""
+    def state_dict(self):
+        """{"projection": A, "mean": μ₀, "std": σ₀ (None before the first batch), "cells": the
+        visited codes (sorted) and "visits": their counts (≥ 1 each), int64 arrays of one
+        length} (state.py's protocol; a run may visit millions of cells)."""
         cells = np.array(sorted(self.counts), dtype=np.int64)
-        return {"projection": self.projection.tolist(),
-                "mean": None if self.mean is None else self.mean.tolist(),
-                "std": None if self.std is None else self.std.tolist(),
+        return {"projection": self.projection, "mean": self.mean, "std": self.std,
                 "cells": cells, "visits": np.array([self.counts[cell] for cell in cells.tolist()], dtype=np.int64)}
 
-    def restore(self, state):
-        """Set everything from `state()` (lists or arrays); ValueError naming what does not fit:
-        A's shape, μ₀'s or σ₀'s, cells and visits of different lengths, a cell twice, a count
-        below 1."""
+    def load_state_dict(self, state):
+        """Take back a `state_dict()`; ValueError naming what does not fit: A's shape, μ₀'s or
+        σ₀'s, cells and visits of different lengths, a cell twice, a count below 1."""
         projection = np.asarray(state["projection"], dtype=np.float64)
         if projection.shape != self.projection.shape:
-            raise ValueError(f"state counter projection of shape {projection.shape}, expected "
-                             f"{self.projection.shape}")
+            raise ValueError(f"projection of shape {projection.shape} saved, {self.projection.shape} expected")
         obs_dim = projection.shape[1] - 1
         moments = [None if state[name] is None else np.asarray(state[name], dtype=np.float64)
                    for name in ("mean", "std")]
         if (moments[0] is None) != (moments[1] is None) or any(
                 moment is not None and moment.shape != (obs_dim,) for moment in moments):
             shapes = [None if moment is None else moment.shape for moment in moments]
-            raise ValueError(f"state counter standardization of shapes {shapes}, expected two of {(obs_dim,)} "
-                             "or two None")
+            raise ValueError(f"standardization of shapes {shapes} saved, two of {(obs_dim,)} or two None expected")
         cells, visits = (np.asarray(state[name]).astype(np.int64) for name in ("cells", "visits"))
         different = len(np.unique(cells))
         if cells.shape != visits.shape or cells.ndim != 1 or different != len(cells) or (visits < 1).any():
-            raise ValueError(f"state counter counts: cells of shape {cells.shape} ({different} different) "
-                             f"and visits of shape {visits.shape} (each must be at least 1)")
+            raise ValueError(f"counts: cells of shape {cells.shape} ({different} different) and visits of "
+                             f"shape {visits.shape} saved (each must be at least 1)")
         self.projection, (self.mean, self.std) = projection, moments
         self.counts = dict(zip(cells.tolist(), visits.tolist()))

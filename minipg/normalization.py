@@ -58,16 +58,19 @@ class RunningMeanStd:
         """√(σ² + ε): (*shape)."""
         return np.sqrt(self.var + EPSILON)
 
-    def state(self):
-        """{"mean", "var", "count"} as lists and a float, for a checkpoint's JSON."""
-        return {"mean": self.mean.tolist(), "var": self.var.tolist(), "count": float(self.count)}
+    def state_dict(self):
+        """{"mean", "var": float64 arrays of `shape`, "count": a float} (state.py's protocol)."""
+        return {"mean": self.mean, "var": self.var, "count": self.count}
 
-    def restore(self, state):
-        """Set the moments from `state()`; ValueError if the shapes differ."""
-        mean, var = np.asarray(state["mean"], dtype=np.float64), np.asarray(state["var"], dtype=np.float64)
+    def load_state_dict(self, state):
+        """Take back a `state_dict()`; ValueError if a shape differs or the count is not positive."""
+        mean, var = (np.array(state[name], dtype=np.float64) for name in ("mean", "var"))
         if mean.shape != self.mean.shape or var.shape != self.var.shape:
-            raise ValueError(f"normalizer statistics of shape {mean.shape}, expected {self.mean.shape}")
-        self.mean, self.var, self.count = mean, var, float(state["count"])
+            raise ValueError(f"statistics of shapes {mean.shape} and {var.shape} saved, {self.mean.shape} expected")
+        count = float(state["count"])
+        if not 0 < count < np.inf:
+            raise ValueError(f"count {state['count']!r} saved, a positive number expected")
+        self.mean, self.var, self.count = mean, var, count
 
 
 class ObservationNormalizer(RunningMeanStd):
@@ -94,6 +97,13 @@ class RewardScaler:
 
     def __init__(self):
         self.moments = RunningMeanStd()
+
+    def state_dict(self):
+        """{"moments": the discounted return's RunningMeanStd state}."""
+        return {"moments": self.moments.state_dict()}
+
+    def load_state_dict(self, state):
+        self.moments.load_state_dict(state["moments"])
 
     def scale(self, rewards, dones, gamma):
         """rewards / √(Var[G] + ε): (T, E), in the rewards' dtype; γ of the run's returns."""

@@ -12,6 +12,8 @@ This is the update torch.optim.Adam performs with its defaults (no weight decay,
 
 import numpy as np
 
+from .state import checked_arrays, checked_count, copy_arrays
+
 
 class Adam:
     """Adam over `params` (a list of arrays that the optimizer updates in place)."""
@@ -44,3 +46,22 @@ class Adam:
             v *= self.beta2
             v += (1.0 - self.beta2) * grad**2
             param -= self.lr * (m / correction1) / (np.sqrt(v / correction2) + self.eps)
+
+    def state_dict(self):
+        """{"t", "betas", "eps", "m", "v"}: the step count, the constants and the moments (the
+        live arrays, in `params` order).  The learning rate is the run's configuration, not state
+        (the solver sets it every epoch from its schedule)."""
+        return {"t": self.t, "betas": [self.beta1, self.beta2], "eps": self.eps, "m": self.m, "v": self.v}
+
+    def load_state_dict(self, state):
+        """Take back a `state_dict()`; ValueError naming what does not fit, before anything changes."""
+        m, v = (checked_arrays(name, state[name], self.params) for name in ("m", "v"))
+        t = checked_count("t", state["t"])
+        beta1, beta2 = (float(beta) for beta in state["betas"])
+        eps = float(state["eps"])
+        if not (0.0 <= beta1 < 1.0 and 0.0 <= beta2 < 1.0 and 0.0 < eps < np.inf):
+            raise ValueError(f"betas {state['betas']} and eps {state['eps']} saved: betas in [0, 1) and a positive "
+                             "finite eps expected")
+        copy_arrays(self.m, m)
+        copy_arrays(self.v, v)
+        self.t, self.beta1, self.beta2, self.eps = t, beta1, beta2, eps

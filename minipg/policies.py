@@ -33,6 +33,7 @@ from .envs.vector import single_spaces
 from .layers import MLP
 from .optim import Adam
 from .parallel import add_gradients, map_in_order, worker_threads
+from .state import checked_arrays, copy_arrays
 
 # Samples per chunk of the learn step: bounds the memory of the (chunk, hidden) activations.
 # The gradient is a sum over samples, so chunking changes nothing but rounding.
@@ -290,6 +291,43 @@ class Policy:
     def project(self):
         """Keep parameters in their allowed range after a step (nothing to do by default)."""
 
+    # ------------------------------------------------------------ state (state.py's protocol)
+    def architecture(self):
+        """What a saved state must match: {"policy": class name, "obs_dim", "act_dim", "hidden":
+        list, "dtype": "float64" or "float32", "mirror": a Gaussian's mirror signs or None}.  The
+        dtype counts because a run continued in another precision would not continue the saved
+        one; the mirror, because it changes what the parameters mean."""
+        mirror = getattr(self, "mirror", None)
+        return {"policy": type(self).__name__, "obs_dim": self.obs_dim, "act_dim": self.act_dim,
+                "hidden": [int(size) for size in self.hidden], "dtype": self.dtype.name,
+                "mirror": None if mirror is None else [int(sign) for sign in mirror]}
+
+    def state_dict(self):
+        """{"architecture", "parameters" (in `parameters()` order), "optimizer" (Adam's state),
+        "rng" (the generator's state: the resumed run samples the same actions)}."""
+        return {"architecture": self.architecture(), "parameters": self.parameters(),
+                "optimizer": self.opt.state_dict(), "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state):
+        """Take back a `state_dict()`: everything is checked before anything changes.  Raises
+        ValueError naming the architecture's fields that differ, or the part that does not fit.
+        The learning rate stays as the policy has it: it is the run's configuration, not state."""
+        differences = architecture_differences(state["architecture"], self.architecture())
+        if differences:
+            raise ValueError(f"the saved policy is {describe_architecture(state['architecture'])}, this one "
+                             f"differs in {'; '.join(differences)}")
+        parameters = checked_arrays("parameters", state["parameters"], self.parameters())
+        try:  # on a new generator of the same kind: the policy's own changes only once all is checked
+            type(self.rng.bit_generator)().state = state["rng"]
+        except (KeyError, TypeError, ValueError, OverflowError) as error:
+            raise ValueError(f"rng: not a {type(self.rng.bit_generator).__name__} state ({error})") from None
+        try:
+            self.opt.load_state_dict(state["optimizer"])
+        except ValueError as error:
+            raise ValueError(f"optimizer {error}") from None
+        copy_arrays(self.parameters(), parameters)
+        self.rng.bit_generator.state = state["rng"]
+
     def learn(self, states, actions, advantages, mask=None):
         """The original's learn: one Adam step on L.  Returns the loss."""
         return self.update(states, actions, advantages, mask)["loss"]
@@ -325,6 +363,26 @@ class Policy:
 
     def check_actions(self, actions, batch_shape):
         raise NotImplementedError
+
+
+def describe_architecture(architecture):
+    """'CategoricalPolicy(obs_dim=4, act_dim=2, hidden=(), dtype=float64)' (and the mirror, when
+    there is one) for a Policy.architecture(), for messages."""
+    mirror = architecture.get("mirror")
+    return (f"{architecture['policy']}(obs_dim={architecture['obs_dim']}, act_dim={architecture['act_dim']}, "
+            f"hidden={tuple(architecture['hidden'])}, dtype={architecture['dtype']}"
+            + ("" if mirror is None else f", mirror={tuple(mirror)}") + ")")
+
+
+def architecture_differences(saved, actual):
+    """['hidden: () saved, (8,) here', ...] for the fields of two architectures that differ."""
+    differences = []
+    for name in ("policy", "obs_dim", "act_dim", "hidden", "dtype", "mirror"):
+        values = [architecture.get(name) for architecture in (saved, actual)]
+        values = [tuple(value) if isinstance(value, list) else value for value in values]
+        if values[0] != values[1]:
+            differences.append(f"{name}: {values[0]} saved, {values[1]} here")
+    return differences
 
 
 def check_per_sample(name, values, batch_shape):

@@ -23,6 +23,7 @@ where the schedules start, the normalization's statistics) is a SolverState, whi
 save and a resumed run continues.
 """
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -167,6 +168,10 @@ class Schedules:
         return Schedules(epoch, lr, cap)
 
 
+# History entries that count (episodes, env steps): integers, the others floats.
+COUNT_KEYS = ("episodes", "env_steps")
+
+
 @dataclass
 class SolverState:
     """What a run carries besides the policy: its history, the baseline (a ValueBaseline or the
@@ -181,6 +186,44 @@ class SolverState:
     observation_normalizer: ObservationNormalizer = None
     reward_scaler: RewardScaler = None
     state_counter: StateCounter = None
+
+    def parts(self):
+        """{name: the object or None} of what the run learns or counts besides its history."""
+        return {"policy": self.policy, "baseline": self.baseline if isinstance(self.baseline, ValueBaseline) else None,
+                "observation_normalizer": self.observation_normalizer, "reward_scaler": self.reward_scaler,
+                "state_counter": self.state_counter}
+
+    def state_dict(self):
+        """The run's state (state.py's protocol): {"history": {metric: (epochs,) array},
+        "schedules": {"epoch", "lr", "log_std_cap"}, and each of `parts()`'s state_dict() or None}.
+        The options are the run's configuration, saved beside it (tools/checkpoint.py)."""
+        history = {key: np.array(values, dtype=np.int64 if key in COUNT_KEYS else np.float64)
+                   for key, values in self.history.items()}
+        return {"history": history, "schedules": dataclasses.asdict(self.schedules),
+                **{name: None if part is None else part.state_dict() for name, part in self.parts().items()}}
+
+    def load_state_dict(self, state):
+        """Take back a `state_dict()` of a run with the same options' fixed fields.  Raises
+        ValueError naming the part that does not fit (a part saved where this state has none, or
+        the reverse, or one of other shapes), KeyError for one missing; a part is changed only
+        once it is checked, but an error in a later part leaves the earlier ones loaded: make a
+        new state to try again."""
+        for name, part in self.parts().items():
+            if (state.get(name) is None) != (part is None):
+                raise ValueError(f"{name}: {'missing' if part is not None else 'saved, but this run has none'}")
+            if part is not None:
+                try:
+                    part.load_state_dict(state[name])
+                except ValueError as error:
+                    raise ValueError(f"{name}: {error}") from None
+        history = {key: state["history"][key] for key in self.history}
+        if len({len(np.ravel(values)) for values in history.values()}) != 1 or any(
+                np.ndim(values) != 1 for values in history.values()):
+            raise ValueError("history: one value per epoch expected for every metric")
+        schedules = Schedules(**state["schedules"])
+        self.history = {key: [int(value) if key in COUNT_KEYS else float(value) for value in values]
+                        for key, values in history.items()}
+        self.schedules = schedules
 
     def continued(self, options):
         """This state, going on with `options` from the next epoch (see Schedules.rejoined)."""

@@ -58,3 +58,27 @@ def stand_in_env(obs_dim, action_space):
 def exactly(message):
     """A `pytest.raises(match=...)` pattern that accepts this whole message and nothing else."""
     return f"^{re.escape(message)}$"
+
+
+def state_leaves(tree, prefix=""):
+    """{dotted path: leaf} of a state_dict() tree (minipg/state.py): arrays and JSON values."""
+    if isinstance(tree, (list, tuple)) and any(isinstance(value, (dict, list, tuple, np.ndarray)) for value in tree):
+        tree = dict(enumerate(tree))
+    if isinstance(tree, dict):
+        return {path: leaf for key, value in tree.items()
+                for path, leaf in state_leaves(value, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: tree}
+
+
+def assert_same_state(a, b, ignore=("history.seconds",)):
+    """Two state_dict() trees hold bitwise the same state: every array of the same dtype, shape
+    and bytes, every other leaf equal (the paths in `ignore` skipped: wall seconds differ)."""
+    leaves_a, leaves_b = state_leaves(a), state_leaves(b)
+    assert leaves_a.keys() == leaves_b.keys()
+    for path in leaves_a.keys() - set(ignore):
+        x, y = leaves_a[path], leaves_b[path]
+        if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+            x, y = np.asarray(x), np.asarray(y)
+            assert (x.dtype, x.shape, x.tobytes()) == (y.dtype, y.shape, y.tobytes()), path
+        else:
+            assert x == y, path

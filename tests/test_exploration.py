@@ -103,51 +103,51 @@ def test_invalid_steps_neither_count_nor_score():
     assert states.counts == {int(states.codes(observations[0, 0])): 6}
 
 
-def test_state_and_restore_round_trip_through_json():
+def test_state_dict_round_trip_through_json():
     states = counter()
     rng = np.random.default_rng(2)
     observations, valid = rng.normal(size=(5, 3, 3)), np.ones((5, 3), dtype=bool)
     states.bonus(observations, valid, BETA)
-    saved = states.state()
+    saved = states.state_dict()
     assert saved["cells"].dtype == saved["visits"].dtype == np.int64 and (np.diff(saved["cells"]) > 0).all()
     as_json = {key: value.tolist() if isinstance(value, np.ndarray) else value for key, value in saved.items()}
     restored = counter(seed=99)
-    restored.restore(json.loads(json.dumps(as_json)))
+    restored.load_state_dict(json.loads(json.dumps(as_json)))
     assert restored.counts == states.counts
     later = rng.normal(size=(5, 3, 3))
     np.testing.assert_array_equal(restored.bonus(later, valid, BETA), states.bonus(later, valid, BETA))
-    with pytest.raises(ValueError, match=r"projection of shape \(12, 4\), expected \(5, 4\)"):
-        counter(bits=5).restore(states.state())
-    empty = counter().state()  # before any batch: no μ₀ yet, no counts
+    with pytest.raises(ValueError, match=r"projection of shape \(12, 4\) saved, \(5, 4\) expected"):
+        counter(bits=5).load_state_dict(states.state_dict())
+    empty = counter().state_dict()  # before any batch: no μ₀ yet, no counts
     assert empty["cells"].dtype == empty["visits"].dtype == np.int64
     fresh = counter()
-    fresh.restore(empty)
+    fresh.load_state_dict(empty)
     assert fresh.mean is None and fresh.counts == {}
     whole_numbers = {"projection": np.ones((12, 4), dtype=int).tolist(), "mean": [0, 1, 2], "std": [1, 1, 2],
                      "cells": [3.0, 9.0], "visits": [2, 1]}  # as JSON may give them back
-    fresh.restore(whole_numbers)
+    fresh.load_state_dict(whole_numbers)
     assert fresh.projection.dtype == fresh.mean.dtype == fresh.std.dtype == np.float64
     assert fresh.counts == {3: 2, 9: 1} and all(type(cell) is int for cell in fresh.counts)
 
 
 @pytest.mark.parametrize("change, problem", [
-    ({"mean": [0.0, 0.0]}, "state counter standardization of shapes [(2,), (3,)], expected two of (3,) or two None"),
-    ({"std": None}, "state counter standardization of shapes [(3,), None], expected two of (3,) or two None"),
-    ({"visits": [1]}, "state counter counts: cells of shape (2,) (2 different) and visits of shape (1,) (each must "
-                      "be at least 1)"),
-    ({"cells": [5, 5]}, "state counter counts: cells of shape (2,) (1 different) and visits of shape (2,) (each "
+    ({"mean": [0.0, 0.0]}, "standardization of shapes [(2,), (3,)] saved, two of (3,) or two None expected"),
+    ({"std": None}, "standardization of shapes [(3,), None] saved, two of (3,) or two None expected"),
+    ({"visits": [1]}, "counts: cells of shape (2,) (2 different) and visits of shape (1,) saved (each "
+                      "must be at least 1)"),
+    ({"cells": [5, 5]}, "counts: cells of shape (2,) (1 different) and visits of shape (2,) saved (each "
                         "must be at least 1)"),
-    ({"visits": [1, 0]}, "state counter counts: cells of shape (2,) (2 different) and visits of shape (2,) (each "
+    ({"visits": [1, 0]}, "counts: cells of shape (2,) (2 different) and visits of shape (2,) saved (each "
                          "must be at least 1)"),
-    ({"cells": [[3], [9]], "visits": [[2], [1]]}, "state counter counts: cells of shape (2, 1) (2 different) and "
-                                                  "visits of shape (2, 1) (each must be at least 1)"),
+    ({"cells": [[3], [9]], "visits": [[2], [1]]}, "counts: cells of shape (2, 1) (2 different) and "
+                                                  "visits of shape (2, 1) saved (each must be at least 1)"),
 ])
 def test_restore_refuses_what_does_not_fit(change, problem):
     states = counter()
     states.bonus(np.random.default_rng(4).normal(size=(3, 1, 3)), np.ones((3, 1), dtype=bool), BETA)
-    saved = {**states.state(), "cells": [3, 9], "visits": [2, 1], **change}
+    saved = {**states.state_dict(), "cells": [3, 9], "visits": [2, 1], **change}
     with pytest.raises(ValueError, match=exactly(problem)):
-        counter().restore(saved)
+        counter().load_state_dict(saved)
 
 
 def test_bits_must_fit_an_int64_code():
@@ -175,7 +175,7 @@ def test_the_solver_learns_from_rewards_plus_bonus_and_reports_the_tasks_rewards
     state = new_state(policy, options)
     # What the solver's counter will score: a copy fed the same rollouts (the corridor ignores actions).
     expected_counter = StateCounter(1, 6, np.random.default_rng(0))
-    expected_counter.restore(state.state_counter.state())
+    expected_counter.load_state_dict(state.state_counter.state_dict())
     seen = []
     real = solver.advantages_and_targets
 

@@ -147,24 +147,26 @@ def test_statistics_are_kept_in_float64_whatever_the_observations():
     assert moments.std()[0] == np.sqrt(moments.var[0] + EPSILON)
 
 
-def test_state_and_restore_round_trip_through_json():
+def test_state_dict_round_trip_through_json():
     import json
 
     moments = RunningMeanStd((3,))
     moments.update(np.arange(12.0).reshape(4, 3))
     restored = RunningMeanStd((3,))
-    restored.restore(json.loads(json.dumps(moments.state())))
+    as_json = {key: value.tolist() if isinstance(value, np.ndarray) else value
+               for key, value in moments.state_dict().items()}
+    restored.load_state_dict(json.loads(json.dumps(as_json)))
     assert restored.count == moments.count
     np.testing.assert_array_equal(restored.mean, moments.mean)
     np.testing.assert_array_equal(restored.var, moments.var)
-    assert restored.mean.dtype == np.float64 and set(moments.state()) == {"mean", "var", "count"}
-    restored.restore({"mean": [0, 1, 2], "var": [1, 1, 2], "count": 3})  # whole numbers in the JSON
+    assert restored.mean.dtype == np.float64 and set(moments.state_dict()) == {"mean", "var", "count"}
+    restored.load_state_dict({"mean": [0, 1, 2], "var": [1, 1, 2], "count": 3})  # whole numbers in the JSON
     assert restored.mean.dtype == restored.var.dtype == np.float64
-    with pytest.raises(ValueError, match=r"normalizer statistics of shape \(3,\), expected \(2,\)"):
-        RunningMeanStd((2,)).restore(moments.state())
-    bad_var = dict(moments.state(), var=[1.0, 2.0])
-    with pytest.raises(ValueError, match="normalizer statistics"):
-        RunningMeanStd((3,)).restore(bad_var)
+    with pytest.raises(ValueError, match=r"statistics of shapes \(3,\) and \(3,\) saved, \(2,\) expected"):
+        RunningMeanStd((2,)).load_state_dict(moments.state_dict())
+    bad_var = dict(moments.state_dict(), var=[1.0, 2.0])
+    with pytest.raises(ValueError, match="statistics of shapes"):
+        RunningMeanStd((3,)).load_state_dict(bad_var)
 
 
 def test_a_float32_rollout_keeps_its_dtype_when_scaled():

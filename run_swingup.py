@@ -9,7 +9,7 @@ import sys
 
 from minipg import Options
 from minipg.options import load_presets
-from minipg.tools.cli import main
+from minipg.tools.cli import Script, main
 
 # --env-impl picks the vectorization: the batched NumPy twin, or the package's classes one by one.
 ENV_IMPLEMENTATIONS = {"numpy": "vector", "package": "sync"}
@@ -35,17 +35,17 @@ BLOG = Options(env="CartPoleSwingUp-v0", num_envs=256, T=1000, epochs=20, lr=1e-
 # minipg/presets.toml, which says what it adds to the post's settings.
 SOLVE = load_presets()["CartPoleSwingUp-v0"]
 
-SWINGUP = {
-    "name": "swingup",
-    "prog": "run_swingup.py",
-    "description": "A diagonal-Gaussian MLP policy on CartPoleSwingUp-v0: the post's REINFORCE "
-                   "(--preset blog) or the solve preset's clipped-surrogate passes.",
-    "policy": "gaussian",
-    "default_preset": "solve",
-    "extra_arguments": (add_swingup_arguments,),
-    "option_flags": (env_impl_sets_vectorization,),
-    "presets": {"blog": BLOG, "solve": SOLVE},
-}
+SWINGUP = Script(
+    name="swingup",
+    prog="run_swingup.py",
+    description="A diagonal-Gaussian MLP policy on CartPoleSwingUp-v0: the post's REINFORCE "
+                "(--preset blog) or the solve preset's clipped-surrogate passes.",
+    policy="gaussian",
+    default_preset="solve",
+    extra_arguments=(add_swingup_arguments,),
+    option_flags=(env_impl_sets_vectorization,),
+    presets={"blog": BLOG, "solve": SOLVE},
+)
 
 if __name__ == "__main__":
     main(SWINGUP, sys.argv[1:])

@@ -7,12 +7,12 @@ the diagonal Gaussian for a Box.
 
 import sys
 
-from .tools.cli import main, task_experiment
+from .tools.cli import main, task_script
 
 
 def run(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    return main(task_experiment(argv), argv)
+    return main(task_script(argv), argv)
 
 
 if __name__ == "__main__":

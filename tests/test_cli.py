@@ -25,7 +25,9 @@ if str(REPO) not in sys.path:  # the run_*.py scripts live at the repository roo
 
 import run_cartpole  # noqa: E402
 import run_swingup  # noqa: E402
+from conftest import assert_same_state  # noqa: E402
 from minipg.tools import cli  # noqa: E402
+from minipg.tools import run as run_module  # noqa: E402
 from minipg.tools.checkpoint import load_checkpoint  # noqa: E402
 from minipg.policies import LOG_STD_MAX, LOG_STD_MIN  # noqa: E402
 
@@ -58,26 +60,13 @@ def run(script, tmp_path, *flags):
 
 
 def assert_same_run(a, b):
-    """Two checkpoints hold bitwise the same run: history (but wall time), parameters,
-    Adam state and generator state."""
+    """Two checkpoints hold bitwise the same run: history (but wall time), parameters, Adam
+    state, generator state, and whatever else the run's state has (a value baseline).  Where
+    the schedules start is left out: a run extended with --epochs rejoins them at the epoch it
+    resumed from, with the values they had reached (the same rates, from another start)."""
     assert a.epoch == b.epoch
-    assert a.history.keys() == b.history.keys()
-    for key in a.history:
-        if key != "seconds":
-            assert np.asarray(a.history[key], dtype=float).tobytes() == \
-                np.asarray(b.history[key], dtype=float).tobytes(), key
-    assert len(a.parameters) == len(b.parameters)
-    for arrays_a, arrays_b in ((a.parameters, b.parameters), (a.adam.m, b.adam.m), (a.adam.v, b.adam.v)):
-        for x, y in zip(arrays_a, arrays_b):
-            assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
-    assert (a.adam.t, a.adam.lr) == (b.adam.t, b.adam.lr)
-    assert a.rng_state == b.rng_state
-    assert (a.baseline is None) == (b.baseline is None)
-    if a.baseline is not None:  # a learned value baseline's network and Adam state
-        assert a.baseline["t"] == b.baseline["t"]
-        for key in ("parameters", "m", "v"):
-            for x, y in zip(a.baseline[key], b.baseline[key]):
-                assert x.shape == y.shape and x.tobytes() == y.tobytes(), key
+    assert_same_state(a.state, b.state, ignore=("history.seconds", "schedules.epoch", "schedules.lr",
+                                                "schedules.log_std_cap"))
 
 
 def read_csv(path):
@@ -86,11 +75,11 @@ def read_csv(path):
 
 
 def interrupt_after(polls):
-    """A stand-in for cli.Interrupt that reports Ctrl-C from the (polls + 1)-th poll on.
+    """A stand-in for run_module.Interrupt that reports Ctrl-C from the (polls + 1)-th poll on.
 
     reinforce polls after every env step, so polls = k·T + j stops in the middle of epoch k + 1.
     """
-    class ScriptedInterrupt(cli.Interrupt):
+    class ScriptedInterrupt(run_module.Interrupt):
         count = 0
 
         def __call__(self):
@@ -143,15 +132,15 @@ def test_value_baseline_resumes_exactly(extra, tmp_path, capsys):
 
 @BOTH
 def test_save_every_writes_checkpoints_during_training(script, tmp_path, monkeypatch):
-    written = []  # (epoch argument, epoch and history length read back from the file)
+    written = []  # (epochs in the state saved, epoch and history length read back from the file)
 
-    def spy(path, agent, config, history, epoch, baseline=None):
-        cli_save(path, agent, config, history, epoch, baseline)
+    def spy(path, state, config):
+        cli_save(path, state, config)
         checkpoint = load_checkpoint(path)
-        written.append((epoch, checkpoint.epoch, len(checkpoint.history["loss"])))
+        written.append((len(state.history["loss"]), checkpoint.epoch, len(checkpoint.history["loss"])))
 
-    cli_save = cli.save_checkpoint
-    monkeypatch.setattr(cli, "save_checkpoint", spy)
+    cli_save = run_module.save_checkpoint
+    monkeypatch.setattr(run_module, "save_checkpoint", spy)
     run(script, tmp_path, "--epochs", 5, "--save", tmp_path / "run.npz", "--save-every", 2)
     # every 2nd epoch during training, then once at the end
     assert written == [(2, 2, 2), (4, 4, 4), (5, 5, 5)]
@@ -181,7 +170,7 @@ def test_load_alone_continues_the_saved_run(tmp_path, monkeypatch, capsys):
     # (the blog preset takes one step per rollout: the tiny config's passes are switched off)
     started = ["--preset", "blog", "--epochs", 4, "--update-epochs", 1, "--minibatch-size", "none"]
     run("swingup", tmp_path, *started, "--save", tmp_path / "straight.npz")
-    monkeypatch.setattr(cli, "Interrupt", interrupt_after(T + T // 2))  # stopped in epoch 2
+    monkeypatch.setattr(run_module, "Interrupt", interrupt_after(T + T // 2))  # stopped in epoch 2
     with pytest.raises(SystemExit):
         run("swingup", tmp_path, *started, "--save", tmp_path / "run.npz")
     monkeypatch.undo()
@@ -218,7 +207,7 @@ def test_help_gives_no_none_defaults_and_python_m_minipg_needs_its_env(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "(default: None)" not in text and "(default: runs/<name>-seed<seed>.png)" in text
     with pytest.raises(SystemExit):
-        cli.main(cli.task_experiment(["--help"]), ["--help"])
+        cli.main(cli.task_script(["--help"]), ["--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--env ENV gymnasium environment id (required, unless --preset or --load gives it)" in text
 
@@ -317,11 +306,11 @@ def test_interrupted_run_keeps_its_outputs_and_resumes_exactly(script, tmp_path,
     capsys.readouterr()
 
     # Ctrl-C in the middle of epoch 3: the rollout of epoch 3 is dropped
-    real_interrupt = cli.Interrupt
-    monkeypatch.setattr(cli, "Interrupt", interrupt_after(2 * T + T // 3))
+    real_interrupt = run_module.Interrupt
+    monkeypatch.setattr(run_module, "Interrupt", interrupt_after(2 * T + T // 3))
     with pytest.raises(SystemExit) as stopped:
         run(script, tmp_path, "--epochs", 4, *outputs, "--plot", tmp_path / "interrupted.png")
-    assert stopped.value.code == cli.EXIT_INTERRUPTED == 130
+    assert stopped.value.code == run_module.EXIT_INTERRUPTED == 130
     out = capsys.readouterr().out
     assert "interrupted after 2 complete epochs" in out
     assert len(read_csv(tmp_path / "run.csv")) == 1 + 2
@@ -330,7 +319,7 @@ def test_interrupted_run_keeps_its_outputs_and_resumes_exactly(script, tmp_path,
     assert checkpoint.epoch == 2 and len(checkpoint.history["loss"]) == 2
 
     # resumed, the run continues as if never interrupted (swing-up: with its lr decay on)
-    monkeypatch.setattr(cli, "Interrupt", real_interrupt)
+    monkeypatch.setattr(run_module, "Interrupt", real_interrupt)
     _, resumed = run(script, tmp_path, "--epochs", 4, "--load", tmp_path / "run.npz", *outputs)
     assert_same_run(load_checkpoint(tmp_path / "straight.npz"), load_checkpoint(tmp_path / "run.npz"))
     assert len(read_csv(tmp_path / "run.csv")) == 1 + 4
@@ -346,14 +335,14 @@ SIGNALS = pytest.mark.parametrize("signum, status, notice", [
 @SIGNALS
 def test_real_signal_in_process_stops_after_the_epoch(signum, status, notice, tmp_path, monkeypatch, capsys):
     """The real Interrupt handler: the signal sent right after epoch 2's progress line."""
-    progress = cli.format_progress
+    progress = run_module.format_progress
 
     def progress_then_signal(epoch, epochs, history):
         if epoch == 1:
             os.kill(os.getpid(), signum)
         return progress(epoch, epochs, history)
 
-    monkeypatch.setattr(cli, "format_progress", progress_then_signal)
+    monkeypatch.setattr(run_module, "format_progress", progress_then_signal)
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     with pytest.raises(SystemExit) as stopped:
         run("cartpole", tmp_path, "--epochs", 50, "--csv", tmp_path / "run.csv", "--save", tmp_path / "run.npz",
@@ -487,7 +476,7 @@ def test_a_changed_run_keeps_its_schedules_continuous_at_the_join(tmp_path, monk
     experiment, base = SCRIPTS["swingup"]
     T = int(base[base.index("--T") + 1])
     flags = ["--update-epochs", 1, "--minibatch-size", "none", "--lr", 0.01, "--log-std-final", -2.0]
-    monkeypatch.setattr(cli, "Interrupt", interrupt_after(4 * T + 1))
+    monkeypatch.setattr(run_module, "Interrupt", interrupt_after(4 * T + 1))
     with pytest.raises(SystemExit):
         run("swingup", tmp_path, *flags, "--epochs", 8, "--save", tmp_path / "run.npz")
     monkeypatch.undo()

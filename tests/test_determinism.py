@@ -14,6 +14,7 @@ if str(REPO) not in sys.path:  # the run_*.py scripts live at the repository roo
 import run_cartpole  # noqa: E402
 import run_swingup  # noqa: E402
 from minipg.tools import cli  # noqa: E402
+from conftest import assert_same_state  # noqa: E402
 from minipg.tools.checkpoint import load_checkpoint  # noqa: E402
 from minipg.envs import make_env  # noqa: E402
 from minipg.tools.evaluation import evaluate  # noqa: E402
@@ -40,7 +41,7 @@ def in_tmp_path(tmp_path, monkeypatch):
 def run(script, tmp_path, seed, tag, capsys, *flags):
     """One short run; returns (history, checkpoint, eval lines)."""
     experiment, base = SCRIPTS[script]
-    path = tmp_path / f"{tag}.npz"
+    path = tmp_path / f"{tag}.safetensors"
     capsys.readouterr()
     _, history = cli.main(experiment, base + ["--seed", str(seed), "--save", str(path), "--eval", "2",
                                               "--plot", str(tmp_path / f"{tag}.png"), *flags])
@@ -60,10 +61,7 @@ def test_same_seed_same_run(script, tmp_path, capsys):
     for key in history_a:
         if key != "seconds":
             assert bits(history_a[key]) == bits(history_b[key]), key
-    assert len(checkpoint_a.parameters) == len(checkpoint_b.parameters)
-    for a, b in zip(checkpoint_a.parameters, checkpoint_b.parameters):
-        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
-    assert checkpoint_a.rng_state == checkpoint_b.rng_state
+    assert_same_state(checkpoint_a.state, checkpoint_b.state)  # parameters, Adam, generator, ...
     assert len(evals_a) == 4 and evals_a == evals_b  # sampled and deterministic evaluation
 
 
@@ -73,8 +71,9 @@ def test_different_seeds_differ(script, tmp_path, capsys):
     history_b, checkpoint_b, _ = run(script, tmp_path, 8, "b", capsys)
     assert bits(history_a["loss"]) != bits(history_b["loss"])
     # every network weight differs (a Gaussian's log σ may sit at the same scheduled cap)
-    network = slice(-1 if checkpoint_a.architecture["log_std"] else None)
-    for a, b in zip(checkpoint_a.parameters[network], checkpoint_b.parameters[network]):
+    network = slice(-1 if checkpoint_a.architecture["policy"] == "DiagonalGaussianPolicy" else None)
+    for a, b in zip(checkpoint_a.state["policy"]["parameters"][network],
+                    checkpoint_b.state["policy"]["parameters"][network]):
         assert not np.array_equal(a, b)
 
 

@@ -17,10 +17,12 @@ the exit statuses.
 import csv
 import errno
 import itertools
+import json
 import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
@@ -31,6 +33,7 @@ from unittest import mock
 import gymnasium
 import numpy as np
 import pytest
+import safetensors.numpy
 from gymnasium import spaces
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,11 +42,10 @@ if str(REPO) not in sys.path:  # the run_*.py scripts live at the repository roo
 
 import run_cartpole  # noqa: E402
 import run_swingup  # noqa: E402
-from conftest import stand_in_env  # noqa: E402
-from test_checkpoint import crafted, npy_member  # noqa: E402
+from conftest import assert_same_state, stand_in_env  # noqa: E402
 from minipg.tools import checkpoint, cli  # noqa: E402
-from minipg.tools.checkpoint import (CheckpointError, load_checkpoint, policy_from_checkpoint,  # noqa: E402
-                               restore_policy)
+from minipg.tools import run as run_module  # noqa: E402
+from minipg.tools.checkpoint import CheckpointError, load_checkpoint, restore, resume  # noqa: E402
 from minipg.envs import make_env  # noqa: E402
 from minipg.policies import CategoricalPolicy, DiagonalGaussianPolicy, NonFiniteError  # noqa: E402
 from minipg.reinforce import reinforce  # noqa: E402
@@ -123,25 +125,26 @@ def train_cartpole(**kwargs):
 def files(tmp_path_factory):
     """Checkpoints of each script (1 tiny epoch) and files that are not checkpoints."""
     root = tmp_path_factory.mktemp("checkpoints")
-    paths = {"cartpole": root / "cartpole.npz", "swingup": root / "swingup.npz"}
+    paths = {"cartpole": root / "cartpole.safetensors", "swingup": root / "swingup.safetensors"}
     cli.main(run_cartpole.CARTPOLE, TINY + ["--save", str(paths["cartpole"]), "--plot", str(root / "c.png")])
     cli.main(run_swingup.SWINGUP, TINY + ["--hidden", "8", "--save", str(paths["swingup"]),
                                           "--plot", str(root / "s.png")])
     data = paths["cartpole"].read_bytes()
-    paths["truncated"] = root / "truncated.npz"
+    paths["truncated"] = root / "truncated.safetensors"
     paths["truncated"].write_bytes(data[: len(data) // 2])
-    paths["empty"] = root / "empty.npz"
+    paths["empty"] = root / "empty.safetensors"
     paths["empty"].write_bytes(b"")
-    paths["text"] = root / "notes.npz"
+    paths["text"] = root / "notes.safetensors"
     paths["text"].write_text("not a checkpoint\n")
-    paths["foreign"] = root / "foreign.npz"
-    np.savez(paths["foreign"], weights=np.ones(3))
-    # crafted from the CartPole checkpoint: a 4 kB file whose first parameter's .npy header
-    # declares 10^11 float64 (745 GiB), and a zip whose directory claims a 1 TiB history
-    paths["crafted"] = crafted(paths["cartpole"], root / "crafted.npz",
-                               {"param_0.npy": npy_member((10**11,), data=bytes(4000))})
-    paths["zip_bomb"] = crafted(paths["cartpole"], root / "zip-bomb.npz", declare={"history.npy": 2**40})
-    paths["missing"] = root / "missing.npz"
+    paths["foreign"] = root / "foreign.safetensors"
+    paths["foreign"].write_bytes(safetensors.numpy.save({"weights": np.ones(3)}))
+    paths["npz"] = root / "old.npz"
+    np.savez(paths["npz"], weights=np.ones(3))
+    # a 4 kB file whose header declares 10^11 float64 (745 GiB)
+    header = json.dumps({"param": {"dtype": "F64", "shape": [10**11], "data_offsets": [0, 8 * 10**11]}}).encode()
+    paths["crafted"] = root / "crafted.safetensors"
+    paths["crafted"].write_bytes(struct.pack("<Q", len(header)) + header + bytes(4000))
+    paths["missing"] = root / "missing.safetensors"
     paths["dir"] = root
     paths["read_only_dir"] = root / "read-only"
     paths["read_only_dir"].mkdir(mode=0o555)
@@ -369,40 +372,39 @@ CASES = [
      SystemExit, Usage("argument --env: unknown environment id 'NoSuchEnv-v0'")),
     # --- checkpoints, API
     ("load-missing", lambda f: load_checkpoint(f["missing"]), FileNotFoundError, "no checkpoint file"),
-    ("load-truncated", lambda f: load_checkpoint(f["truncated"]), CheckpointError, "truncated or corrupt"),
+    ("load-truncated", lambda f: load_checkpoint(f["truncated"]), CheckpointError, "truncated, corrupt or not"),
     ("load-empty", lambda f: load_checkpoint(f["empty"]), CheckpointError, "truncated or corrupt"),
-    ("load-text-file", lambda f: load_checkpoint(f["text"]), CheckpointError, "not a minipg checkpoint"),
-    ("load-foreign-npz", lambda f: load_checkpoint(f["foreign"]), CheckpointError, "not a minipg checkpoint"),
+    ("load-text-file", lambda f: load_checkpoint(f["text"]), CheckpointError, "truncated, corrupt or not a checkpoint"),
+    ("load-foreign-safetensors", lambda f: load_checkpoint(f["foreign"]), CheckpointError,
+     "not a minipg checkpoint (a safetensors file without minipg's format tag)"),
+    ("load-npz", lambda f: load_checkpoint(f["npz"]), CheckpointError,
+     "an .npz archive, the checkpoint format of minipg 0.1"),
     ("load-crafted-huge-shape", lambda f: load_checkpoint(f["crafted"]), CheckpointError,
-     ("corrupt checkpoint (member param_0.npy declares shape (100000000000,) float64; "
-      "CategoricalPolicy(obs_dim=4, act_dim=2, hidden=(), dtype=float64) has (4, 2) float64 there)")),
-    ("load-zip-bomb", lambda f: load_checkpoint(f["zip_bomb"]), CheckpointError,
-     "corrupt checkpoint (member history.npy declares 1,099,511,627,776 bytes uncompressed"),
+     "truncated, corrupt or not a checkpoint (safetensors: "),
     ("restore-other-hidden",
-     lambda f: restore_policy(load_checkpoint(f["cartpole"]), categorical(hidden=(8,))),
-     CheckpointError, "checkpoint is for CategoricalPolicy(obs_dim=4, act_dim=2, hidden=(), dtype=float64), "
-                      "the policy differs in hidden: () in the checkpoint, (8,) here"),
+     lambda f: restore(load_checkpoint(f["cartpole"]), categorical(hidden=(8,))),
+     CheckpointError, "checkpoint does not fit (the saved policy is CategoricalPolicy(obs_dim=4, act_dim=2, "
+                      "hidden=(), dtype=float64), this one differs in hidden: () saved, (8,) here)"),
     ("restore-other-policy-class",
-     lambda f: restore_policy(load_checkpoint(f["swingup"]), categorical()),
-     CheckpointError, "the policy differs in policy: DiagonalGaussianPolicy in the checkpoint, "
-                      "CategoricalPolicy here; obs_dim: 5 in the checkpoint, 4 here; act_dim: 1 in the "
-                      "checkpoint, 2 here; hidden: (8,) in the checkpoint, () here"),
-    ("policy-from-checkpoint-other-env",
-     lambda f: policy_from_checkpoint(load_checkpoint(f["swingup"]), stand_in_env(4, spaces.Discrete(2))),
-     CheckpointError, "cannot act in this environment"),
+     lambda f: restore(load_checkpoint(f["swingup"]), categorical()),
+     CheckpointError, "this one differs in policy: DiagonalGaussianPolicy saved, CategoricalPolicy here; obs_dim: "
+                      "5 saved, 4 here; act_dim: 1 saved, 2 here; hidden: (8,) saved, () here"),
+    ("resume-other-env",
+     lambda f: resume(load_checkpoint(f["swingup"]), make_env("CartPole-v1", 1)),
+     CheckpointError, "the saved policy cannot act in this environment"),
     # --- checkpoints, scripts
     ("script-load-missing", script("cartpole", "--load", "{missing}"),
      SystemExit, Usage("--load: [Errno 2] no checkpoint file")),
     ("script-load-truncated", script("cartpole", "--load", "{truncated}"),
-     SystemExit, Usage("truncated or corrupt checkpoint")),
+     SystemExit, Usage("truncated, corrupt or not a checkpoint")),
     ("script-load-not-a-checkpoint", script("swingup", "--load", "{text}"),
-     SystemExit, Usage("not a minipg checkpoint")),
+     SystemExit, Usage("truncated, corrupt or not a checkpoint")),
+    ("script-load-npz", script("swingup", "--load", "{npz}"),
+     SystemExit, Usage("run_swingup.py: error: --load: {npz}: an .npz archive, the checkpoint format of minipg 0.1; "
+                       "this minipg reads its safetensors checkpoints only")),
     ("script-load-crafted-huge-shape", script("cartpole", "--load", "{crafted}"),
-     SystemExit, Usage("run_cartpole.py: error: --load: {crafted}: corrupt checkpoint (member param_0.npy declares "
-                       "shape (100000000000,) float64;")),
-    ("script-load-zip-bomb", script("swingup", "--load", "{zip_bomb}"),
-     SystemExit, Usage("run_swingup.py: error: --load: {zip_bomb}: corrupt checkpoint (member history.npy declares "
-                       "1,099,511,627,776 bytes uncompressed")),
+     SystemExit, Usage("run_cartpole.py: error: --load: {crafted}: truncated, corrupt or not a checkpoint "
+                       "(safetensors: ")),
     ("script-load-other-env", script("cartpole", "--load", "{cartpole}", "--env", "CartPole-v1"),
      SystemExit, Usage("was trained on CartPole-v0, not on --env CartPole-v1")),
     ("script-load-other-architecture", script("cartpole", "--load", "{cartpole}", "--hidden", "8"),
@@ -415,39 +417,39 @@ CASES = [
     ("script-load-swingup-checkpoint-names-the-script", script("cartpole", "--load", "{swingup}"),
      SystemExit, Usage("run_cartpole.py trains a CategoricalPolicy")),
     # --- output paths that cannot be written: refused before training, without creating anything
-    ("script-save-under-a-file", script("cartpole", "--save", "{text}/run.npz"),
-     SystemExit, Usage("argument --save: cannot write {text}/run.npz: {text}: Not a directory")),
+    ("script-save-under-a-file", script("cartpole", "--save", "{text}/run.safetensors"),
+     SystemExit, Usage("argument --save: cannot write {text}/run.safetensors: {text}: Not a directory")),
     ("script-csv-is-a-directory", script("swingup", "--csv", "{dir}"),
      SystemExit, Usage("argument --csv: cannot write {dir}: Is a directory")),
     ("script-plot-under-a-file", script("cartpole", "--plot", "{text}/figures/curve.png"),
      SystemExit, Usage("argument --plot: cannot write {text}/figures/curve.png: {text}: Not a directory")),
     ("script-gif-read-only-file", script("cartpole", "--gif", "{read_only_file}"),
      SystemExit, Usage("argument --gif: cannot write {read_only_file}: Permission denied")),
-    ("script-save-in-read-only-directory", script("swingup", "--save", "{read_only_dir}/new/run.npz"),
-     SystemExit, Usage("argument --save: cannot write {read_only_dir}/new/run.npz: {read_only_dir}: "
+    ("script-save-in-read-only-directory", script("swingup", "--save", "{read_only_dir}/new/run.safetensors"),
+     SystemExit, Usage("argument --save: cannot write {read_only_dir}/new/run.safetensors: {read_only_dir}: "
                        "Permission denied")),
     # --- faults during a script's run: what was done is written, one message, no traceback
     ("script-sigterm",
-     with_patch(cli, "format_progress", after_progress_of_epoch(1, lambda: os.kill(os.getpid(), signal.SIGTERM)),
-                script("cartpole", "--epochs", "3", "--save", "run.npz")),
+     with_patch(run_module, "format_progress", after_progress_of_epoch(1, lambda: os.kill(os.getpid(), signal.SIGTERM)),
+                script("cartpole", "--epochs", "3", "--save", "run.safetensors")),
      SystemExit, Exits(143, "SIGTERM: stopping after this step", stream="out")),
     ("script-disk-full-writing-a-checkpoint",
      with_patch(checkpoint, "write_atomically", disk_full_after(2),
-                script("cartpole", "--epochs", "4", "--save", "run.npz", "--save-every", "1")),
-     SystemExit, Exits(74, "run_cartpole.py: error: cannot write run.npz: No space left on device. "
-                           "Epochs trained: 3; last complete checkpoint: epoch 2 at run.npz")),
+                script("cartpole", "--epochs", "4", "--save", "run.safetensors", "--save-every", "1")),
+     SystemExit, Exits(74, "run_cartpole.py: error: cannot write run.safetensors: No space left on device. "
+                           "Epochs trained: 3; last complete checkpoint: epoch 2 at run.safetensors")),
     ("script-disk-full-writing-the-csv",
-     with_patch(cli, "write_atomically", disk_full_after(1),
-                script("swingup", "--epochs", "4", "--csv", "run.csv", "--save", "run.npz")),
+     with_patch(run_module, "write_atomically", disk_full_after(1),
+                script("swingup", "--epochs", "4", "--csv", "run.csv", "--save", "run.safetensors")),
      SystemExit, Exits(74, "run_swingup.py: error: cannot write run.csv: No space left on device. "
                            "Epochs trained: 2; last complete CSV: epoch 1 at run.csv; "
-                           "last complete checkpoint: epoch 2 at run.npz")),
+                           "last complete checkpoint: epoch 2 at run.safetensors")),
     ("script-permission-lost-for-the-plot",
-     with_patch(cli, "plot_learning_curves", permission_lost, script("cartpole", "--save", "run.npz")),
+     with_patch(run_module, "plot_learning_curves", permission_lost, script("cartpole", "--save", "run.safetensors")),
      SystemExit, Exits(74, "cannot write {dir}/x.png: Permission denied. "
-                           "Epochs trained: 1; last complete checkpoint: epoch 1 at run.npz")),
+                           "Epochs trained: 1; last complete checkpoint: epoch 1 at run.safetensors")),
     ("script-output-directory-replaced-by-a-file",
-     with_patch(cli, "format_progress", after_progress_of_epoch(2, lambda: replace_directory_by_a_file("out")),
+     with_patch(run_module, "format_progress", after_progress_of_epoch(2, lambda: replace_directory_by_a_file("out")),
                 script("cartpole", "--epochs", "3", "--csv", "out/run.csv")),
      SystemExit, Exits(74, "cannot write out/run.csv: File exists. Epochs trained: 2; no complete checkpoint or CSV")),
     # --- faults during training
@@ -517,10 +519,10 @@ def test_nan_guard_keeps_the_good_epochs_in_history():
     ("observation", "stopped: epoch 3: states contain NaN or inf"),
 ])
 def test_script_stops_on_nan_and_keeps_good_outputs(where, message, tmp_path, monkeypatch, capsys):
-    real_make_env = cli.make_env
-    monkeypatch.setattr(cli, "make_env", lambda *args: Faulty(real_make_env(*args), 3, where))
-    paths = {name: tmp_path / name for name in ("run.npz", "run.csv", "run.png", "run.gif")}
-    flags = ["--epochs", "6", "--save", paths["run.npz"], "--save-every", "2", "--csv", paths["run.csv"],
+    real_make_env = run_module.make_env
+    monkeypatch.setattr(run_module, "make_env", lambda *args: Faulty(real_make_env(*args), 3, where))
+    paths = {name: tmp_path / name for name in ("run.safetensors", "run.csv", "run.png", "run.gif")}
+    flags = ["--epochs", "6", "--save", paths["run.safetensors"], "--save-every", "2", "--csv", paths["run.csv"],
              "--plot", paths["run.png"], "--eval", "3", "--gif", paths["run.gif"]]
     with pytest.raises(SystemExit) as stopped:
         cli.main(run_cartpole.CARTPOLE, TINY + [str(flag) for flag in flags])
@@ -535,13 +537,13 @@ def test_script_stops_on_nan_and_keeps_good_outputs(where, message, tmp_path, mo
     assert not paths["run.gif"].exists() and "eval:" not in captured.out  # no eval of a broken run
 
     # the checkpoint is the last good --save-every one (epoch 2), not overwritten at the end
-    kept = load_checkpoint(paths["run.npz"])
+    kept = load_checkpoint(paths["run.safetensors"])
     assert kept.epoch == 2 and len(kept.history["loss"]) == 2
-    assert all(np.isfinite(p).all() for p in kept.parameters)
-    monkeypatch.setattr(cli, "make_env", real_make_env)
-    clean = tmp_path / "clean.npz"
+    assert all(np.isfinite(p).all() for p in kept.state["policy"]["parameters"])
+    monkeypatch.setattr(run_module, "make_env", real_make_env)
+    clean = tmp_path / "clean.safetensors"
     cli.main(run_cartpole.CARTPOLE, TINY + ["--epochs", "2", "--save", str(clean), "--plot", str(tmp_path / "c.png")])
-    for a, b in zip(kept.parameters, load_checkpoint(clean).parameters):
+    for a, b in zip(kept.state["policy"]["parameters"], load_checkpoint(clean).state["policy"]["parameters"]):
         assert a.tobytes() == b.tobytes()
 
 
@@ -551,16 +553,16 @@ def test_full_disk_keeps_what_was_done_and_the_run_resumes(fills_up, tmp_path, m
     """The disk fills up while epoch 3's output is written: training stops, the other outputs
     are written, no temporary file is left, and the last complete checkpoint resumes the run
     exactly."""
-    paths = {name: tmp_path / name for name in ("run.npz", "run.csv", "run.png", "run.gif")}
-    flags = ["--epochs", "4", "--save", paths["run.npz"], "--save-every", "1", "--csv", paths["run.csv"],
+    paths = {name: tmp_path / name for name in ("run.safetensors", "run.csv", "run.png", "run.gif")}
+    flags = ["--epochs", "4", "--save", paths["run.safetensors"], "--save-every", "1", "--csv", paths["run.csv"],
              "--plot", paths["run.png"], "--eval", "2", "--gif", paths["run.gif"]]
-    owner = checkpoint if fills_up == "checkpoint" else cli
+    owner = checkpoint if fills_up == "checkpoint" else run_module
     monkeypatch.setattr(owner, "write_atomically", disk_full_after(2)(owner.write_atomically))
     with pytest.raises(SystemExit) as stopped:
         cli.main(run_cartpole.CARTPOLE, TINY + [str(flag) for flag in flags])
     assert stopped.value.code == cli.EXIT_IO_ERROR == 74
     captured = capsys.readouterr()
-    failed = paths["run.npz"] if fills_up == "checkpoint" else paths["run.csv"]
+    failed = paths["run.safetensors"] if fills_up == "checkpoint" else paths["run.csv"]
     assert captured.err.startswith(f"run_cartpole.py: error: cannot write {failed}: No space left on device.")
     assert "eval:" not in captured.out and not paths["run.gif"].exists()  # the run did not finish
     assert paths["run.png"].stat().st_size > 0
@@ -568,18 +570,17 @@ def test_full_disk_keeps_what_was_done_and_the_run_resumes(fills_up, tmp_path, m
     with open(paths["run.csv"], newline="") as handle:
         rows = 1 + (3 if fills_up == "checkpoint" else 2)  # a failed CSV keeps its previous version
         assert len(list(csv.reader(handle))) == rows
-    kept = load_checkpoint(paths["run.npz"])
+    kept = load_checkpoint(paths["run.safetensors"])
     assert kept.epoch == (2 if fills_up == "checkpoint" else 3)  # epoch 3's, written after the CSV failed
 
     monkeypatch.undo()
-    cli.main(run_cartpole.CARTPOLE, ["--load", str(paths["run.npz"]), "--eval", "0",
-                                     "--save", str(tmp_path / "resumed.npz"), "--plot", str(paths["run.png"])])
-    cli.main(run_cartpole.CARTPOLE, TINY + ["--epochs", "4", "--save", str(tmp_path / "straight.npz"),
+    cli.main(run_cartpole.CARTPOLE, ["--load", str(paths["run.safetensors"]), "--eval", "0",
+                                     "--save", str(tmp_path / "resumed.safetensors"), "--plot", str(paths["run.png"])])
+    cli.main(run_cartpole.CARTPOLE, TINY + ["--epochs", "4", "--save", str(tmp_path / "straight.safetensors"),
                                           "--plot", str(paths["run.png"])])
-    resumed, straight = load_checkpoint(tmp_path / "resumed.npz"), load_checkpoint(tmp_path / "straight.npz")
+    resumed, straight = (load_checkpoint(tmp_path / f"{name}.safetensors") for name in ("resumed", "straight"))
     assert resumed.epoch == straight.epoch == 4
-    for a, b in zip(resumed.parameters + [resumed.history["loss"]], straight.parameters + [straight.history["loss"]]):
-        assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+    assert_same_state(resumed.state, straight.state)
 
 
 # ------------------------------------------------------------------ real processes
@@ -598,8 +599,7 @@ def test_a_crafted_checkpoint_in_a_real_process(files, tmp_path):
                             cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1].startswith(
-        f"run_cartpole.py: error: --load: {files['crafted']}: corrupt checkpoint (member param_0.npy declares shape "
-        "(100000000000,) float64;")
+        f"run_cartpole.py: error: --load: {files['crafted']}: truncated, corrupt or not a checkpoint (safetensors: ")
     assert "Traceback" not in result.stderr and "MemoryError" not in result.stderr
     assert not list(tmp_path.iterdir())  # nothing written
 
@@ -610,9 +610,10 @@ def test_nan_guard_exit_status_in_a_real_process(tmp_path):
         sys.path[:0] = [{str(REPO)!r}, {str(Path(__file__).parent)!r}]
         import run_cartpole
         from minipg.tools import cli
+        from minipg.tools import run as run_module
         from test_errors import Faulty
-        real_make_env = cli.make_env
-        cli.make_env = lambda *args: Faulty(real_make_env(*args), 3)
+        real_make_env = run_module.make_env
+        run_module.make_env = lambda *args: Faulty(real_make_env(*args), 3)
         cli.main(run_cartpole.CARTPOLE, sys.argv[1:])
     """)
     result = subprocess.run([sys.executable, "-c", program, *TINY, "--epochs", "5", "--csv", "run.csv",
@@ -633,9 +634,10 @@ def test_numerical_trouble_ends_in_one_line_in_a_real_process(tmp_path):
         sys.path[:0] = [{str(REPO)!r}, {str(Path(__file__).parent)!r}]
         import run_swingup
         from minipg.tools import cli
+        from minipg.tools import run as run_module
         from test_errors import Faulty
-        real_make_env = cli.make_env
-        cli.make_env = lambda *args: Faulty(real_make_env(*args), 2, value=1e308)
+        real_make_env = run_module.make_env
+        run_module.make_env = lambda *args: Faulty(real_make_env(*args), 2, value=1e308)
         cli.main(run_swingup.SWINGUP, sys.argv[1:])
     """)
     result = subprocess.run([sys.executable, "-W", "default", "-c", program, "--num-envs", "4", "--T", "50",

@@ -34,7 +34,7 @@ def test_the_defaults_are_the_posts_cartpole_experiment():
     assert (options.env, options.num_envs, options.T, options.epochs, options.lr, options.gamma, options.hidden) \
         == ("CartPole-v0", 32, 1000, 100, 0.1, 0.99, ())
     assert options.is_posts_algorithm()
-    assert run_cartpole.CARTPOLE["presets"]["blog"] == options
+    assert run_cartpole.CARTPOLE.presets["blog"] == options
 
 
 @pytest.mark.parametrize("fields, message", [
@@ -108,7 +108,7 @@ def test_values_are_normalized_and_replace_checks_again():
 
 
 def test_a_dict_round_trip_through_json_gives_the_same_options():
-    options = run_swingup.SWINGUP["presets"]["solve"]
+    options = run_swingup.SWINGUP.presets["solve"]
     assert Options.from_dict(json.loads(json.dumps(options.asdict()))) == options
     with pytest.raises(OptionsError, match="^unknown option 'learning_rate' \\(options: env, num_envs"):
         Options.from_dict({"learning_rate": 0.1})
@@ -161,7 +161,7 @@ def test_the_command_line_has_one_flag_per_field_with_its_doc(experiment):
 ])
 def test_flags_set_their_fields_over_the_preset(argv, expected):
     args = cli.parse_args(run_cartpole.CARTPOLE, argv + ["--plot", "/tmp/minipg-options-test.png"])
-    assert args.options == run_cartpole.CARTPOLE["presets"]["blog"].replace(**expected)
+    assert args.options == run_cartpole.CARTPOLE.presets["blog"].replace(**expected)
 
 
 def test_none_turns_off_a_field_a_preset_turns_on():

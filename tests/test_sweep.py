@@ -24,7 +24,8 @@ from test_cli import REPO, SCRIPTS, assert_same_run, read_csv, run
 
 import run_cartpole
 from minipg.policies import NonFiniteError
-from minipg.tools import cli, sweep
+from minipg.tools import cli
+from minipg.tools import run as run_module, sweep
 from minipg.tools.checkpoint import load_checkpoint
 
 try:
@@ -61,13 +62,13 @@ def assert_sequential_results(script, tmp_path, capsys, *sweep_flags):
     """Each seed of the sweep has its sequential run's checkpoint and CSV (bitwise, but wall
     times), the table lists the seeds in order, and one line per run reports it."""
     flags = ["--epochs", 2, "--seeds", 0, 1, 2, "--eval", 2]
-    run(script, tmp_path, *flags, "--save", tmp_path / "seq.npz", "--csv", tmp_path / "seq.csv")
+    run(script, tmp_path, *flags, "--save", tmp_path / "seq.st", "--csv", tmp_path / "seq.csv")
     capsys.readouterr()
-    run(script, tmp_path, *flags, "--save", tmp_path / "par.npz", "--csv", tmp_path / "par.csv", *sweep_flags)
+    run(script, tmp_path, *flags, "--save", tmp_path / "par.st", "--csv", tmp_path / "par.csv", *sweep_flags)
     out = capsys.readouterr().out
     for seed in (0, 1, 2):
-        assert_same_run(load_checkpoint(tmp_path / f"seq-seed{seed}.npz"),
-                        load_checkpoint(tmp_path / f"par-seed{seed}.npz"))
+        assert_same_run(load_checkpoint(tmp_path / f"seq-seed{seed}.st"),
+                        load_checkpoint(tmp_path / f"par-seed{seed}.st"))
         rows = [read_csv(tmp_path / f"{name}-seed{seed}.csv") for name in ("seq", "par")]
         timing = [rows[0][0].index(column) for column in ("steps_per_s", "wall_seconds")]
         strip = [[[cell for i, cell in enumerate(row) if i not in timing] for row in table] for table in rows]
@@ -84,7 +85,7 @@ def assert_sequential_results(script, tmp_path, capsys, *sweep_flags):
 @BOTH
 def test_jobs_give_each_seed_the_sequential_results(script, tmp_path, capsys):
     out = assert_sequential_results(script, tmp_path, capsys, "--jobs", 2)
-    assert f"{SCRIPTS[script][0]['prog']}: 3 seeds on a local pool of 2 processes" in out
+    assert f"{SCRIPTS[script][0].prog}: 3 seeds on a local pool of 2 processes" in out
 
 
 def test_jobs_need_seeds(capsys):
@@ -110,7 +111,7 @@ def test_the_pool_shares_the_cores_among_its_processes(monkeypatch):
 
 def failing_run_loop(real):
     """run_loop, but seed 1 stops on a non-finite value and seed 2 raises (the pool's processes
-    are forked after the test patches cli.run_loop, so they run this)."""
+    are forked after the test patches run_module.run_loop, so they run this)."""
     def run_loop(env, policy, options, seed, callback, state):
         if seed == 1:
             raise NonFiniteError("a test's non-finite loss")
@@ -121,9 +122,9 @@ def failing_run_loop(real):
 
 
 def test_a_failing_run_is_named_and_the_others_are_kept(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "run_loop", failing_run_loop(cli.run_loop))
+    monkeypatch.setattr(run_module, "run_loop", failing_run_loop(run_module.run_loop))
     with pytest.raises(SystemExit) as exit_:
-        run("cartpole", tmp_path, "--epochs", 2, "--seeds", 0, 1, 2, 3, "--jobs", 2, "--save", tmp_path / "r.npz")
+        run("cartpole", tmp_path, "--epochs", 2, "--seeds", 0, 1, 2, 3, "--jobs", 2, "--save", tmp_path / "r.st")
     assert exit_.value.code == 1
     captured = capsys.readouterr()
     errors = captured.err.splitlines()
@@ -131,8 +132,8 @@ def test_a_failing_run_is_named_and_the_others_are_kept(tmp_path, monkeypatch, c
                         r"epoch 1: a test's non-finite loss\. Outputs keep the 0 good epochs; .*", errors[0]), errors
     assert errors[1:] == ["run_cartpole.py: error: seed 2 did not finish: RuntimeError: a test's bug"]
     for seed in (0, 3):
-        assert load_checkpoint(tmp_path / f"r-seed{seed}.npz").epoch == 2
-    assert not (tmp_path / "r-seed2.npz").exists()
+        assert load_checkpoint(tmp_path / f"r-seed{seed}.st").epoch == 2
+    assert not (tmp_path / "r-seed2.st").exists()
     assert table_seeds(captured.out) == [0, 1, 3]  # seed 1 stopped with 0 epochs, seed 2 returned nothing
 
 
@@ -142,7 +143,7 @@ def dying_run_loop(real, tmp_path):
     def run_loop(env, policy, options, seed, callback, state):
         if seed == 2:
             deadline = time.monotonic() + 60
-            while not all((tmp_path / f"r-seed{s}.npz").exists() for s in (0, 1)) and time.monotonic() < deadline:
+            while not all((tmp_path / f"r-seed{s}.st").exists() for s in (0, 1)) and time.monotonic() < deadline:
                 time.sleep(0.02)
             os._exit(3)
         return real(env, policy, options, seed, callback, state)
@@ -150,9 +151,9 @@ def dying_run_loop(real, tmp_path):
 
 
 def test_a_pool_process_that_dies_is_named_and_the_finished_runs_kept(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "run_loop", dying_run_loop(cli.run_loop, tmp_path))
+    monkeypatch.setattr(run_module, "run_loop", dying_run_loop(run_module.run_loop, tmp_path))
     with pytest.raises(SystemExit) as exit_:
-        run("cartpole", tmp_path, "--epochs", 2, "--seeds", 0, 1, 2, "--jobs", 2, "--save", tmp_path / "r.npz",
+        run("cartpole", tmp_path, "--epochs", 2, "--seeds", 0, 1, 2, "--jobs", 2, "--save", tmp_path / "r.st",
             "--csv", tmp_path / "r.csv")
     assert exit_.value.code == 1
     captured = capsys.readouterr()
@@ -161,10 +162,10 @@ def test_a_pool_process_that_dies_is_named_and_the_finished_runs_kept(tmp_path, 
         "terminated abruptly while the future was running or pending.); seeds that could not finish: 2; the 2 "
         "finished runs are kept"]
     for seed in (0, 1):
-        assert load_checkpoint(tmp_path / f"r-seed{seed}.npz").epoch == 2
+        assert load_checkpoint(tmp_path / f"r-seed{seed}.st").epoch == 2
         assert len(read_csv(tmp_path / f"r-seed{seed}.csv")) == 1 + 2
     assert sorted(path.name for path in tmp_path.glob("r-seed*")) == [
-        "r-seed0.csv", "r-seed0.npz", "r-seed1.csv", "r-seed1.npz"]
+        "r-seed0.csv", "r-seed0.st", "r-seed1.csv", "r-seed1.st"]
     assert table_seeds(captured.out) == [0, 1]
 
 
@@ -182,7 +183,7 @@ def test_a_signal_stops_the_sweep_and_writes_what_was_done(signum, status, notic
     scratch.mkdir()
     command = [sys.executable, "-u", str(REPO / "run_cartpole.py"), "--epochs", "100000", "--T", "200",
                "--num-envs", "4", "--eval", "0", "--seeds", "0", "1", "2", "3", "--jobs", "2",
-               "--save", "r.npz", "--csv", "r.csv", "--plot", "curve.png"]
+               "--save", "r.st", "--csv", "r.csv", "--plot", "curve.png"]
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "TMPDIR": str(scratch)}, start_new_session=True)
     try:
@@ -206,12 +207,12 @@ def test_a_signal_stops_the_sweep_and_writes_what_was_done(signum, status, notic
     assert notice in out
     assert f"{'interrupted' if signum == signal.SIGINT else 'SIGTERM'}: 2 runs written; cancelled: 2, 3" in out
     for seed in (0, 1):
-        epochs = load_checkpoint(tmp_path / f"r-seed{seed}.npz").epoch
+        epochs = load_checkpoint(tmp_path / f"r-seed{seed}.st").epoch
         assert 2 <= epochs < 100000
         assert len(read_csv(tmp_path / f"r-seed{seed}.csv")) == 1 + epochs
         assert re.search(rf"^seed {seed} interrupted after {epochs} of 100000 epochs; ", out, flags=re.M)
     assert sorted(path.name for path in tmp_path.glob("r-seed*")) == [
-        "r-seed0.csv", "r-seed0.npz", "r-seed1.csv", "r-seed1.npz"]
+        "r-seed0.csv", "r-seed0.st", "r-seed1.csv", "r-seed1.st"]
     assert table_seeds(out) == [0, 1]
     assert (tmp_path / "curve.png").exists()
     assert os.listdir(scratch) == []  # the workers' temporary directories are gone
@@ -250,7 +251,7 @@ def test_sigterm_cancels_the_cluster_runs_not_finished(dask_cluster, tmp_path, m
     seeds = list(range(8))
     with pytest.raises(SystemExit) as exit_:
         run("cartpole", tmp_path, "--epochs", 30, "--seeds", *seeds, "--cluster", dask_cluster.scheduler_address,
-            "--save", tmp_path / "r.npz")
+            "--save", tmp_path / "r.st")
     assert exit_.value.code == 143
     assert {s: signal.getsignal(s) for s in handlers} == handlers
     captured = capsys.readouterr()
@@ -260,14 +261,14 @@ def test_sigterm_cancels_the_cluster_runs_not_finished(dask_cluster, tmp_path, m
     written = re.search(r"^SIGTERM: (\d+) runs written; cancelled: ([\d, ]+)$", out, flags=re.M)
     assert written, out
     not_run = [int(seed) for seed in written.group(2).split(", ")]
-    done = [seed for seed in seeds if (tmp_path / f"r-seed{seed}.npz").exists()]
+    done = [seed for seed in seeds if (tmp_path / f"r-seed{seed}.st").exists()]
     assert sorted(done + not_run) == seeds and len(done) == int(written.group(1)) >= 1
 
 
 def test_cluster_needs_seeds_and_does_not_resume(tmp_path, capsys):
     for flags, message in ((["--cluster", "tcp://127.0.0.1:8786"],
                             "--cluster needs --seeds (it runs the seeds on a Dask cluster)"),
-                           (["--cluster", "tcp://127.0.0.1:8786", "--seeds", "0", "--load", "x.npz"],
+                           (["--cluster", "tcp://127.0.0.1:8786", "--seeds", "0", "--load", "x.st"],
                             "--load with --cluster: a resumed run runs in this process (drop --cluster)")):
         with pytest.raises(SystemExit) as exit_:
             cli.main(run_cartpole.CARTPOLE, flags)
@@ -285,7 +286,7 @@ def test_cluster_needs_seeds_and_does_not_resume(tmp_path, capsys):
 def test_a_missing_package_is_one_usage_error(module, cluster, message, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, module, None)  # import raises ImportError
     with pytest.raises(SystemExit) as exit_:
-        run("cartpole", tmp_path, "--epochs", 2, "--seeds", 0, 1, "--cluster", cluster, "--save", tmp_path / "r.npz")
+        run("cartpole", tmp_path, "--epochs", 2, "--seeds", 0, 1, "--cluster", cluster, "--save", tmp_path / "r.st")
     assert exit_.value.code == 2
     captured = capsys.readouterr()
     assert captured.err.splitlines()[-1] == f"run_cartpole.py: error: {message}"
@@ -324,8 +325,8 @@ def test_cluster_slurm_scales_a_slurm_cluster_to_jobs_workers(tmp_path, monkeypa
 
     monkeypatch.setitem(sys.modules, "dask_jobqueue", types.SimpleNamespace(SLURMCluster=SLURMCluster))
     run("cartpole", tmp_path, "--epochs", 2, "--seeds", 0, 1, "--cluster", "slurm", "--jobs", 2,
-        "--save", tmp_path / "r.npz")
+        "--save", tmp_path / "r.st")
     assert calls[:2] == [("made", {}), ("scale", 2)] and ("close",) in calls
     out = capsys.readouterr().out
     assert "2 seeds on a Slurm cluster scaled to 2 Dask workers" in out
-    assert [load_checkpoint(tmp_path / f"r-seed{seed}.npz").epoch for seed in (0, 1)] == [2, 2]
+    assert [load_checkpoint(tmp_path / f"r-seed{seed}.st").epoch for seed in (0, 1)] == [2, 2]

@@ -117,7 +117,7 @@ def test_any_env_id_trains_or_ends_in_one_line(env_id, experiment, tmp_path, mon
     except SystemExit as exit_:
         err = capsys.readouterr().err
         assert exit_.code == 2, err
-        assert err.splitlines()[-1].startswith(f"{experiment['prog']}: error: "), err
+        assert err.splitlines()[-1].startswith(f"{experiment.prog}: error: "), err
         assert "Traceback" not in err
     else:
         assert len(history["loss"]) == 1

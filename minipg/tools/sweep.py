@@ -1,18 +1,17 @@
 """Seed sweeps through the standard `concurrent.futures.Executor` interface: `--seeds S … --jobs N`
 on a local process pool, `--seeds S … --cluster ADDRESS` (or `--cluster slurm`) on a Dask cluster.
 
-One code path serves both.  Each seed is one call `run_elsewhere(experiment, args, several, seed)`
+One code path serves both.  Each seed is one call `run_elsewhere(run)` of the seed's Run (run.py)
 submitted to an executor: the standard library's ProcessPoolExecutor, or the one that Dask's
-`distributed.Client(address).get_executor()` hands out.  The call trains the seed exactly as a
-sequential run would (the same code, seeded the same way; results do not depend on thread counts,
-see minipg/parallel.py) with its output paths redirected into a temporary directory of the worker,
-and returns a SeedRun: the history, the trained policy, the evaluation's returns and the bytes of
-the files it wrote.  This process writes those files where the flags say (atomically, with the
+`distributed.Client(address).get_executor()` hands out.  The call is `train_run`, exactly as a
+sequential run (results do not depend on thread counts, see minipg/parallel.py), with its output
+paths redirected into a temporary directory of the worker, and returns a SeedRun: the RunResult
+and the bytes of the files it wrote.  This process writes those files where the flags say (atomically, with the
 '-seedS' suffixes of a sequential sweep), so the workers need no shared filesystem.
 
 Progress: one line per finished run (its seed, evaluation or last-10 return, wall time, how many
-remain).  A run that stops on a non-finite value or a usage error found once its env is built, a
-run that raises, and a worker that dies are each named in one line; the finished runs are kept
+remain).  A run that stops on a non-finite value or cannot start (RunError), a run that raises,
+and a worker that dies are each named in one line; the finished runs are kept
 and written, and the exit status says that one failed (1, or the run's own status).
 
 Signals.  On the first Ctrl-C or SIGTERM no further run starts: what has not started is
@@ -35,7 +34,6 @@ Dask retries a run whose worker died on another worker (the same seed gives the 
 and gives up with KilledWorker after its `allowed-failures`.
 """
 
-import argparse
 import concurrent.futures
 import contextlib
 import dataclasses
@@ -52,104 +50,81 @@ from concurrent.futures.process import BrokenProcessPool
 import numpy as np
 
 from ..parallel import WORKER_THREADS_VARIABLE, usable_cores
-from .checkpoint import write_atomically
-from .cli import (EXIT_INTERRUPTED, EXIT_NON_FINITE, EXIT_TERMINATED, Interrupt, nan_reduce, run_seed,
-                  suffixed, usage_error)
+from .checkpoint import one_line, write_atomically
+from .run import EXIT_INTERRUPTED, EXIT_NON_FINITE, EXIT_TERMINATED, Interrupt, RunError, nan_reduce, train_run
 
 DASK_INSTALL = 'pip install "dask[distributed]"'
 JOBQUEUE_INSTALL = "pip install dask-jobqueue"
-# Seconds to wait for a Dask scheduler before --cluster ADDRESS is a usage error.
+# Seconds to wait for a Dask scheduler before --cluster ADDRESS is refused.
 CONNECT_SECONDS = 10
 # How often the waiting loop looks at the signal flag, in seconds.
 POLL_SECONDS = 0.2
-# The flags whose files a run writes; a worker writes them in its temporary directory.
-OUTPUT_FLAGS = ("save", "csv", "gif", "plot")
-# Entries of an experiment that hold the script's own functions (its extra flags); they act while
-# the flags are parsed, here, so a worker needs neither them nor the script's module.
-SCRIPT_HOOKS = ("extra_arguments", "option_flags")
+EXIT_USAGE = 2  # a run that could not start (RunError), as the command line's usage errors
 
 
 class ClusterError(Exception):
     """--cluster cannot be used as given (Dask missing, a scheduler that does not answer, ...);
-    the message says why, and how to fix it.  The command line makes it a usage error."""
+    the message says why, and how to fix it."""
 
 
 @dataclasses.dataclass
 class SeedRun:
-    """What one seed's run sends back from its worker: small, picklable, no files.
+    """What one seed's run sends back from its worker: picklable, no files.
 
-    seed: the run's seed.  status: run_one's exit status (0, EXIT_NON_FINITE, EXIT_IO_ERROR,
-    EXIT_INTERRUPTED, EXIT_TERMINATED), or 2 for a usage error found once the env was built.
-    policy: the trained policy (its final parameters); history: {metric: [one value per epoch]};
-    both None when the run ended before returning them (a second signal).  evaluation: the
-    deterministic evaluation's episode returns, shape (--eval,), or None.  wall: seconds of
-    training and evaluation.  files: {output path as the flags name it ('-seedS' included):
-    its bytes}.  errors: what the run printed to stderr (its last line says why it failed).
+    result: its RunResult (None when the run ended before returning one: it could not start, or
+    a second signal abandoned it); status: the result's, or EXIT_USAGE for a RunError, or the
+    signal's; wall: seconds; files: {output path as the Run names it: its bytes}; errors: what
+    the run printed to stderr (its last line says why it failed).
     """
 
     seed: int
     status: int
-    policy: object
-    history: dict | None
-    evaluation: np.ndarray | None
+    result: object
     wall: float
-    files: dict[str, bytes]
+    files: dict
     errors: str
 
     def reason(self, prog):
         """Why the run failed, in one line: the last line it printed to stderr ('prog: error: '
         dropped), else its exit status."""
         lines = [line.strip() for line in self.errors.splitlines() if line.strip()]
-        if not lines:
-            return f"exit status {self.status}"
-        return lines[-1].removeprefix(f"{prog}: error: ")
+        return lines[-1].removeprefix(f"{prog}: error: ") if lines else f"exit status {self.status}"
 
 
-def portable_experiment(experiment):
-    """The experiment without the script's parse-time functions (SCRIPT_HOOKS): what a worker
-    needs to run a seed, picklable by reference to minipg alone."""
-    return {key: value for key, value in experiment.items() if key not in SCRIPT_HOOKS}
+def run_elsewhere(run):
+    """train_run(run) with its output files written into a temporary directory; a SeedRun.
 
-
-def run_elsewhere(experiment, args, several, seed):
-    """Run `seed` as run_seed does, writing its outputs into a temporary directory; return a SeedRun.
-
-    experiment, args: as parsed by the command line (args of all seeds; `seed` replaces its
-    seed).  several: whether the outputs' paths get '-seedS' suffixes.  What the run prints is
-    captured, so that it works alike in a pool's process, on a Dask worker, or here: its
-    progress lines stay in the worker (the sweep prints one line per run), its errors are
-    returned.  The capture is process-wide (sys.stdout), so a Dask worker should run one task
-    at a time (`--nthreads 1`; a run is one Python thread anyway).  A usage error (SystemExit)
-    and an abort by a second signal become the SeedRun's status.
+    What the run prints is captured, so that it works alike in a pool's process, on a Dask
+    worker, or here: its progress lines stay in the worker (the sweep prints one line per run),
+    its errors are returned.  The capture is process-wide (sys.stdout), so a Dask worker should
+    run one task at a time (`--nthreads 1`; a run is one Python thread anyway).
     """
-    with tempfile.TemporaryDirectory(prefix=f"minipg-seed{seed}-") as directory:
-        local = argparse.Namespace(**vars(args))
-        for name in OUTPUT_FLAGS:
-            path = getattr(args, name)
-            if path is not None:  # same extension, since the writers may go by it
-                setattr(local, name, os.path.join(directory, name + os.path.splitext(path)[1]))
+    with tempfile.TemporaryDirectory(prefix=f"minipg-seed{run.seed}-") as directory:
+        paths = dataclasses.asdict(run.outputs)
+        local = {name: os.path.join(directory, name + os.path.splitext(path)[1])  # writers may go by the suffix
+                 for name, path in paths.items() if isinstance(path, str)}
+        local_run = dataclasses.replace(run, outputs=dataclasses.replace(run.outputs, **local))
         progress, errors = io.StringIO(), io.StringIO()
-        policy = history = evaluation = None
-        started = time.perf_counter()
+        result, started = None, time.perf_counter()
         with contextlib.redirect_stdout(progress), contextlib.redirect_stderr(errors):
             try:
-                _, policy, history, status, evaluation, wall = run_seed(experiment, local, several, seed)
-            except SystemExit as exit_:  # argparse's usage error (2), or a second SIGTERM (143)
+                result = train_run(local_run)
+                status = result.status
+            except RunError as error:
+                print(f"{run.prog}: error: {error}", file=sys.stderr)
+                status = EXIT_USAGE
+            except SystemExit as exit_:  # a second SIGTERM (143)
                 status = exit_.code if isinstance(exit_.code, int) else 1
-                if isinstance(exit_.code, str):
-                    print(exit_.code, file=sys.stderr)
-                wall = time.perf_counter() - started
             except KeyboardInterrupt:  # a second Ctrl-C: the run is abandoned mid-step
-                status, wall = EXIT_INTERRUPTED, time.perf_counter() - started
+                status = EXIT_INTERRUPTED
         files = {}
-        for name in OUTPUT_FLAGS:
-            if getattr(args, name) is None:
-                continue
-            written = suffixed(getattr(local, name), seed, several)
-            if os.path.isfile(written):
-                with open(written, "rb") as file:
-                    files[suffixed(getattr(args, name), seed, several)] = file.read()
-    return SeedRun(seed, status, policy, history, evaluation, wall, files, errors.getvalue())
+        for name, path in local.items():
+            if os.path.isfile(path):
+                with open(path, "rb") as file:
+                    files[paths[name]] = file.read()
+    if result is not None:
+        result.written = {paths[name]: result.written[path] for name, path in local.items() if path in result.written}
+    return SeedRun(run.seed, status, result, time.perf_counter() - started, files, errors.getvalue())
 
 
 # ---------------------------------------------------------------- executors
@@ -286,49 +261,48 @@ class Outcome:
 
 
 # ---------------------------------------------------------------- the sweep
-def sweep_seeds(experiment, args, seeds, several, outputs):
-    """Run `seeds` on the workers that args ask for (--cluster, else a pool of --jobs processes).
+def sweep_seeds(runs, jobs, cluster, outputs, prog):
+    """Run `runs` (one Run per seed) on a Dask cluster (`cluster`: an address or 'slurm'), else on
+    a local pool of `jobs` processes.
 
-    Writes each finished run's files with `outputs` (an Outputs: a failed write is recorded and
-    reported by the caller) and prints one line per finished run.  Returns (runs, status): runs
-    as run_seed's tuples (seed, policy, history, status, evaluation, wall seconds), in seed
-    order, of the runs that returned a history; status: 130 or 143 if interrupted, else the
-    first failed seed's status (1 for a run that raised or whose worker died), else 0.
-    A --cluster that cannot be used is a usage error (status 2).
+    Writes each finished run's files with `outputs` (run.Outputs: a failed write is recorded
+    and reported by the caller) and prints one line per finished run.  Returns (results,
+    status): the RunResults, in seed order, of the runs that returned one; status: 130 or 143 if
+    interrupted, else the first failed seed's status (1 for a run that raised or whose worker
+    died), else 0.  Raises ClusterError if the cluster cannot be used.
     """
-    try:
-        if args.cluster is not None:
-            chosen = cluster_workers(args.cluster, args.jobs, len(seeds))
-        else:
-            chosen = local_workers(args.jobs, len(seeds))
-        with chosen as workers:
-            outcome = run_all(workers, portable_experiment(experiment), args, seeds, several, outputs,
-                              experiment["prog"])
-    except ClusterError as error:
-        usage_error(experiment, f"argument --cluster: {error}")
+    if cluster is not None:
+        chosen = cluster_workers(cluster, jobs, len(runs))
+    else:
+        chosen = local_workers(jobs, len(runs))
+    with chosen as workers:
+        outcome = run_all(workers, runs, outputs, prog)
+    seeds = [run.seed for run in runs]
     failures = {seed: EXIT_NON_FINITE for seed, why in outcome.unfinished.items() if why != NOT_RUN}
-    failures.update({run.seed: run.status for run in outcome.finished.values() if run.status})
+    failures.update({seed_run.seed: seed_run.status for seed_run in outcome.finished.values() if seed_run.status})
     status = outcome.signal_status or next((failures[seed] for seed in seeds if seed in failures), 0)
-    runs = [(run.seed, run.policy, run.history, run.status, run.evaluation, run.wall)
-            for seed in seeds if (run := outcome.finished.get(seed)) is not None and run.history is not None]
-    return runs, status
+    results = [seed_run.result for seed in seeds
+               if (seed_run := outcome.finished.get(seed)) is not None and seed_run.result is not None]
+    return results, status
 
 
 NOT_RUN = "not run"  # cancelled, or never submitted, after a signal
 
 
-def run_all(workers, experiment, args, seeds, several, outputs, prog):
-    """Submit run_elsewhere for each seed, `workers.in_flight` at a time; as each returns, write its
+def run_all(workers, runs, outputs, prog):
+    """Submit run_elsewhere for each Run, `workers.in_flight` at a time; as each returns, write its
     files and print its line; on a signal, start no more and cancel what can be.  Returns an Outcome.
     """
-    print(f"{prog}: {len(seeds)} seeds on {workers.description}", flush=True)
+    print(f"{prog}: {len(runs)} seeds on {workers.description}", flush=True)
+    seeds = [run.seed for run in runs]
+    by_seed = {run.seed: run for run in runs}
     waiting, running, finished, unfinished = list(seeds), {}, {}, {}
     broken = None  # the BrokenProcessPool of a pool whose process died
     with SweepInterrupt(workers) as interrupt:
         while waiting or running:
             while waiting and len(running) < workers.in_flight and not interrupt.requested and broken is None:
                 try:
-                    future = workers.executor.submit(run_elsewhere, experiment, args, several, waiting[0])
+                    future = workers.executor.submit(run_elsewhere, by_seed[waiting[0]])
                 except BrokenProcessPool as error:
                     broken = error
                     break
@@ -359,7 +333,7 @@ def run_all(workers, experiment, args, seeds, several, outputs, prog):
                 for path, data in run.files.items():
                     outputs.write(path, lambda path=path, data=data: write_atomically(
                         path, lambda file: file.write(data)))
-                report(prog, run, args.options.epochs, len(waiting) + len(running))
+                report(prog, run, by_seed[seed].options.epochs, len(waiting) + len(running))
     if broken is not None:
         for seed in waiting:
             unfinished[seed] = "not started"
@@ -378,23 +352,20 @@ def run_all(workers, experiment, args, seeds, several, outputs, prog):
     return Outcome(finished, unfinished)
 
 
-def one_line(error):
-    """An exception's message on one line."""
-    return " ".join(str(error).split()) or "no message"
-
-
-def report(prog, run, epochs, remaining):
+def report(prog, seed_run, epochs, remaining):
     """The line of a finished run: its figures, wall time and how many runs remain."""
     left = f"{remaining} run{'s' if remaining != 1 else ''} left"
-    done = len(run.history["loss"]) if run.history is not None else 0
-    if run.status == 0:
+    result = seed_run.result
+    done = len(result.history["loss"]) if result is not None else 0
+    if seed_run.status == 0:
         figures = []
-        if run.evaluation is not None:
-            figures.append(f"eval mean {run.evaluation.mean():.1f}, worst {run.evaluation.min():.1f}")
-        figures.append(f"last-10 mean return {nan_reduce(np.mean, run.history['mean_return'][-10:]):.2f}")
-        print(f"seed {run.seed} done: {', '.join(figures)}; {run.wall:.1f} s; {left}", flush=True)
-    elif run.status in (EXIT_INTERRUPTED, EXIT_TERMINATED):
-        print(f"seed {run.seed} interrupted after {done} of {epochs} epochs; {run.wall:.1f} s; {left}", flush=True)
+        if result.evaluation is not None:
+            figures.append(f"eval mean {result.evaluation.mean():.1f}, worst {result.evaluation.min():.1f}")
+        figures.append(f"last-10 mean return {nan_reduce(np.mean, result.history['mean_return'][-10:]):.2f}")
+        print(f"seed {seed_run.seed} done: {', '.join(figures)}; {seed_run.wall:.1f} s; {left}", flush=True)
+    elif seed_run.status in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+        print(f"seed {seed_run.seed} interrupted after {done} of {epochs} epochs; {seed_run.wall:.1f} s; {left}",
+              flush=True)
     else:
-        print(f"{prog}: error: seed {run.seed} failed after {done} epochs ({left}): {run.reason(prog)}",
+        print(f"{prog}: error: seed {seed_run.seed} failed after {done} epochs ({left}): {seed_run.reason(prog)}",
               file=sys.stderr, flush=True)

@@ -1,0 +1,431 @@
+"""One training run as a function: `train_run(Run(options, seed, outputs, ...))` → RunResult.
+
+A run makes its env and policy from its Options (or resumes a checkpoint), trains with the
+post's `reinforce` or the solver's `train`, writes the files its OutputPaths name, evaluates,
+and returns what happened: its history, the evaluation's returns, the files written and an
+exit status.  It never parses anything: the command line (cli.py) builds the Run, the sweep
+(sweep.py) submits the same function to a process pool or a Dask cluster.
+
+Errors found before training (an env that cannot be made, spaces the policy cannot use, a
+checkpoint that does not fit) raise RunError.  What happens once training has started is an
+outcome, not an exception: the result's status says how the run ended, and what was done is
+always written first —
+
+- Ctrl-C or SIGTERM (as sent by `timeout`, Slurm, systemd) stops after the current env step;
+  the complete epochs' outputs are written (status 130 or 143), and the checkpoint gets the
+  generator's state after the last complete epoch, so a resumed run samples what the
+  uninterrupted one would;
+- a NaN or inf (the loss, a gradient, a parameter, an observation, a reward) stops training
+  naming the epoch (status 1); the outputs keep the good epochs, the last checkpoint is kept;
+- a write that fails (a full disk, a lost permission) stops training; the other outputs are
+  written and one line names the file, the reason and what is intact (status 74).
+"""
+
+import csv
+import io
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import gymnasium
+import numpy as np
+
+from ..envs import make_env
+from ..options import Options, OptionsError, flag
+from ..policies import NonFiniteError
+from ..reinforce import reinforce
+from ..solver import make_policy, new_state, train
+from .checkpoint import Checkpoint, CheckpointError, restore, save_checkpoint, write_atomically
+from .evaluation import evaluate
+from .plotting import plot_learning_curves
+from .render import render_episode_gif
+
+# Exit statuses besides 0 and a usage error's 2.
+EXIT_NON_FINITE = 1
+EXIT_IO_ERROR = 74  # EX_IOERR of sysexits.h: an output file could not be written
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a process ended by Ctrl-C
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what a scheduler (timeout, Slurm, systemd) sends
+
+EVAL_SEED_OFFSET = 10_000  # evaluation episodes are seeded apart from training's epoch seeds
+CSV_COLUMNS = ("epoch", "avg_reward", "mean_return", "episodes", "loss", "entropy", "log_std",
+               "env_steps", "steps_per_s", "wall_seconds")
+
+
+class RunError(Exception):
+    """A run that cannot start: the env cannot be made, its spaces do not fit the policy, the
+    checkpoint to resume does not fit.  The message says why in one line."""
+
+
+@dataclass(frozen=True)
+class OutputPaths:
+    """The files a run writes (None: not written).  save: a checkpoint at the end (and every
+    save_every epochs); csv: one row per epoch; plot: the learning-curve PNG; gif: one
+    deterministic episode."""
+
+    save: str = None
+    save_every: int = None
+    csv: str = None
+    plot: str = None
+    gif: str = None
+
+
+@dataclass(frozen=True)
+class Run:
+    """Everything a run is a function of.
+
+    options: its Options; seed: seeds the policy and the envs; preset: the name its options came
+    from (saved in checkpoints); outputs: OutputPaths; evaluation: episodes evaluated after
+    training (0: none); resume: a loaded Checkpoint to continue (its options' fixed fields must
+    be `options`'); policy: "categorical" or "gaussian" to require one (None: the action
+    space decides); reference: {label: per-epoch curve} drawn dashed on the plot; prog: the
+    name messages start with.
+    """
+
+    options: Options
+    seed: int = 0
+    preset: str = None
+    outputs: OutputPaths = OutputPaths()
+    evaluation: int = 100
+    resume: Checkpoint = None
+    policy: str = None
+    reference: dict = None
+    prog: str = "minipg"
+
+
+@dataclass
+class RunResult:
+    """How a run ended.  status: 0, EXIT_NON_FINITE, EXIT_IO_ERROR, EXIT_INTERRUPTED or
+    EXIT_TERMINATED; history: per-epoch lists; policy: the trained policy; evaluation: the
+    deterministic evaluation's returns (evaluation,) or None; written: {path: what it holds};
+    wall: seconds of training and evaluation."""
+
+    seed: int
+    status: int
+    history: dict
+    policy: object
+    evaluation: np.ndarray = None
+    written: dict = field(default_factory=dict)
+    wall: float = 0.0
+
+
+def train_run(run):
+    """Train (or resume, or only evaluate a finished) run and write its outputs; see the module
+    docstring.  Returns a RunResult; raises RunError if the run cannot start."""
+    started = time.perf_counter()
+    options = run.options
+    env, state = start(run)
+    policy, history = state.policy, state.history
+    start_epoch = len(history["loss"])
+    outputs = Outputs(run.prog)
+    paths = run.outputs
+    if run.resume is not None:
+        print(f"loaded {run.resume.path}: {start_epoch} epochs done", flush=True)
+        changed = run.resume.options.changes(options)
+        if changed:
+            print(f"changed against the checkpoint, from epoch {start_epoch + 1}: " + ", ".join(
+                f"{flag(name)} {old} → {new}" for name, (old, new) in changed.items()), flush=True)
+        if paths.save and os.path.abspath(run.resume.path) == os.path.abspath(paths.save):
+            outputs.complete[paths.save] = ("checkpoint", start_epoch)
+    config = {**options.asdict(), "seed": run.seed, "preset": run.preset}
+    # The policy's generator as it was after the last complete epoch: an interrupted epoch has
+    # drawn from it already, and the checkpoint must hold the state a resumed run starts from.
+    rng_after_epoch = policy.rng.bit_generator.state
+
+    def save(epochs):
+        return outputs.write(paths.save, lambda: save_checkpoint(paths.save, state, config), "checkpoint", epochs)
+
+    def log():
+        return outputs.write(paths.csv, lambda: write_csv(state.history, paths.csv), "CSV", len(state.history["loss"]))
+
+    def after_epoch(epoch, history):
+        nonlocal rng_after_epoch
+        rng_after_epoch = policy.rng.bit_generator.state
+        print(format_progress(epoch, options.epochs, history), flush=True)
+        if paths.csv:
+            log()
+        if paths.save and paths.save_every and (epoch + 1) % paths.save_every == 0:
+            save(epoch + 1)
+
+    print(f"{run.prog}: {options.env}, {options.num_envs} envs × T {options.T}, {options.epochs} epochs, "
+          f"lr {options.lr}, γ {options.gamma}, seed {run.seed}", flush=True)
+    time_limit = gymnasium.spec(options.env).max_episode_steps
+    if time_limit is not None and options.T < time_limit:
+        # Every rollout resets the envs (the post's loop), so steps past T are never trained on.
+        print(f"note: T {options.T} is shorter than {options.env}'s time limit of {time_limit} steps: each "
+              f"rollout starts new episodes, so only their first {options.T} steps are trained on", flush=True)
+    ok = True
+    with Interrupt() as interrupt:
+        watched = Watched(env, lambda: interrupt() or outputs.failed)
+        try:
+            # Overflows and NaNs are caught by the loops' own checks and reported in one line;
+            # NumPy's warnings before that line would only repeat it.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                run_loop(watched, policy, options, run.seed, after_epoch, state)
+        except Stopped:
+            pass  # the unfinished epoch is dropped; history holds the complete ones
+        except NonFiniteError as error:
+            ok = False
+            print(f"stopped: epoch {len(history['loss']) + 1}: {error}. Outputs keep the {len(history['loss'])} "
+                  "good epochs; the last checkpoint written before this epoch is kept.", file=sys.stderr, flush=True)
+    env.close()
+    done = len(history["loss"])
+    stopped = interrupt.requested or outputs.failed
+    if stopped:
+        policy.rng.bit_generator.state = rng_after_epoch
+    if interrupt.requested:
+        print(f"interrupted after {done} complete epochs; writing what was done", flush=True)
+    if done > start_epoch or run.resume is None:
+        summarize_training(history, start_epoch)
+    if paths.save and ok and save(done):  # each output is written if it still can be
+        print(f"checkpoint: {paths.save}")
+    if paths.csv and log():
+        print(f"csv: {paths.csv}")
+    if paths.plot and done and outputs.write(paths.plot, lambda: plot_learning_curves(
+            {f"minipg seed {run.seed}": history}, paths.plot, reference=run.reference,
+            title=f"{algorithm_name(options)} on {options.env} ({options.num_envs} envs, T={options.T})"), "plot"):
+        print(f"learning curve: {paths.plot}")
+    evaluation = None
+    if ok and not stopped:
+        eval_seed = run.seed + EVAL_SEED_OFFSET
+        if run.evaluation:
+            evaluation = report_evaluation(policy, options, run.evaluation, eval_seed, state.observation_normalizer)
+        if paths.gif:
+            try:
+                gif = outputs.write(paths.gif, lambda: render_episode_gif(
+                    policy, options.env, paths.gif, seed=eval_seed, normalizer=state.observation_normalizer), "GIF")
+            except ValueError as error:  # a task that cannot draw itself here
+                gif = None
+                print(f"warning: --gif {paths.gif} not written: {error}", file=sys.stderr, flush=True)
+            if gif:
+                print(f"gif: {paths.gif} (one deterministic episode, return {gif[1]:.1f})")
+    if outputs.failed:
+        print(outputs.report(done), file=sys.stderr, flush=True)
+    status = interrupt.status if interrupt.requested else 0  # the most serious reason decides
+    if outputs.failed:
+        status = EXIT_IO_ERROR
+    if not ok:
+        status = EXIT_NON_FINITE
+    return RunResult(run.seed, status, history, policy, evaluation, outputs.written, time.perf_counter() - started)
+
+
+def start(run):
+    """(env, SolverState) of the run: made from its options, or resumed from its checkpoint.
+    Raises RunError naming what does not fit."""
+    options = run.options
+    try:
+        env = make_env(options.env, options.num_envs, options.vectorization)
+    except ValueError as error:  # a missing optional dependency, a vectorization the env lacks
+        raise RunError(str(error)) from None
+    except Exception as error:  # whatever else an env's constructor raises (an env id is the user's)
+        raise RunError(f"{options.env}: cannot make the environment ({type(error).__name__}: {error})") from None
+    try:
+        policy = make_policy(env, options, run.seed, run.policy)
+    except OptionsError as error:  # a Gaussian-only option for discrete actions
+        env.close()
+        raise RunError(f"{error.command_line()}; {options.env} has discrete actions (a CategoricalPolicy)") from None
+    except (TypeError, ValueError) as error:  # e.g. a Box action space for a categorical policy
+        env.close()
+        raise RunError(f"{options.env}: {error}") from None
+    # A resumed run is built as it was saved, then goes on with the new options (SolverState.continued).
+    state = new_state(policy, options if run.resume is None else run.resume.options)
+    if run.resume is not None:
+        try:
+            restore(run.resume, state)
+        except CheckpointError as error:
+            env.close()
+            raise RunError(f"--load: {error}") from None
+    return env, state
+
+
+def run_loop(env, policy, options, seed, callback, state):
+    """The post's REINFORCE itself (reinforce.py) when no addition of the solver is on, else the
+    solver (solver.py), which gives the same history in that case (tested)."""
+    if options.is_posts_algorithm():
+        return reinforce(env, policy, options.gamma, options.epochs, options.T, seed, callback, state.history)
+    return train(env, policy, options, seed, callback, state)
+
+
+def algorithm_name(options):
+    """What trains the policy, for plot titles: REINFORCE's one step, or the clipped surrogate's passes."""
+    return "REINFORCE" if options.clip_ratio is None else f"PPO (clipped surrogate, ε {options.clip_ratio})"
+
+
+# ---------------------------------------------------------------- reporting
+def format_progress(epoch, epochs, history):
+    """One line per epoch: the post's metric, the honest one, loss, entropy, speed and ETA."""
+    seconds = history["seconds"]
+    steps_per_epoch = history["env_steps"][-1] / (epoch + 1)
+    rate = steps_per_epoch / seconds[-1] if seconds[-1] > 0 else float("inf")
+    eta = (epochs - epoch - 1) * float(np.median(seconds))
+    return (f"epoch {epoch + 1:>{len(str(epochs))}}/{epochs}"
+            f"  avg_reward {history['avg_reward'][-1]:8.2f}"
+            f"  mean_return {history['mean_return'][-1]:8.2f}"
+            f"  episodes {history['episodes'][-1]:5d}"
+            f"  loss {history['loss'][-1]:10.4g}"
+            f"  entropy {history['entropy'][-1]:7.3f}"
+            f"  {rate / 1000:7.1f}k steps/s  ETA {eta:5.1f}s")
+
+
+def nan_reduce(reduce, values):
+    """reduce() over the non-NaN values, NaN if there are none — without NumPy's RuntimeWarning
+    (a short swing-up rollout often ends no episode, so every mean_return is NaN)."""
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    return float(reduce(values)) if values.size else float("nan")
+
+
+def summarize_training(history, start_epoch):
+    seconds = history["seconds"][start_epoch:] or history["seconds"]
+    last = history["mean_return"][-10:]
+    print(f"done: {len(history['loss'])} epochs ({np.median(seconds):.3f}s per epoch, median); "
+          f"mean episode return over the last {len(last)} epochs: {nan_reduce(np.mean, last):.2f}")
+
+
+def report_evaluation(policy, options, episodes, seed, normalizer=None):
+    """Print sampled-action and deterministic evaluations of `episodes` episodes, the
+    deterministic one last; return its returns: (episodes,)."""
+    for deterministic in (False, True):
+        returns = evaluate(policy, options.env, episodes, deterministic=deterministic, seed=seed,
+                           vectorization=options.vectorization, normalizer=normalizer)
+        kind = "deterministic" if deterministic else "sampled"
+        print(f"eval ({kind}): min {returns.min():.1f}, max {returns.max():.1f}")
+        print(f"eval: mean return {returns.mean():.1f} ± {returns.std():.1f} over {len(returns)} episodes ({kind})")
+    return returns
+
+
+def write_csv(history, path):
+    """One row per epoch (see CSV_COLUMNS); rewritten whole and atomically each time."""
+    epochs = len(history["loss"])
+    log_std = history.get("log_std", [""] * epochs)
+    wall = np.cumsum(history["seconds"])
+    steps_per_epoch = np.diff(np.concatenate(([0], history["env_steps"])))
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(CSV_COLUMNS)
+    for i in range(epochs):
+        seconds = history["seconds"][i]
+        writer.writerow([i + 1, history["avg_reward"][i], history["mean_return"][i], history["episodes"][i],
+                         history["loss"][i], history["entropy"][i], log_std[i], history["env_steps"][i],
+                         steps_per_epoch[i] / seconds if seconds > 0 else "", wall[i]])
+    write_atomically(path, lambda file: file.write(text.getvalue().encode("utf-8")))
+    return path
+
+
+# ---------------------------------------------------------------- stopping cleanly
+class Stopped(Exception):
+    """Raised by Watched's step when the run must stop (Ctrl-C, SIGTERM, a failed write)."""
+
+
+class Watched(gymnasium.vector.VectorWrapper):
+    """The training env as a run sees it: after every step, a non-finite reward stops the run
+    with NonFiniteError, and `should_stop()` (polled like a Ctrl-C flag) with Stopped, so a run
+    stops after the current env step, never in the middle of an update."""
+
+    def __init__(self, env, should_stop):
+        super().__init__(env)
+        self.should_stop = should_stop
+
+    def step(self, actions):
+        result = self.env.step(actions)
+        if not np.isfinite(result[1]).all():
+            raise NonFiniteError("the environment returned a non-finite reward")
+        if self.should_stop():
+            raise Stopped
+        return result
+
+
+class Interrupt:
+    """Ctrl-C or SIGTERM asks the run to stop after the current env step, not mid-update.
+
+    A context manager around training: the first signal sets `requested` and `signum`; a
+    second one ends the process at once (Ctrl-C as KeyboardInterrupt) for a user who really
+    wants out now.  Only the main thread may set signal handlers: elsewhere (a run on a Dask
+    worker's thread) none is set, and `requested` stays False.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.requested, self.signum, self._previous = False, None, {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise SystemExit(EXIT_TERMINATED)
+        self.requested, self.signum = True, signum
+        print(f"\n{self.notice(signum)}", flush=True)
+
+    def notice(self, signum):
+        """The line printed on the first signal."""
+        return ("interrupted: stopping after this step (Ctrl-C again to abort)" if signum == signal.SIGINT
+                else f"{signal.Signals(signum).name}: stopping after this step")
+
+    def __call__(self):
+        return self.requested
+
+    @property
+    def status(self):
+        """The exit status a shell reports for a process ended by the signal: 128 + its number."""
+        return EXIT_TERMINATED if self.signum == signal.SIGTERM else EXIT_INTERRUPTED
+
+
+class Outputs:
+    """Writes a run's files so that an I/O error ends the run cleanly.
+
+    A full disk, a removed directory or a lost permission makes a writer raise OSError; `write`
+    records it (the file is not tried again), `failed` stops training after the current env
+    step, the other outputs are still written, and `report` says in one line what failed, why,
+    and what is intact.  Checkpoints and CSVs are written atomically, so a failed write leaves
+    their previous complete version: `complete` remembers what it holds.
+    """
+
+    def __init__(self, prog):
+        self.prog = prog
+        self.failures = {}  # path -> the OSError its writer raised
+        self.complete = {}  # path -> (kind, epochs) of its last complete version (atomic writes)
+        self.written = {}  # path -> kind
+
+    @property
+    def failed(self):
+        return bool(self.failures)
+
+    def write(self, path, write, kind=None, epochs=None):
+        """write()'s result, or None if it raised OSError (now or for this path before).
+        kind, epochs: what the file then holds, e.g. ("checkpoint", 7)."""
+        if path in self.failures:
+            return None
+        try:
+            result = write()
+        except OSError as error:
+            self.failures[path] = error
+            return None
+        if kind is not None:
+            self.written[path] = kind
+        if epochs is not None:
+            self.complete[path] = (kind, epochs)
+        return result
+
+    def report(self, epochs=None):
+        """'prog: error: cannot write runs/x.safetensors: No space left on device. Epochs trained:
+        8; last complete checkpoint: epoch 7 at runs/x.safetensors' (what is intact, given `epochs`)."""
+        message = f"{self.prog}: error: " + "; ".join(f"cannot write {path}: {error.strerror or error}"
+                                                      for path, error in self.failures.items())
+        if epochs is None:
+            return message
+        intact = "; ".join(f"last complete {kind}: epoch {done} at {path}"
+                           for path, (kind, done) in self.complete.items()
+                           if os.path.exists(path))  # not if its directory was removed
+        return f"{message}. Epochs trained: {epochs}; {intact or 'no complete checkpoint or CSV'}"

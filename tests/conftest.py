@@ -13,6 +13,7 @@ import re
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 from gymnasium import spaces
 
 # Step of the central differences, and the largest relative error a correct gradient may show.
@@ -82,3 +83,17 @@ def assert_same_state(a, b, ignore=("history.seconds",)):
             assert (x.dtype, x.shape, x.tobytes()) == (y.dtype, y.shape, y.tobytes()), path
         else:
             assert x == y, path
+
+
+@pytest.fixture
+def mujoco_log(tmp_path, monkeypatch):
+    """The path MuJoCo logs its warnings to when nothing catches them: MUJOCO_LOG.TXT in the working
+    directory, here tmp_path.  MuJoCo's warning handler is reset as in a fresh process (whatever
+    test installed minipg's hook before), so a test sees whether its own code installs it."""
+    mujoco = pytest.importorskip("mujoco")
+    from minipg.envs.vector import mujoco_warnings_as_python_warnings
+
+    monkeypatch.chdir(tmp_path)
+    mujoco.set_mju_user_warning(None)
+    mujoco_warnings_as_python_warnings.cache_clear()
+    return tmp_path / "MUJOCO_LOG.TXT"

@@ -1,24 +1,30 @@
-"""Recording an episode and drawing it as a GIF, on CartPole-v0 and CartPoleSwingUp-v0.
+"""Recording an episode and drawing it as a GIF, on CartPole-v0 and CartPoleSwingUp-v0, and on
+MuJoCo robots drawn from their geometry.
 
 Fresh (untrained) policies are enough: the point is the plumbing — states read from the env,
-the return of the episode, a GIF Pillow can open — and the drawing convention, checked
-against each package's physics: pushing the cart right must tilt the drawn pole left.
+the return of the episode, a GIF Pillow can open that plays in real time — and the drawing
+convention, checked against each package's physics: pushing the cart right must tilt the drawn
+pole left.
 """
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import exactly, stand_in_env
+from gymnasium import spaces
+
+from minipg.envs import make_single_env
+from minipg.envs.vector import is_mujoco
 from minipg.policies import CategoricalPolicy, DiagonalGaussianPolicy
 from minipg.tools.render import (
     DPI,
     FIGURE_WIDTH_INCHES,
     GEOMETRIES,
-    frame_indices,
     geometry_for,
-    make_single_env,
+    mujoco_shapes,
+    pick_frames,
     pole_tip,
-    real_time_stride,
     record_episode,
     render_episode_gif,
     save_gif,
@@ -88,14 +94,15 @@ def test_gif_is_written_and_readable(env_id, tmp_path):
     states, _ = record_episode(agent, env_id, seed=SEED, max_steps=max_steps)
     path = save_gif(states, tmp_path / "gifs" / "episode.gif", env_id)
 
-    stride = real_time_stride(geometry_for(env_id), fps=50)
+    frames, milliseconds = pick_frames(len(states), geometry_for(env_id).seconds_per_step, fps=50)
     with Image.open(path) as image:
         assert image.format == "GIF"
-        assert image.n_frames == len(frame_indices(len(states), stride)) > 1
+        assert image.n_frames == len(frames) > 1
+        assert image.info["duration"] == milliseconds == 20 and image.info["loop"] == 0  # real time, looping
         width, height = image.size
     assert width == round(FIGURE_WIDTH_INCHES * DPI)
     assert 0 < height < width
-    assert path.stat().st_size < MAX_BYTES_PER_FRAME * len(frame_indices(len(states), stride))
+    assert path.stat().st_size < MAX_BYTES_PER_FRAME * len(frames)
 
 
 def test_render_episode_gif_returns_path_and_return(tmp_path):
@@ -130,10 +137,17 @@ def test_geometry_lookup_and_frame_selection():
     assert geometry_for("CartPole-v0") is GEOMETRIES["CartPole"]
     assert geometry_for("CartPoleSwingUp-v1") is GEOMETRIES["CartPoleSwingUp"]
     assert GEOMETRIES["CartPole"].pole_length == 1.0      # gymnasium's length is half the pole
-    assert real_time_stride(GEOMETRIES["CartPole"], fps=50) == 1
-    assert real_time_stride(GEOMETRIES["CartPoleSwingUp"], fps=50) == 2
-    assert frame_indices(7, 2) == [0, 2, 4, 6]
-    assert frame_indices(8, 2) == [0, 2, 4, 6, 7]   # the final state is always shown
+    # Real time: CartPole's 0.02 s steps at 50 fps are every state, the swing-up's 0.01 s every 2nd.
+    assert pick_frames(4, GEOMETRIES["CartPole"].seconds_per_step, fps=50) == ([0, 1, 2, 3], 20)
+    assert pick_frames(7, GEOMETRIES["CartPoleSwingUp"].seconds_per_step, fps=50) == ([0, 2, 4, 6], 20)
+    assert pick_frames(8, 0.01, fps=50) == ([0, 2, 4, 6, 7], 20)   # the final state is always shown
+    assert pick_frames(7, 0.01, fps=25) == ([0, 4, 6], 40)
+    assert pick_frames(7, 0.05, fps=50) == ([0, 1, 2, 3, 4, 5, 6], 50)  # slower steps: never faster than real time
+    assert pick_frames(1, 0.02) == ([0], 20)
+    # A long episode is spread over at most max_frames frames, still in real time.
+    frames, milliseconds = pick_frames(1001, 0.05, fps=50, max_frames=250)
+    assert len(frames) <= 250 and frames[-1] == 1000 and milliseconds == 1000 * 0.05 * frames[1]
+    assert pick_frames(10, 0.008, fps=50) == ([0, 3, 6, 9], 20)  # in the GIF's 10 ms units
     with pytest.raises(ValueError, match="no drawing geometry"):
         geometry_for("Pendulum-v1")
 
@@ -141,32 +155,42 @@ def test_geometry_lookup_and_frame_selection():
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="shape"):
         save_gif(np.zeros((5, 3)), tmp_path / "x.gif", "CartPole-v0")
-    with pytest.raises(ValueError, match="stride"):
-        save_gif(np.zeros((5, 4)), tmp_path / "x.gif", "CartPole-v0", stride=0)
+    for fps in (0, -5, True, "50"):
+        with pytest.raises(ValueError, match=exactly(f"fps must be a positive number, got {fps!r}")):
+            save_gif(np.zeros((5, 4)), tmp_path / "x.gif", "CartPole-v0", fps=fps)
     with pytest.raises(ValueError, match="max_steps"):
         record_episode(fresh_policy("CartPole-v0"), "CartPole-v0", max_steps=0)
+    with pytest.raises(ValueError, match="^unknown environment id 'NoSuchEnv-v0'"):
+        render_episode_gif(fresh_policy("CartPole-v0"), "NoSuchEnv-v0", tmp_path / "x.gif")
     assert not (tmp_path / "x.gif").exists()
-
 
 
 @pytest.mark.parametrize("env_id", ["HalfCheetah-v5", "Hopper-v5"])
 def test_a_mujoco_robot_is_drawn_from_its_capsules(env_id, tmp_path):
     """Headless, without OpenGL: the side view of every capsule, the camera on the robot's root."""
-    import gymnasium
-    from PIL import Image
-
     from minipg import Options, make_env, make_policy
-    from minipg.tools.render import is_mujoco, mujoco_shapes, render_episode_gif
 
     assert is_mujoco(env_id) and not is_mujoco("CartPole-v1") and not is_mujoco("NoSuchEnv-v0")
-    env = gymnasium.make(env_id)
+    env = make_single_env(env_id)
     env.reset(seed=0)
     capsules, spheres, root_x = mujoco_shapes(env.unwrapped.model, env.unwrapped.data)
+    seconds_per_step = env.unwrapped.dt
+    env.close()
     assert capsules.shape[1] == 5 and len(capsules) >= 4 and (capsules[:, 4] > 0).all()
     lengths = np.hypot(capsules[:, 2] - capsules[:, 0], capsules[:, 3] - capsules[:, 1])
     assert (lengths > 0).all() and abs(root_x) < 0.5  # near the start
     policy = make_policy(make_env(env_id, 1), Options(env=env_id, hidden=(4,)), seed=0)
-    path, total = render_episode_gif(policy, env_id, tmp_path / "robot.gif", seed=1, max_steps=6)
+    path, total = render_episode_gif(policy, env_id, tmp_path / "robot.gif", seed=1, max_steps=12)
+    frames, milliseconds = pick_frames(13, seconds_per_step)  # both robots stand for 12 steps
     with Image.open(path) as image:
-        assert image.format == "GIF" and image.n_frames == 7
+        assert image.format == "GIF" and image.n_frames == len(frames) > 1
+        assert image.info["duration"] == milliseconds  # real time: HalfCheetah 0.05 s a step, Hopper 3 × 0.008 s
     assert np.isfinite(total)
+
+
+def test_drawing_a_mujoco_robot_leaves_no_log_file(mujoco_log):
+    """gymnasium's HalfCheetah model makes MuJoCo 3.3+ warn, which it logs to MUJOCO_LOG.TXT in the
+    working directory unless minipg's handler is installed before the env is made."""
+    policy = DiagonalGaussianPolicy(stand_in_env(17, spaces.Box(-1.0, 1.0, shape=(6,))), hidden=(4,), seed=0)
+    render_episode_gif(policy, "HalfCheetah-v5", "robot.gif", seed=1, max_steps=2)
+    assert not mujoco_log.exists()

@@ -1,6 +1,7 @@
-"""make_env (envs/vector.py): actions clipped to Box bounds, missing optional dependencies named
-with the command that installs them, and every registered gymnasium id through both scripts
-ending in training or in one line, never a traceback."""
+"""make_env and make_single_env (envs/vector.py): actions clipped to Box bounds, missing optional
+dependencies named with the command that installs them, MuJoCo's warnings as Python warnings (no
+log file), and every registered gymnasium id through both scripts ending in training or in one
+line, never a traceback."""
 
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ if str(REPO) not in sys.path:  # the run_*.py scripts live at the repository roo
 import run_cartpole  # noqa: E402
 import run_swingup  # noqa: E402
 from minipg import DiagonalGaussianPolicy, Options, make_env, reinforce, train  # noqa: E402
+from minipg.envs import make_single_env  # noqa: E402
 from minipg.tools import cli  # noqa: E402
 
 
@@ -73,8 +75,25 @@ def test_actions_are_clipped_on_their_way_in_only():
     assert env.single_action_space == StrictBox.action_space
 
 
+def test_a_single_env_clips_its_actions_like_the_vector_envs():
+    env = make_single_env("minipg-test/StrictBox-v0")
+    env.reset(seed=0)
+    StrictBox.received.clear()
+    for action in ([-3.0, 4.0], [12.0, 10.5]):
+        env.step(np.array(action))
+    np.testing.assert_array_equal(np.array(StrictBox.received), [[0.0, 4.0], [10.0, 10.0]])
+    assert env.action_space == StrictBox.action_space  # the bounds stay visible, unlike ClipAction's
+
+
 def test_unbounded_and_discrete_actions_are_passed_as_they_are():
     assert not isinstance(make_env("CartPole-v1", 2), gymnasium.wrappers.vector.TransformAction)
+    assert not isinstance(make_single_env("CartPole-v1"), gymnasium.wrappers.TransformAction)
+
+
+@pytest.mark.parametrize("make", [lambda env_id: make_env(env_id, 2), make_single_env], ids=["vector", "single"])
+def test_an_unknown_id_is_named(make):
+    with pytest.raises(ValueError, match="^unknown environment id 'NoSuchEnv-v0': "):
+        make("NoSuchEnv-v0")
 
 
 @pytest.mark.parametrize("message, expected", [
@@ -91,9 +110,11 @@ def test_a_missing_optional_dependency_is_named_with_its_install_command(message
         raise gymnasium.error.DependencyNotInstalled(message)
 
     monkeypatch.setattr(gymnasium, "make_vec", missing)
-    with pytest.raises(ValueError) as error:
-        make_env("LunarLander-v3", 2)
-    assert str(error.value) == expected
+    monkeypatch.setattr(gymnasium, "make", missing)
+    for make in (lambda: make_env("LunarLander-v3", 2), lambda: make_single_env("LunarLander-v3")):
+        with pytest.raises(ValueError) as error:
+            make()
+        assert str(error.value) == expected
     with pytest.raises(SystemExit) as exit_:
         cli.main(run_cartpole.CARTPOLE, ["--env", "LunarLander-v3", "--epochs", "1"])
     assert exit_.value.code == 2
@@ -123,11 +144,12 @@ def test_any_env_id_trains_or_ends_in_one_line(env_id, experiment, tmp_path, mon
         assert len(history["loss"]) == 1
 
 
-def test_mujoco_warnings_are_python_warnings_once_and_leave_no_log_file(tmp_path, monkeypatch):
-    mujoco = pytest.importorskip("mujoco")
-    monkeypatch.chdir(tmp_path)
-    make_env("HalfCheetah-v5", 2).close()  # gymnasium's model makes MuJoCo 3.3+ warn
-    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
+@pytest.mark.parametrize("make", [lambda env_id: make_env(env_id, 2), make_single_env], ids=["vector", "single"])
+def test_mujoco_warnings_are_python_warnings_once_and_leave_no_log_file(make, mujoco_log):
+    import mujoco
+
+    make("HalfCheetah-v5").close()  # gymnasium's model makes MuJoCo 3.3+ warn
+    assert not mujoco_log.exists()
     handler = mujoco.get_mju_user_warning()
     with pytest.warns(RuntimeWarning, match="MuJoCo: a test warning") as caught:
         handler("a test warning")

@@ -1,6 +1,7 @@
 """The environments minipg trains on, stepped E at a time through gymnasium's vector API.
 
-    vector.py   make_env (batched, sync or async vector envs), autoreset_mode, observation_mirror
+    vector.py   make_env (batched, sync or async vector envs), make_single_env (one env, the same
+                way), autoreset_mode, observation_mirror
     swingup.py  CartPoleSwingUp-v0/-v1: an adapter for the gym-cartpole-swingup package and a
                 batched NumPy twin of its physics
 
@@ -9,8 +10,9 @@ so `gymnasium.make("CartPoleSwingUp-v0")` and `gymnasium.make_vec(...)` work aft
 """
 
 from .swingup import register_swingup
-from .vector import VECTORIZATION_MODES, autoreset_mode, make_env, observation_mirror
+from .vector import VECTORIZATION_MODES, autoreset_mode, make_env, make_single_env, observation_mirror
 
 register_swingup()
 
-__all__ = ["VECTORIZATION_MODES", "autoreset_mode", "make_env", "observation_mirror", "register_swingup"]
+__all__ = ["VECTORIZATION_MODES", "autoreset_mode", "make_env", "make_single_env", "observation_mirror",
+           "register_swingup"]

@@ -21,6 +21,9 @@ Box actions: a Gaussian policy's samples are unbounded, most environments' actio
 (some clip by themselves, stricter ones raise).  make_env clips the actions to the Box bounds
 on their way into the environment (gymnasium's vector TransformAction); the rollout keeps the
 sampled action, whose log π the update uses, as is standard.
+
+One environment (to evaluate or draw a single episode): make_single_env, the same path through
+gymnasium.make instead of make_vec: the same errors, warnings and action clipping.
 """
 
 import functools
@@ -49,22 +52,54 @@ def make_env(env_id, num_envs, vectorization="auto"):
         raise ValueError(f"vectorization must be one of {VECTORIZATION_MODES}, got {vectorization!r}")
     if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
         raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+    if vectorization == "vector" and _spec(env_id).vector_entry_point is None:
+        raise ValueError(f"{env_id} has no batched (vector) implementation; use sync or async")
+    return _make(gymnasium.make_vec, env_id, num_envs=num_envs, vectorization_mode=_GYMNASIUM_MODE[vectorization])
+
+
+def make_single_env(env_id, **kwargs):
+    """ONE gymnasium Env of `env_id`, made as make_env makes its copies: gymnasium.make(env_id,
+    **kwargs) (e.g. render_mode="rgb_array"), its Box actions clipped to their bounds.  For
+    evaluating or drawing a single episode.
+
+    Raises ValueError for an unknown id, or an optional dependency of the env that is not
+    installed (naming the command that installs it).
+    """
+    return _make(gymnasium.make, env_id, **kwargs)
+
+
+def _spec(env_id):
+    """gymnasium's EnvSpec of env_id, or a ValueError naming the unknown id."""
     try:
-        spec = gymnasium.spec(env_id)
+        return gymnasium.spec(env_id)
     except gymnasium.error.Error as error:
         raise ValueError(f"unknown environment id {env_id!r}: {error}") from None
-    if vectorization == "vector" and spec.vector_entry_point is None:
-        raise ValueError(f"{env_id} has no batched (vector) implementation; use sync or async")
-    if isinstance(spec.entry_point, str) and spec.entry_point.startswith("gymnasium.envs.mujoco"):
+
+
+def _make(make, env_id, **kwargs):
+    """make(env_id, **kwargs) (gymnasium.make or make_vec) with actions clipped; the one path of
+    make_env and make_single_env."""
+    _spec(env_id)
+    if is_mujoco(env_id):
         mujoco_warnings_as_python_warnings()
     with warnings.catch_warnings():
         # CartPole-v0 is the post's environment on purpose; gymnasium's "out of date" notice is noise here.
         warnings.filterwarnings("ignore", message=".*is out of date.*")
         try:
-            env = gymnasium.make_vec(env_id, num_envs=num_envs, vectorization_mode=_GYMNASIUM_MODE[vectorization])
+            env = make(env_id, **kwargs)
         except (gymnasium.error.DependencyNotInstalled, ImportError) as error:
             raise ValueError(missing_dependency(env_id, error)) from None
     return clip_actions(env)
+
+
+def is_mujoco(env_id):
+    """True for a task of gymnasium's MuJoCo family (HalfCheetah, Hopper, ...), False for any other
+    or an unknown id."""
+    try:
+        entry_point = gymnasium.spec(env_id).entry_point
+    except gymnasium.error.Error:
+        return False
+    return isinstance(entry_point, str) and entry_point.startswith("gymnasium.envs.mujoco")
 
 
 @functools.cache  # installed once per process
@@ -103,14 +138,18 @@ def missing_dependency(env_id, error):
 
 
 def clip_actions(env):
-    """`env` with its Box actions clipped to the action space's bounds before each step
-    (unchanged for other action spaces, and for a Box without finite bounds)."""
-    space = env.single_action_space
+    """`env` (an Env or a VectorEnv) with its Box actions clipped to the action space's bounds
+    before each step: gymnasium's ClipAction, except that the wrapped env keeps declaring the
+    bounded space (ClipAction declares an unbounded one).  Unchanged for other action spaces,
+    and for a Box without finite bounds."""
+    _, space = single_spaces(env)
     if not isinstance(space, spaces.Box) or not (np.isfinite(space.low).any() or np.isfinite(space.high).any()):
         return env
     low, high = space.low, space.high
-    return TransformAction(env, lambda actions: np.clip(actions, low, high), action_space=env.action_space,
-                           single_action_space=space)
+    clip = lambda actions: np.clip(actions, low, high)
+    if isinstance(env, gymnasium.vector.VectorEnv):
+        return TransformAction(env, clip, action_space=env.action_space, single_action_space=space)
+    return gymnasium.wrappers.TransformAction(env, clip, action_space=space)
 
 
 # Environments symmetric under a reflection that flips the sign of the (1-D Box) action, with

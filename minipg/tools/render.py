@@ -3,47 +3,53 @@
 The cart-poles (CartPole, the swing-up) have no render mode that works headless here
 (gymnasium's CartPole draws with pygame, the swing-up package with old gym's OpenGL viewer),
 and a GIF is what fits in a README.  So their episode is recorded as its physical states
-[x, ẋ, θ, θ̇], read from `env.unwrapped.state` after every step, and each frame is drawn
-from them with matplotlib's object API (an explicit Figure on the Agg canvas: no pyplot, no
-global state, no display needed), then written by matplotlib.animation.PillowWriter.
-
-A frame shows the track from −x_max to +x_max (where the episode terminates), the cart as a
-rectangle centred on (x, 0), the pole as a line from the cart's centre to its tip, and the
-step number.  Where the tip goes depends on each package's angle convention (`Geometry`).
+[x, ẋ, θ, θ̇], read from `env.unwrapped.state` after every step, and each frame is drawn from
+them with matplotlib's object API (an explicit Figure on the Agg canvas: no pyplot, no global
+state, no display needed): the track from −x_max to +x_max (where the episode terminates), the
+cart as a rectangle centred on (x, 0), the pole as a line from the cart's centre to its tip.
+Where the tip goes depends on each package's angle convention (`Geometry`).
 
 MuJoCo's planar robots (HalfCheetah, Hopper, Walker2d, ...) need OpenGL to render themselves,
 which a headless machine may not have; they are drawn the same way from their geometry: every
 capsule of the model as a thick line between its two end points, every sphere as a disc, seen
-from the side (x, z), the camera following the robot over a ground with a mark every metre
-(`render_mujoco_gif`).  Any other task is drawn by the environment itself
-(render_mode="rgb_array": pygame for classic control and Box2D), its frames scaled down and
-written with Pillow (`render_frames_gif`).
+from the side (x, z), the camera following the robot over a ground with a mark every metre.
+Any other task is drawn by the environment itself (render_mode="rgb_array": pygame for classic
+control and Box2D), its frames scaled down.
+
+Every GIF plays the episode in real time (`pick_frames`) and is written by imageio.
 """
 
+import math
 import os
-import warnings
 from dataclasses import dataclass
 
-import gymnasium
+import imageio.v3 as iio
 import numpy as np
-from matplotlib.animation import PillowWriter
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from PIL import Image
 
-from ..envs import swingup
+from ..envs import make_single_env, swingup
+from ..envs.vector import is_mujoco
 
-# Frame size: 300 px wide (FIGURE_WIDTH_INCHES · DPI), the height following the scene's aspect
-# ratio.  Small on purpose: a 500-step swing-up episode drawn at 50 frames/s is 250 frames, and
-# GIF stores every frame, so at this size the file stays a few hundred kB.
+# Frame size: 300 px wide (FIGURE_WIDTH_INCHES · DPI, or FRAME_WIDTH for an env's own frames), the
+# height following the scene's aspect ratio.  Small on purpose: GIF stores every frame, and a
+# 500-step swing-up episode at 50 frames/s is 251 frames, which at this size stay a few hundred kB.
 FIGURE_WIDTH_INCHES = 4.0
 DPI = 75
+FRAME_WIDTH = 300
 DEFAULT_FPS = 50
+MAX_FRAMES = 300  # beyond, the frames are spread over the episode (a 1,000-step HalfCheetah: every 4th)
 # Space around the scene, in metres, so the cart at the track's end and the pole tip stay in view.
 MARGIN = 0.15
 POLE_LINE_WIDTH = 3.0   # points
 TRACK_LINE_WIDTH = 1.0  # points
 CART_COLOR, POLE_COLOR, TRACK_COLOR = "tab:red", "tab:blue", "black"
+ROBOT_COLOR, GROUND_COLOR = "tab:blue", "0.4"
+GEOM_SPHERE, GEOM_CAPSULE = 2, 3  # mujoco.mjtGeom's values
+MUJOCO_VIEW = (-1.5, 2.5, -0.3, 1.9)  # metres around the robot's root: left, right, below, above
 
 
 @dataclass(frozen=True)
@@ -80,12 +86,16 @@ GEOMETRIES = {
 }
 
 
+def _family(env_id):
+    """'CartPole-v0' → 'CartPole'."""
+    return env_id.split("/")[-1].rsplit("-v", 1)[0]
+
+
 def geometry_for(env_id):
     """The Geometry of an env id's family: 'CartPole-v0' → GEOMETRIES['CartPole']."""
-    family = env_id.split("/")[-1].rsplit("-v", 1)[0]
-    if family not in GEOMETRIES:
+    if _family(env_id) not in GEOMETRIES:
         raise ValueError(f"no drawing geometry for {env_id!r}; known families: {', '.join(GEOMETRIES)}")
-    return GEOMETRIES[family]
+    return GEOMETRIES[_family(env_id)]
 
 
 def pole_tip(states, geometry):
@@ -95,238 +105,169 @@ def pole_tip(states, geometry):
             geometry.pole_length * np.cos(theta))
 
 
+def render_episode_gif(policy, env_id, path, seed=None, deterministic=True, max_steps=None, fps=DEFAULT_FPS,
+                       normalizer=None):
+    """Run one episode of `policy` on `env_id` (see `record`) and save it at `path` as a GIF that
+    plays in real time at no more than fps frames per second (`pick_frames`): a cart-pole drawn
+    from its states (`record_episode`, `save_gif`), a MuJoCo robot from its geometry
+    (`mujoco_shapes`), any other task by its own renderer (render_mode="rgb_array").
+
+    Returns (path, the episode's total return).  Raises ValueError for a bad max_steps or fps,
+    or a task that cannot be drawn here (no rgb_array rendering, or its renderer is missing).
+    """
+    episode = dict(seed=seed, deterministic=deterministic, max_steps=max_steps, normalizer=normalizer)
+    if _family(env_id) in GEOMETRIES:
+        states, total_return = record_episode(policy, env_id, **episode)
+        return save_gif(states, path, env_id, fps=fps), total_return
+    if is_mujoco(env_id):
+        shots, total_return, seconds_per_step = record(
+            policy, env_id, lambda env: mujoco_shapes(env.unwrapped.model, env.unwrapped.data), **episode)
+        draw = _robot_scene(shots, env_id)
+    else:
+        try:
+            shots, total_return, seconds_per_step = record(policy, env_id, _rendered_frame, render_mode="rgb_array",
+                                                           **episode)
+        except ValueError:
+            raise
+        except Exception as error:  # a renderer's dependency (pygame, OpenGL) may be missing
+            raise ValueError(f"{env_id} cannot render frames here ({type(error).__name__}: {error})") from None
+        draw = shots.__getitem__
+    indices, milliseconds = pick_frames(len(shots), seconds_per_step, fps)
+    return write_gif(path, [draw(step) for step in indices], milliseconds), total_return
+
+
 # ---------------------------------------------------------------------------- recording
 
 
-def make_single_env(env_id, **kwargs):
-    """gymnasium.make(env_id, **kwargs), with the swing-up ids registered, CartPole-v0's age
-    notice muted, and Box actions clipped to their bounds (as make_env's vector envs)."""
-    swingup.register_swingup()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*is out of date.*")
-        env = gymnasium.make(env_id, **kwargs)
-    if isinstance(env.action_space, gymnasium.spaces.Box):
-        env = gymnasium.wrappers.ClipAction(env)
-    return env
+def record(policy, env_id, snapshot, seed=None, deterministic=True, max_steps=None, normalizer=None, **make_kwargs):
+    """Run ONE episode of `policy` in make_single_env(env_id, **make_kwargs), taking snapshot(env)
+    after reset and after every step.
 
-
-def run_episode(policy, env, seed, deterministic, max_steps, normalizer, after_step):
-    """Run ONE episode of `policy` in the single env `env`; after_step() after reset and after
-    every step.  Returns the total return.  normalizer: what the policy sees of an observation
-    (an ObservationNormalizer of the run), or None."""
-    act = policy.act_deterministic if deterministic else policy.act
-    observation, _ = env.reset(seed=seed)
-    after_step()
-    total_return, steps = 0.0, 0
-    while max_steps is None or steps < max_steps:
-        # The policies act on batches: one state in, one action out.
-        seen = observation[None] if normalizer is None else normalizer(observation[None])
-        observation, reward, terminated, truncated, _ = env.step(act(seen)[0])
-        steps += 1
-        after_step()
-        total_return += float(reward)
-        if terminated or truncated:
-            break
-    return total_return
-
-
-def check_max_steps(max_steps):
+    The episode runs until it terminates or is truncated by the env's time limit, or after
+    max_steps steps if that is given.  deterministic=True acts with the distribution's mode;
+    False samples with policy.rng.  seed seeds env.reset, fixing the initial state.
+    normalizer: what the policy sees of an observation (the run's ObservationNormalizer), or None.
+    Returns (the steps + 1 snapshots, the total return, the env's seconds per step: its dt, else
+    1 / its render_fps).  Raises ValueError for a max_steps that is not a positive integer.
+    """
     if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer))
                                   or max_steps < 1):
         raise ValueError(f"max_steps must be a positive integer or None, got {max_steps!r}")
+    env = make_single_env(env_id, **make_kwargs)
+    act = policy.act_deterministic if deterministic else policy.act
+    try:
+        observation, _ = env.reset(seed=seed)
+        snapshots, total_return = [snapshot(env)], 0.0
+        while max_steps is None or len(snapshots) <= max_steps:
+            # The policies act on batches: one state in, one action out.
+            seen = observation[None] if normalizer is None else normalizer(observation[None])
+            observation, reward, terminated, truncated, _ = env.step(act(seen)[0])
+            snapshots.append(snapshot(env))
+            total_return += float(reward)
+            if terminated or truncated:
+                break
+        seconds_per_step = getattr(env.unwrapped, "dt", None) or 1 / env.metadata.get("render_fps", DEFAULT_FPS)
+    finally:
+        env.close()
+    return snapshots, total_return, seconds_per_step
 
 
 def record_episode(policy, env_id, seed=None, deterministic=True, max_steps=None, normalizer=None):
-    """Run ONE episode of `policy` on `env_id`; return (states, total return).
-
-    states: (steps + 1, 4) float64, the physical state [x, ẋ, θ, θ̇] after reset and after
-    every step, read from env.unwrapped.state.  The episode runs until it terminates or is
-    truncated by the env's time limit, or after max_steps steps if that is given.
-    deterministic=True acts with the distribution's mode; False samples with policy.rng.
-    seed seeds env.reset, fixing the initial state.  normalizer: see run_episode.
-    """
-    check_max_steps(max_steps)
-    env = make_single_env(env_id)
-    states = []
-    try:
-        total_return = run_episode(policy, env, seed, deterministic, max_steps, normalizer,
-                                   lambda: states.append(np.array(env.unwrapped.state, dtype=np.float64)))
-    finally:
-        env.close()
+    """One episode of a cart-pole (see `record`) → (states, total return); states: (steps + 1, 4)
+    float64, the physical state [x, ẋ, θ, θ̇] after reset and after every step."""
+    states, total_return, _ = record(policy, env_id, lambda env: np.array(env.unwrapped.state, dtype=np.float64),
+                                     seed, deterministic, max_steps, normalizer)
     return np.stack(states), total_return
 
 
 # ------------------------------------------------------------------------------ drawing
 
 
-def real_time_stride(geometry, fps):
-    """Steps per frame that play the episode in real time at `fps` frames per second.
+def pick_frames(n_states, seconds_per_step, fps=DEFAULT_FPS, max_frames=MAX_FRAMES):
+    """The frames that play an episode of n_states states in real time at no more than fps frames
+    per second: (indices of the states to draw, milliseconds per frame).
 
-    CartPole (0.02 s a step) at 50 fps: every step; swing-up (0.01 s a step): every 2nd.
+    Every stride-th state, the stride the fewest steps that last 1/fps seconds, raised if more
+    than max_frames would be drawn, plus the last state so the GIF ends on the episode's end.
+    CartPole (0.02 s a step) at 50 fps: every state, 20 ms each; the swing-up (0.01 s): every 2nd.
+    The duration is rounded to the GIF's unit, 10 ms (Hopper's 3 × 8 ms play in 20).
+    Raises ValueError for an fps that is not a positive number.
     """
-    return max(1, round(1.0 / (fps * geometry.seconds_per_step)))
-
-
-def frame_indices(n_states, stride):
-    """Every stride-th state, plus the last one so the GIF ends on the episode's final state."""
+    if isinstance(fps, bool) or not isinstance(fps, (int, float, np.integer, np.floating)) or not fps > 0:
+        raise ValueError(f"fps must be a positive number, got {fps!r}")
+    # The 1e-9 keeps a stride of exactly 2 (0.01 s at 50 fps) from rounding up to 3.
+    stride = max(1, math.ceil(1 / (fps * seconds_per_step) - 1e-9), math.ceil((n_states - 1) / (max_frames - 1)))
     indices = list(range(0, n_states, stride))
     if indices[-1] != n_states - 1:
         indices.append(n_states - 1)
-    return indices
+    return indices, 10 * max(1, round(100 * stride * seconds_per_step))
 
 
-def save_gif(states, path, env, fps=DEFAULT_FPS, stride=None):
-    """Draw `states` ((steps + 1, 4) rows [x, ẋ, θ, θ̇]) as an animated GIF at `path`.
+def write_gif(path, frames, milliseconds):
+    """Write frames (a list of (height, width, 3) uint8 RGB images) as a looping GIF at `path`,
+    each shown `milliseconds` ms, creating parent directories.  Returns `path`."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    iio.imwrite(path, np.stack(frames), extension=".gif", duration=milliseconds, loop=0)
+    return path
+
+
+def _figure(aspect):
+    """An axes filling a figure FIGURE_WIDTH_INCHES wide and `aspect` times as high, with equal
+    scales on x and y and a caption, and image() → the figure as a (height, width, 3) uint8 array."""
+    figure = Figure(figsize=(FIGURE_WIDTH_INCHES, FIGURE_WIDTH_INCHES * aspect), dpi=DPI)
+    canvas = FigureCanvasAgg(figure)
+    ax = figure.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    caption = ax.text(0.01, 0.97, "", transform=ax.transAxes, ha="left", va="top", fontsize="x-small")
+
+    def image():
+        canvas.draw()
+        return np.array(canvas.buffer_rgba())[..., :3]
+
+    return ax, caption, image
+
+
+def save_gif(states, path, env, fps=DEFAULT_FPS):
+    """Draw `states` ((steps + 1, 4) rows [x, ẋ, θ, θ̇]) as an animated GIF at `path`, in real
+    time (`pick_frames`).
 
     env: an env id (e.g. 'CartPoleSwingUp-v0', whose family picks the Geometry and labels the
-    frames) or a Geometry.  fps: frames per second of the GIF.  stride: draw every stride-th
-    state; by default the one that plays in real time (`real_time_stride`).
-    Parent directories are created.  Returns `path`.
+    frames) or a Geometry.  Parent directories are created.  Returns `path`.
+
+    The axes' equal scales make the figure's aspect ratio the scene's: across, the whole track
+    plus a margin; up and down, only as far as the cart and this episode's pole tip reach (a
+    balanced CartPole pole never points down, so its GIF gets no empty lower half; a swing-up GIF
+    shows the hanging pole).
     """
     states = np.asarray(states, dtype=np.float64)
     if states.ndim != 2 or states.shape[1] != 4 or len(states) == 0:
         raise ValueError(f"states must have shape (steps + 1, 4), got {states.shape}")
     geometry, label = (env, "") if isinstance(env, Geometry) else (geometry_for(env), f"{env}  ")
-    if stride is None:
-        stride = real_time_stride(geometry, fps)
-    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
-        raise ValueError(f"stride must be a positive integer, got {stride!r}")
+    indices, milliseconds = pick_frames(len(states), geometry.seconds_per_step, fps)
 
-    figure, draw = _scene(geometry, states)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    writer = PillowWriter(fps=fps)
-    last_step = len(states) - 1
-    with writer.saving(figure, path, dpi=DPI):
-        for step in frame_indices(len(states), stride):
-            draw(states[step], f"{label}step {step}/{last_step}")
-            writer.grab_frame()
-    return path
-
-
-def _scene(geometry, states):
-    """A Figure with the track, cart, pole and caption, and draw(state, caption) to move them.
-
-    The axes fill the figure with equal scales on x and y, so the figure's aspect ratio is
-    the scene's: across, the whole track plus a margin; up and down, only as far as the cart
-    and this episode's pole tip reach (a balanced CartPole pole never points down, so its
-    GIF gets no empty lower half; a swing-up GIF shows the hanging pole).
-    """
+    tips_x, tips_y = pole_tip(states, geometry)
     half_width = geometry.track_half_length + geometry.cart_width / 2 + MARGIN
-    _, tip_y = pole_tip(states, geometry)
-    top = max(tip_y.max(), geometry.cart_height / 2) + MARGIN
-    bottom = min(tip_y.min(), -geometry.cart_height / 2) - MARGIN
-    width, height = 2 * half_width, top - bottom
-    figure = Figure(figsize=(FIGURE_WIDTH_INCHES, FIGURE_WIDTH_INCHES * height / width))
-    FigureCanvasAgg(figure)
-    ax = figure.add_axes((0.0, 0.0, 1.0, 1.0))
+    top = max(tips_y.max(), geometry.cart_height / 2) + MARGIN
+    bottom = min(tips_y.min(), -geometry.cart_height / 2) - MARGIN
+    ax, caption, image = _figure((top - bottom) / (2 * half_width))
     ax.set_xlim(-half_width, half_width)
     ax.set_ylim(bottom, top)
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-
     # The cart is centred on (x, 0) and rides on the track just below it.
     track_y = -geometry.cart_height / 2
     ax.plot([-geometry.track_half_length, geometry.track_half_length], [track_y, track_y],
             color=TRACK_COLOR, linewidth=TRACK_LINE_WIDTH)
-    cart = Rectangle((0.0, 0.0), geometry.cart_width, geometry.cart_height, color=CART_COLOR)
-    ax.add_patch(cart)
+    cart = ax.add_patch(Rectangle((0.0, 0.0), geometry.cart_width, geometry.cart_height, color=CART_COLOR))
     (pole,) = ax.plot([], [], color=POLE_COLOR, linewidth=POLE_LINE_WIDTH, solid_capstyle="round")
-    caption = ax.text(0.01, 0.97, "", transform=ax.transAxes, ha="left", va="top", fontsize="x-small")
 
-    def draw(state, text):
-        x = state[0]
-        tip_x, tip_y = pole_tip(state, geometry)
+    def frame(step):
+        x = states[step, 0]
         cart.set_xy((x - geometry.cart_width / 2, -geometry.cart_height / 2))
-        pole.set_data([x, tip_x], [0.0, tip_y])
-        caption.set_text(text)
+        pole.set_data([x, tips_x[step]], [0.0, tips_y[step]])
+        caption.set_text(f"{label}step {step}/{len(states) - 1}")
+        return image()
 
-    return figure, draw
-
-
-def render_episode_gif(policy, env_id, path, seed=None, deterministic=True, max_steps=None, fps=DEFAULT_FPS,
-                       normalizer=None):
-    """Record one episode and save it as a GIF: a cart-pole drawn from its states
-    (`record_episode`, `save_gif`), any other task by its own renderer (`render_frames_gif`).
-
-    Returns (path, the episode's total return).
-    """
-    try:
-        geometry_for(env_id)
-    except ValueError:
-        if is_mujoco(env_id):
-            return render_mujoco_gif(policy, env_id, path, seed, deterministic, max_steps, fps, normalizer)
-        return render_frames_gif(policy, env_id, path, seed, deterministic, max_steps, fps, normalizer)
-    states, total_return = record_episode(policy, env_id, seed=seed, deterministic=deterministic,
-                                          max_steps=max_steps, normalizer=normalizer)
-    save_gif(states, path, env_id, fps=fps)
-    return path, total_return
-
-
-# Frames of a task's own renderer: scaled to this width, at most this many (evenly spaced).
-FRAME_WIDTH = 300
-MAX_FRAMES = 250
-
-
-def render_frames_gif(policy, env_id, path, seed=None, deterministic=True, max_steps=None, fps=DEFAULT_FPS,
-                      normalizer=None):
-    """One episode drawn by the env itself (render_mode="rgb_array"), scaled to FRAME_WIDTH px
-    and at most MAX_FRAMES frames, written as a GIF with Pillow.  Returns (path, total return).
-
-    Raises ValueError if the env cannot render (no rgb_array mode, or its renderer is missing).
-    """
-    from PIL import Image
-
-    check_max_steps(max_steps)
-    try:
-        env = make_single_env(env_id, render_mode="rgb_array")
-    except Exception as error:  # a renderer's dependency (pygame, OpenGL) may be missing
-        raise ValueError(f"{env_id} cannot render frames here ({type(error).__name__}: {error})") from None
-    frames = []
-
-    def grab():
-        frame = env.render()
-        if frame is None:
-            raise ValueError(f"{env_id} has no rgb_array rendering")
-        frames.append(frame)
-
-    try:
-        total_return = run_episode(policy, env, seed, deterministic, max_steps, normalizer, grab)
-    except ValueError:
-        raise
-    except Exception as error:  # e.g. MuJoCo without an OpenGL context
-        raise ValueError(f"{env_id} cannot render frames here ({type(error).__name__}: {error})") from None
-    finally:
-        env.close()
-    keep = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), MAX_FRAMES)).round().astype(int))
-    images = []
-    for index in keep:
-        image = Image.fromarray(np.asarray(frames[index], dtype=np.uint8))
-        height = max(1, round(image.height * FRAME_WIDTH / image.width))
-        images.append(image.resize((FRAME_WIDTH, height)))
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    seconds_per_frame = len(frames) / len(keep) / fps
-    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 * seconds_per_frame), loop=0)
-    return path, total_return
-
-
-# ------------------------------------------------------------------------- MuJoCo, drawn
-GEOM_SPHERE, GEOM_CAPSULE = 2, 3  # mujoco.mjtGeom's values
-MUJOCO_VIEW = (-1.5, 2.5, -0.3, 1.9)  # metres around the robot's root: left, right, below, above
-ROBOT_COLOR, GROUND_COLOR = "tab:blue", "0.4"
-
-
-def is_mujoco(env_id):
-    """True for a task simulated by MuJoCo (gymnasium's MujocoEnv), False otherwise or if it
-    cannot be made here."""
-    try:
-        env = make_single_env(env_id)
-    except Exception:
-        return False
-    try:
-        return hasattr(env.unwrapped, "model") and hasattr(env.unwrapped, "data")
-    finally:
-        env.close()
+    return write_gif(path, [frame(step) for step in indices], milliseconds)
 
 
 def mujoco_shapes(model, data):
@@ -345,51 +286,36 @@ def mujoco_shapes(model, data):
     return np.array(capsules).reshape(-1, 5), np.array(spheres).reshape(-1, 3), float(data.xpos[1, 0])
 
 
-def render_mujoco_gif(policy, env_id, path, seed=None, deterministic=True, max_steps=None, fps=DEFAULT_FPS,
-                      normalizer=None):
-    """One episode of a MuJoCo task drawn from its geometry (`mujoco_shapes`) with matplotlib,
-    at most MAX_FRAMES frames, written by PillowWriter.  Returns (path, total return)."""
-    from matplotlib.collections import LineCollection
-
-    check_max_steps(max_steps)
-    env = make_single_env(env_id)
-    model, data = env.unwrapped.model, env.unwrapped.data
-    shots = []
-    try:
-        total_return = run_episode(policy, env, seed, deterministic, max_steps, normalizer,
-                                   lambda: shots.append(mujoco_shapes(model, data)))
-    finally:
-        env.close()
+def _robot_scene(shots, env_id):
+    """draw(step) → the robot of shots[step] (`mujoco_shapes`) as an RGB image, the camera on its root."""
     left, right, below, above = MUJOCO_VIEW
-    width_inches = FIGURE_WIDTH_INCHES
-    figure = Figure(figsize=(width_inches, width_inches * (above - below) / (right - left)))
-    FigureCanvasAgg(figure)
-    ax = figure.add_axes((0.0, 0.0, 1.0, 1.0))
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-    points_per_metre = width_inches * 72 / (right - left)
+    ax, caption, image = _figure((above - below) / (right - left))
+    points_per_metre = FIGURE_WIDTH_INCHES * 72 / (right - left)
     (ground,) = ax.plot([], [], color=GROUND_COLOR, linewidth=TRACK_LINE_WIDTH)
-    marks = LineCollection([], colors=GROUND_COLOR, linewidths=TRACK_LINE_WIDTH)
-    limbs = LineCollection([], colors=ROBOT_COLOR, capstyle="round")
-    ax.add_collection(marks)
-    ax.add_collection(limbs)
+    marks = ax.add_collection(LineCollection([], colors=GROUND_COLOR, linewidths=TRACK_LINE_WIDTH))
+    limbs = ax.add_collection(LineCollection([], colors=ROBOT_COLOR, capstyle="round"))
     discs = ax.scatter([], [], color=ROBOT_COLOR)
-    caption = ax.text(0.01, 0.97, "", transform=ax.transAxes, ha="left", va="top", fontsize="x-small")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    keep = np.unique(np.linspace(0, len(shots) - 1, min(len(shots), MAX_FRAMES)).round().astype(int))
-    writer = PillowWriter(fps=max(1, round(fps * len(keep) / len(shots))))
-    with writer.saving(figure, path, dpi=DPI):
-        for step in keep:
-            capsules, spheres, root_x = shots[step]
-            ax.set_xlim(root_x + left, root_x + right)
-            ax.set_ylim(below, above)
-            ground.set_data([root_x + left, root_x + right], [0.0, 0.0])
-            ticks = np.arange(np.floor(root_x + left), root_x + right + 1.0)
-            marks.set_segments([[(x, 0.0), (x, -0.08)] for x in ticks])
-            limbs.set_segments(capsules[:, :4].reshape(-1, 2, 2))
-            limbs.set_linewidths(2 * capsules[:, 4] * points_per_metre)
-            discs.set_offsets(spheres[:, :2] if len(spheres) else np.empty((0, 2)))
-            discs.set_sizes((2 * spheres[:, 2] * points_per_metre) ** 2 if len(spheres) else [])
-            caption.set_text(f"{env_id}  step {step}/{len(shots) - 1}  x = {root_x:.1f} m")
-            writer.grab_frame()
-    return path, total_return
+
+    def draw(step):
+        capsules, spheres, root_x = shots[step]
+        ax.set_xlim(root_x + left, root_x + right)
+        ax.set_ylim(below, above)
+        ground.set_data([root_x + left, root_x + right], [0.0, 0.0])
+        marks.set_segments([[(x, 0.0), (x, -0.08)] for x in np.arange(np.floor(root_x + left), root_x + right + 1)])
+        limbs.set_segments(capsules[:, :4].reshape(-1, 2, 2))
+        limbs.set_linewidths(2 * capsules[:, 4] * points_per_metre)
+        discs.set_offsets(spheres[:, :2])
+        discs.set_sizes((2 * spheres[:, 2] * points_per_metre) ** 2)
+        caption.set_text(f"{env_id}  step {step}/{len(shots) - 1}  x = {root_x:.1f} m")
+        return image()
+
+    return draw
+
+
+def _rendered_frame(env):
+    """The env's own rgb_array frame, scaled to FRAME_WIDTH px wide."""
+    rendered = env.render()
+    if rendered is None:
+        raise ValueError(f"{env.spec.id} has no rgb_array rendering")
+    image = Image.fromarray(np.asarray(rendered, dtype=np.uint8))
+    return np.asarray(image.resize((FRAME_WIDTH, max(1, round(image.height * FRAME_WIDTH / image.width)))))

@@ -1,6 +1,7 @@
 # One command each, from a fresh clone:
 #   make demo    set up .venv and train the post's CartPole experiment (run_cartpole.py)
 #   make test    set up .venv and run the test suite (gradient checks included)
+#   make gradcheck  only the gradient checks: every hand-written gradient against finite differences (pytest -m gradcheck)
 #   make notebook  install JupyterLab into .venv (first time) and open docs/reinforce.ipynb, the post as a notebook
 # Other targets: make setup, make swingup, make bench, make figures, make suite, make mutation, make clean.
 
@@ -9,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.minipg-installed
 
-.PHONY: setup demo swingup test notebook bench figures suite mutation clean
+.PHONY: setup demo swingup test gradcheck notebook bench figures suite mutation clean
 
 setup: $(STAMP)
 
@@ -30,6 +31,10 @@ swingup: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check minipg tests run_cartpole.py run_swingup.py
 	$(BIN)/python -m pytest -q
+
+# The tests marked gradcheck (pyproject.toml): each hand-written gradient against central finite differences.
+gradcheck: $(STAMP)
+	$(BIN)/python -m pytest -m gradcheck -q
 
 # The post as a notebook: JupyterLab is installed into .venv on first use (not by make setup), then
 # opens docs/reinforce.ipynb in the venv's kernel.  As root (this machine), JupyterLab needs --allow-root.

@@ -76,3 +76,28 @@ def test_readme_library_example_runs(capsys):
     assert namespace["returns"].shape == (100,)
     assert namespace["returns"].mean() >= 195  # seed 0 solves CartPole (deterministic)
     assert capsys.readouterr().out.strip()
+
+
+def finite_difference_tests():
+    """(file, test name, whether it carries @pytest.mark.gradcheck) of every test function that
+    differentiates by central differences: it calls numerical_gradient (conftest.py) or a helper
+    around it, or divides by 2h itself."""
+    found = []
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        source = path.read_text()
+        for node in ast.parse(source).body:
+            if not (isinstance(node, ast.FunctionDef) and node.name.startswith("test_")):
+                continue
+            body = ast.get_source_segment(source, node)
+            if re.search(r"numerical_gradient\(|_match_finite_differences\(|/ \(2 \* h\)", body):
+                marked = any(ast.unparse(decorator) == "pytest.mark.gradcheck" for decorator in node.decorator_list)
+                found.append((path.name, node.name, marked))
+    return found
+
+
+def test_every_finite_difference_check_is_marked_gradcheck():
+    """`make gradcheck` (pytest -m gradcheck) runs all of them: none is left out by a missing marker."""
+    found = finite_difference_tests()
+    assert {name for name, _, _ in found} >= {"test_layers.py", "test_distributions.py", "test_policies.py",
+                                               "test_baselines.py", "test_mirror.py", "test_ppo.py"}
+    assert [(name, test) for name, test, marked in found if not marked] == []

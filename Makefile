@@ -64,9 +64,9 @@ mutation: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 MINIPG_THREADS=1 $(BIN)/mutmut run --max-children 1 $(foreach name,$(MUTANTS),'$(name)')
 	$(BIN)/python .ci/mutation_score.py
 
-# The README's figures (docs/).  REFERENCE: the original code's learning curves, when present.
-REFERENCE ?= ../shared/reference/original_pytorch_curves.json
-REFERENCE_FLAG = $(if $(wildcard $(REFERENCE)),--reference $(REFERENCE))
+# The figures of docs/.  REFERENCE: the original PyTorch code's learning curves (docs/data/README.md).
+REFERENCE ?= docs/data/original_pytorch_curves.json
+REFERENCE_FLAG = $(if $(REFERENCE),--reference $(REFERENCE))
 figures: $(STAMP)
 	$(BIN)/python run_cartpole.py --seeds 0 1 2 3 4 --eval 100 $(REFERENCE_FLAG) --plot docs/cartpole.png
 	$(BIN)/python run_swingup.py --preset blog --eval 100 $(REFERENCE_FLAG) --plot docs/swingup-blog.png

@@ -42,7 +42,7 @@ notebook: $(STAMP)
 	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet "jupyterlab>=4"
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) docs/reinforce.ipynb
 
-# The benchmarks in tests/benchmarks (pytest-benchmark; see README, "Speed"), about 40 s; the
+# The benchmarks in tests/benchmarks (pytest-benchmark; see docs/speed.md), about 40 s; the
 # figures also go to runs/bench.json.  More: BENCH_ARGS='--bench-full-grid', '-k busy', '-k solve' (the solve
 # epoch in GFLOP against the machine's matrix-product rate), '--bench-dtype float32' and the other --bench-*
 # options of tests/benchmarks/conftest.py.
@@ -73,8 +73,8 @@ figures: $(STAMP)
 	$(BIN)/python run_swingup.py --seeds 0 1 2 3 4 5 6 7 8 9 --jobs 2 --save runs/swingup.npz --plot docs/swingup.png
 	$(BIN)/python run_swingup.py --load runs/swingup-seed0.npz --eval 0 --gif docs/swingup.gif
 
-# The README's results on standard tasks: each task of minipg/tools/suite.py trained with its preset
-# for seeds 0-4 (two at a time), then the table (between the README's suite markers) and
+# The results on standard tasks (docs/results.md): each task of minipg/tools/suite.py trained with its preset
+# for seeds 0-4 (two at a time), then the table (between docs/results.md's suite markers) and
 # docs/suite.png.  About 90 minutes on a 2-core machine (BipedalWalker 50 of them).  A subset: make suite SUITE='Pendulum-v1'
 suite: $(STAMP)
 	$(BIN)/python -m minipg.tools.suite run $(SUITE)

@@ -1,6 +1,7 @@
 # One command each, from a fresh clone:
 #   make demo    set up .venv and train the post's CartPole experiment (run_cartpole.py)
 #   make test    set up .venv and run the test suite (gradient checks included)
+#   make gradcheck  only the gradient checks: every hand-written gradient against finite differences (pytest -m gradcheck)
 #   make notebook  install JupyterLab into .venv (first time) and open docs/reinforce.ipynb, the post as a notebook
 # Other targets: make setup, make swingup, make bench, make figures, make suite, make mutation, make clean.
 
@@ -9,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.minipg-installed
 
-.PHONY: setup demo swingup test notebook bench figures suite mutation clean
+.PHONY: setup demo swingup test gradcheck notebook bench figures suite mutation clean
 
 setup: $(STAMP)
 
@@ -31,13 +32,17 @@ test: $(STAMP)
 	$(BIN)/ruff check minipg tests run_cartpole.py run_swingup.py
 	$(BIN)/python -m pytest -q
 
+# The tests marked gradcheck (pyproject.toml): each hand-written gradient against central finite differences.
+gradcheck: $(STAMP)
+	$(BIN)/python -m pytest -m gradcheck -q
+
 # The post as a notebook: JupyterLab is installed into .venv on first use (not by make setup), then
 # opens docs/reinforce.ipynb in the venv's kernel.  As root (this machine), JupyterLab needs --allow-root.
 notebook: $(STAMP)
 	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet "jupyterlab>=4"
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) docs/reinforce.ipynb
 
-# The benchmarks in tests/benchmarks (pytest-benchmark; see README, "Speed"), about 40 s; the
+# The benchmarks in tests/benchmarks (pytest-benchmark; see docs/speed.md), about 40 s; the
 # figures also go to runs/bench.json.  More: BENCH_ARGS='--bench-full-grid', '-k busy', '-k solve' (the solve
 # epoch in GFLOP against the machine's matrix-product rate), '--bench-dtype float32' and the other --bench-*
 # options of tests/benchmarks/conftest.py.
@@ -59,17 +64,17 @@ mutation: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 MINIPG_THREADS=1 $(BIN)/mutmut run --max-children 1 $(foreach name,$(MUTANTS),'$(name)')
 	$(BIN)/python .ci/mutation_score.py
 
-# The README's figures (docs/).  REFERENCE: the original code's learning curves, when present.
-REFERENCE ?= ../shared/reference/original_pytorch_curves.json
-REFERENCE_FLAG = $(if $(wildcard $(REFERENCE)),--reference $(REFERENCE))
+# The figures of docs/.  REFERENCE: the original PyTorch code's learning curves (docs/data/README.md).
+REFERENCE ?= docs/data/original_pytorch_curves.json
+REFERENCE_FLAG = $(if $(REFERENCE),--reference $(REFERENCE))
 figures: $(STAMP)
 	$(BIN)/python run_cartpole.py --seeds 0 1 2 3 4 --eval 100 $(REFERENCE_FLAG) --plot docs/cartpole.png
 	$(BIN)/python run_swingup.py --preset blog --eval 100 $(REFERENCE_FLAG) --plot docs/swingup-blog.png
 	$(BIN)/python run_swingup.py --seeds 0 1 2 3 4 5 6 7 8 9 --jobs 2 --save runs/swingup.npz --plot docs/swingup.png
 	$(BIN)/python run_swingup.py --load runs/swingup-seed0.npz --eval 0 --gif docs/swingup.gif
 
-# The README's results on standard tasks: each task of minipg/tools/suite.py trained with its preset
-# for seeds 0-4 (two at a time), then the table (between the README's suite markers) and
+# The results on standard tasks (docs/results.md): each task of minipg/tools/suite.py trained with its preset
+# for seeds 0-4 (two at a time), then the table (between docs/results.md's suite markers) and
 # docs/suite.png.  About 90 minutes on a 2-core machine (BipedalWalker 50 of them).  A subset: make suite SUITE='Pendulum-v1'
 suite: $(STAMP)
 	$(BIN)/python -m minipg.tools.suite run $(SUITE)

@@ -1,6 +1,6 @@
 """A diagonal-Gaussian MLP policy on CartPoleSwingUp-v0: the post's second experiment, and a solver.
 
-    python run_swingup.py                      # the preset that solves the task (README: "Solving the swing-up")
+    python run_swingup.py                      # the preset that solves the task (docs/swingup.md)
     python run_swingup.py --preset blog        # the post's settings: 256 envs, lr 1e-2, γ 0.999, T 1000, 20 epochs
     python run_swingup.py --env-impl package   # step the package's own env classes one by one
 """
@@ -31,7 +31,7 @@ def env_impl_sets_vectorization(args, explicit):
 BLOG = Options(env="CartPoleSwingUp-v0", num_envs=256, T=1000, epochs=20, lr=1e-2, gamma=0.999,
                hidden=(64, 64), log_std_init=0.5)
 
-# Swings the pole up and holds it (README: "Solving the swing-up"): the task's table in
+# Swings the pole up and holds it (docs/swingup.md): the task's table in
 # minipg/presets.toml, which says what it adds to the post's settings.
 SOLVE = load_presets()["CartPoleSwingUp-v0"]
 

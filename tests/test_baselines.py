@@ -10,6 +10,7 @@ from minipg.baselines import (ValueBaseline, compute_advantages, make_baseline, 
                               time_baseline)
 
 
+@pytest.mark.gradcheck
 @pytest.mark.parametrize("chunk_size", [4096, 2])
 @pytest.mark.parametrize("seed", SEEDS)
 def test_value_baseline_gradient_matches_finite_differences(seed, chunk_size):

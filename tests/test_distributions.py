@@ -55,6 +55,7 @@ def test_categorical_log_prob_is_log_softmax(seed, n_actions):
     np.testing.assert_allclose(dist.probs.sum(axis=-1), 1.0, rtol=1e-14)
 
 
+@pytest.mark.gradcheck
 @pytest.mark.parametrize("n_actions", [2, 5])
 @pytest.mark.parametrize("seed", SEEDS)
 def test_categorical_grad_log_prob_matches_finite_differences(seed, n_actions):
@@ -72,6 +73,7 @@ def test_categorical_grad_log_prob_matches_finite_differences(seed, n_actions):
     assert relative_error(analytic, numeric) <= GRAD_TOL
 
 
+@pytest.mark.gradcheck
 @pytest.mark.parametrize("n_actions", [2, 5])
 @pytest.mark.parametrize("seed", SEEDS)
 def test_categorical_grad_entropy_matches_finite_differences(seed, n_actions):
@@ -193,6 +195,7 @@ def test_gaussian_log_prob_is_log_of_product_of_normal_pdfs(seed, action_dim, pe
     np.testing.assert_allclose(log_prob, expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.gradcheck
 @pytest.mark.parametrize("per_sample_log_std", [False, True], ids=["shared_log_std", "per_sample_log_std"])
 @pytest.mark.parametrize("action_dim", [1, 3])
 @pytest.mark.parametrize("seed", SEEDS)

@@ -17,6 +17,7 @@ def random_sizes(rng):
     return tuple(int(s) for s in rng.integers(1, 7, size=n_layers + 1))
 
 
+@pytest.mark.gradcheck
 @pytest.mark.parametrize("batch_shape", BATCH_SHAPES)
 @pytest.mark.parametrize("seed", SEEDS)
 def test_backward_matches_finite_differences(seed, batch_shape):

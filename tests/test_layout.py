@@ -1,13 +1,19 @@
 """The package's shape as the README describes it: the math never imports the tooling, the
-public names import from `minipg`, and the README's library example runs as printed."""
+public names import from `minipg`, the README's library example runs as printed, every
+finite-difference test is marked for `make gradcheck`, and the reference curves of
+`make figures` are in the repository."""
 
 import ast
+import json
 import re
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import gymnasium
 
 import minipg
+from minipg.tools.cli import reference_curves
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "minipg"
@@ -76,3 +82,50 @@ def test_readme_library_example_runs(capsys):
     assert namespace["returns"].shape == (100,)
     assert namespace["returns"].mean() >= 195  # seed 0 solves CartPole (deterministic)
     assert capsys.readouterr().out.strip()
+
+
+def finite_difference_tests():
+    """(file, test name, whether it carries @pytest.mark.gradcheck) of every test function that
+    differentiates by central differences: it calls numerical_gradient (conftest.py) or a helper
+    around it, or divides by 2h itself."""
+    found = []
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        source = path.read_text()
+        for node in ast.parse(source).body:
+            if not (isinstance(node, ast.FunctionDef) and node.name.startswith("test_")):
+                continue
+            body = ast.get_source_segment(source, node)
+            if re.search(r"numerical_gradient\(|_match_finite_differences\(|/ \(2 \* h\)", body):
+                marked = any(ast.unparse(decorator) == "pytest.mark.gradcheck" for decorator in node.decorator_list)
+                found.append((path.name, node.name, marked))
+    return found
+
+
+def test_every_finite_difference_check_is_marked_gradcheck():
+    """`make gradcheck` (pytest -m gradcheck) runs all of them: none is left out by a missing marker."""
+    found = finite_difference_tests()
+    assert {name for name, _, _ in found} >= {"test_layers.py", "test_distributions.py", "test_policies.py",
+                                               "test_baselines.py", "test_mirror.py", "test_ppo.py"}
+    assert [(name, test) for name, test, marked in found if not marked] == []
+
+
+def test_the_reference_curves_in_the_repository_are_the_blog_presets_runs():
+    """docs/data/original_pytorch_curves.json (make figures' --reference) holds the original code's
+    curves for each script's `blog` preset, one value per epoch, and the scripts find them."""
+    if str(ROOT) not in sys.path:  # the scripts live at the repository's root
+        sys.path.insert(0, str(ROOT))
+    from run_cartpole import CARTPOLE
+    from run_swingup import SWINGUP
+
+    path = ROOT / "docs" / "data" / "original_pytorch_curves.json"
+    runs = json.loads(path.read_text())
+    for experiment, seeds in ((CARTPOLE, 3), (SWINGUP, 2)):
+        blog = experiment["presets"]["blog"]
+        curves = reference_curves(SimpleNamespace(reference=str(path)), experiment)
+        assert len(curves) == seeds
+        assert all(len(curve) == blog.epochs for curve in curves.values())
+        for name, run in runs.items():
+            if name.startswith(experiment["name"] + "_"):
+                config = run["config"]
+                assert (config["env_id"], config["num_envs"], config["T"], config["lr"], config["gamma"]) \
+                    == (blog.env, blog.num_envs, blog.T, blog.lr, blog.gamma)

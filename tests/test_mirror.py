@@ -18,6 +18,7 @@ def mirrored_policy(seed, obs_dim=5, action_dim=1, hidden=(6, 5)):
     return DiagonalGaussianPolicy(env, hidden=hidden, seed=seed, log_std_init=-0.3, mirror=mirror), rng
 
 
+@pytest.mark.gradcheck
 @pytest.mark.parametrize("seed", SEEDS)
 def test_mirrored_loss_gradient_matches_finite_differences(seed):
     """∂L/∂θ of the mirrored policy (stacked forward, ±½ backward) equals central differences."""

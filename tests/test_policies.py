@@ -86,6 +86,7 @@ def assert_gradients_match_finite_differences(policy, batch):
 # ----------------------------------------------------------------------- the gradient
 
 
+@pytest.mark.gradcheck
 @pytest.mark.parametrize("with_mask", [False, True], ids=["no_mask", "mask"])
 @pytest.mark.parametrize("hidden", [(), (8,)], ids=["linear", "hidden8"])
 @pytest.mark.parametrize("seed", SEEDS)
@@ -96,6 +97,7 @@ def test_categorical_gradients_match_finite_differences(seed, hidden, with_mask)
     assert_gradients_match_finite_differences(policy, batch)
 
 
+@pytest.mark.gradcheck
 @pytest.mark.parametrize("with_mask", [False, True], ids=["no_mask", "mask"])
 @pytest.mark.parametrize("action_dim", [1, 3])
 @pytest.mark.parametrize("seed", SEEDS)
@@ -107,6 +109,7 @@ def test_gaussian_gradients_match_finite_differences(seed, action_dim, with_mask
     assert_gradients_match_finite_differences(policy, batch)
 
 
+@pytest.mark.gradcheck
 def test_gaussian_default_network_gradients_match_finite_differences():
     """The post's network (hidden (64, 64)), on a tiny 2×2 batch to keep ~9000 evaluations fast."""
     env = stand_in_env(OBS_DIM, spaces.Box(-1.0, 1.0, shape=(3,)))
@@ -116,6 +119,7 @@ def test_gaussian_default_network_gradients_match_finite_differences():
     assert_gradients_match_finite_differences(policy, batch)
 
 
+@pytest.mark.gradcheck
 @pytest.mark.parametrize("with_mask", [False, True], ids=["no_mask", "mask"])
 @pytest.mark.parametrize("seed", SEEDS[:3])
 @pytest.mark.parametrize("name", POLICIES)

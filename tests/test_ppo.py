@@ -54,6 +54,7 @@ def direct_clipped_loss(policy, states, actions, advantages, mask, old_log_probs
 
 
 # ------------------------------------------------------------------ clipped_surrogate
+@pytest.mark.gradcheck
 @pytest.mark.parametrize("seed", SEEDS)
 def test_surrogate_weights_are_its_derivative_by_log_pi(seed):
     rng = np.random.default_rng(seed)
@@ -84,6 +85,7 @@ def test_surrogate_ignores_an_overflowed_ratio_that_is_clipped():
 
 
 # ------------------------------------------------------------------ the policies' gradients
+@pytest.mark.gradcheck
 @pytest.mark.parametrize("with_mask", [False, True], ids=["all-valid", "masked"])
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("name", list(POLICIES))
@@ -100,6 +102,7 @@ def test_clipped_gradients_match_finite_differences(name, seed, with_mask):
         assert relative_error(grad, numerical_gradient(direct, param)) < GRAD_TOL
 
 
+@pytest.mark.gradcheck
 def test_clipped_gradients_of_a_mirrored_gaussian_match_finite_differences():
     rng = np.random.default_rng(7)
     env = stand_in_env(4, spaces.Box(-1.0, 1.0, shape=(1,)))

@@ -1,6 +1,7 @@
 """python -m minipg on the suite's tasks with their presets (a couple of tiny epochs each), the
-presets table itself, and the suite tool's table, README block and figure."""
+presets table itself, and the suite tool's table, the block it writes into docs/results.md, and its figure."""
 
+import inspect
 import json
 
 import numpy as np
@@ -107,11 +108,20 @@ def test_a_budget_beyond_the_anchors_names_the_allowed_one(tmp_path, monkeypatch
     line = suite.table({"MountainCarContinuous-v0": row}).splitlines()[6]
     assert "| 159,840 (20,000; 1,000,000 allowed) |" in line
 
-def test_the_readme_block_between_the_markers_is_replaced(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text("before\n<!-- suite -->\nold table\n<!-- /suite -->\nafter\n")
-    suite.write_table("| new |", readme)
-    assert readme.read_text() == "before\n<!-- suite -->\n| new |\n<!-- /suite -->\nafter\n"
+def test_the_block_between_the_markers_is_replaced(tmp_path):
+    page = tmp_path / "results.md"
+    page.write_text("before\n<!-- suite -->\nold table\n<!-- /suite -->\nafter\n")
+    suite.write_table("| new |", page)
+    assert page.read_text() == "before\n<!-- suite -->\n| new |\n<!-- /suite -->\nafter\n"
+
+
+def test_the_report_writes_into_the_results_page_between_its_markers():
+    """`make suite` rewrites docs/results.md's table: the page holds each marker once, in order."""
+    page = inspect.signature(suite.write_table).parameters["readme"].default
+    assert page == suite.ROOT / "docs" / "results.md"
+    content = page.read_text()
+    assert [content.count(marker) for marker in suite.MARKERS] == [1, 1]
+    assert content.index(suite.MARKERS[0]) < content.index(suite.MARKERS[1])
 
 
 def test_the_figure_has_a_panel_per_task(tmp_path, monkeypatch):

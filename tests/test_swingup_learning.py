@@ -1,6 +1,6 @@
 """A short swing-up run learns: the mean episode return rises within a few epochs.
 
-Not the full solve (that takes a minute or two; see README), but the `solve` preset's
+Not the full solve (that takes a minute or two; see docs/swingup.md), but the `solve` preset's
 ingredients on its batch, so CI notices if the swing-up stops learning at all.
 """
 

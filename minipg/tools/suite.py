@@ -133,7 +133,7 @@ def table(rows):
     return "\n".join(lines)
 
 
-def write_table(text, readme=ROOT / "README.md"):
+def write_table(text, readme=ROOT / "docs" / "results.md"):
     """Replace what stands between the README's suite markers with `text`."""
     content = readme.read_text()
     start, end = (content.index(marker) for marker in MARKERS)

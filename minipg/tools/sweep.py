@@ -29,7 +29,7 @@ minipg installed (the same version) and takes MINIPG_THREADS from its own enviro
 its cores).  Start Dask workers with --no-nanny: the nanny sets MALLOC_TRIM_THRESHOLD_=65536 in
 its workers' environment, which switches off glibc's adaptive mmap threshold, and the swing-up
 then trains ≈ 1.5× slower (every large NumPy temporary mapped and unmapped again; measured,
-README).
+docs/sweeps.md).
 Dask retries a run whose worker died on another worker (the same seed gives the same results),
 and gives up with KilledWorker after its `allowed-failures`.
 """

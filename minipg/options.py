@@ -15,10 +15,13 @@ message names the fields ("gae_lambda needs baseline='value' ..."); the command 
 the same message with flags ("--gae-lambda needs --baseline value ...").
 
 Presets are data: presets.toml holds a [default] table for any task and one table per
-gymnasium id with the fields in which its settings differ (`load_presets`).
+gymnasium id with the fields in which its settings differ (`load_presets`, which checks the
+whole file when it reads it and raises PresetsError naming the file, the table and the field).
 """
 
 import dataclasses
+import difflib
+import json
 import math
 import numbers
 import re
@@ -294,24 +297,102 @@ class OptionsError(ValueError):
 PRESETS_PATH = Path(__file__).with_name("presets.toml")
 
 
-def load_presets(path=PRESETS_PATH):
-    """{name: Options} from a TOML file of tables of fields: [default] (any task), and tables
-    named after gymnasium ids, each [default] with its own fields changed and `env` its name.
+class PresetsError(OptionsError):
+    """A presets file that cannot be used.  str(error) is one line naming the file, and the table
+    and the field at fault when there is one:
+
+        presets.toml, table [CartPole-v1], field num_envs: must be a positive integer, got "8"
+
+    The fields are named as the file writes them, for Python and the command line alike."""
+
+    def __init__(self, message):
+        ValueError.__init__(self, message)  # no {name} placeholders: a value may hold braces
+
+    def command_line(self):
+        return str(self)
+
+
+def load_presets(path=None):
+    """{name: Options} from a TOML file of tables of fields (default: the package's presets.toml):
+    [default] (any task), and tables named after gymnasium ids, each [default] with its own fields
+    changed and `env` its name.  The dict keeps the file's order.
 
     In the file, a field that may be None is written "none" (TOML has no null); elsewhere "none" is
-    the string (baseline = "none").  Raises OptionsError naming the table for an unknown field or
-    a bad value, OSError if the file cannot be read, tomllib.TOMLDecodeError if it is not TOML.
+    the string (baseline = "none").  A task's table may leave `env` out or write its own name;
+    [default] may set it: the task of the preset "default" itself (`python -m minipg --preset
+    default` without --env; CartPole-v0 if not set), never inherited by a task's table.
+
+    The whole file is checked when read.  Raises PresetsError (an OptionsError), one line naming
+    the file, the table and the field, for: a file that cannot be read or is not TOML (with
+    tomllib's line and column), no [default] table (an empty file has none), a field outside
+    any table, an unknown field, a value its field refuses (written as TOML: "8", true, [64, 64]),
+    a task's table whose `env` is another id, or fields that break a rule together (RULES) in a
+    table once [default] is under it.
     """
-    with open(path, "rb") as file:
-        tables = tomllib.load(file)
-    default = tables.get("default", {})
-    presets = {}
+    path = PRESETS_PATH if path is None else path
+    try:
+        with open(path, "rb") as file:
+            tables = tomllib.load(file)
+    except OSError as error:
+        raise PresetsError(f"{path}: cannot be read ({error.strerror or error})") from error
+    except tomllib.TOMLDecodeError as error:  # its message ends with "(at line L, column C)"
+        raise PresetsError(f"{path}: not valid TOML: {error}") from error
+    except UnicodeDecodeError as error:
+        raise PresetsError(f"{path}: not UTF-8 text (byte {error.object[error.start]:#04x} at "
+                           f"offset {error.start})") from error
     for name, table in tables.items():
-        fields = {**default, **table} if name == "default" else {**default, "env": name, **table}
-        fields = {key: None if value == "none" and key in FIELDS and FIELDS[key].metadata["check"].optional
-                  else value for key, value in fields.items()}
+        if not isinstance(table, dict):
+            raise PresetsError(f"{path}, field {name}: set outside any table; a field belongs in [default] "
+                               "or in a task's table")
+    if "default" not in tables:
+        found = ", ".join(f"[{name}]" for name in tables) or "none"
+        raise PresetsError(f"{path}: no [default] table (the settings for any task, which each task's "
+                           f"table changes); its tables: {found}")
+    fields = {name: _table_fields(path, name, table) for name, table in tables.items()}
+    presets = {}
+    for name in ["default", *(name for name in tables if name != "default")]:  # [default]'s rules first
+        merged = {**fields["default"], **fields[name]} if name == "default" else \
+            {**fields["default"], "env": name, **fields[name]}
         try:
-            presets[name] = Options.from_dict(fields)
-        except OptionsError as error:
-            raise OptionsError(f"{path}, table [{name}]: {error}") from None
-    return presets
+            presets[name] = Options(**merged)
+        except OptionsError as error:  # only a rule between fields: each value passed its check
+            raise PresetsError(f"{path}, table [{name}]: {error}") from None
+    return {name: presets[name] for name in tables}
+
+
+def _table_fields(path, name, table):
+    """The fields of one table, each checked alone: {field: value} with "none" read as None in an
+    optional field and lists of sizes as tuples.  Raises PresetsError naming the table and field."""
+    fields = {}
+    for key, value in table.items():
+        where = f"{path}, table [{name}]"
+        if key not in FIELDS:
+            close = difflib.get_close_matches(key, NAMES, n=1)
+            hint = f"did you mean {close[0]}?" if close else f"options: {', '.join(NAMES)}"
+            raise PresetsError(f"{where}: unknown option {key!r} ({hint})")
+        check = FIELDS[key].metadata["check"]
+        if check.optional and value == "none":
+            value = None
+        elif key in SIZE_FIELDS and isinstance(value, list):
+            value = tuple(value)
+        if not check(value):
+            words = f'{check.expected} or "none"' if check.optional else check.expected
+            raise PresetsError(f"{where}, field {key}: must be {words}, got {_toml(table[key])}")
+        if key == "env" and name != "default" and value != name:
+            raise PresetsError(f"{where}, field env: must be the table's own id {_toml(name)} (or left out), "
+                               f"got {_toml(value)}; a task's settings go in the table named after it")
+        fields[key] = value
+    return fields
+
+
+def _toml(value):
+    """A value as the file writes it: "8", true, [64, 64]."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key} = {_toml(item)}" for key, item in value.items()) + "}"
+    return repr(value)

@@ -109,10 +109,18 @@ def train(env, policy, options=None, seed=None, callback=None, state=None):
 def make_policy(env, options, seed=None, kind=None):
     """The policy `options` describe for `env`: kind "categorical" (CategoricalPolicy) or
     "gaussian" (DiagonalGaussianPolicy), by default the one that fits the env's action space
-    (Discrete or Box).  Raises TypeError or ValueError (from the policy) if the env's spaces do
-    not fit it, OptionsError if the options set a Gaussian-only field for a categorical policy."""
+    (Discrete or a flat Box).  Raises TypeError if kind is None and the action space is neither
+    (MultiDiscrete, MultiBinary, a Box of shape (2, 3)...), TypeError or ValueError (from the
+    policy) if the env's spaces do not fit it, OptionsError if the options set a Gaussian-only
+    field for a categorical policy."""
     if kind is None:
-        kind = "categorical" if isinstance(single_spaces(env)[1], spaces.Discrete) else "gaussian"
+        action_space = single_spaces(env)[1]
+        if isinstance(action_space, spaces.Discrete):
+            kind = "categorical"
+        elif isinstance(action_space, spaces.Box) and len(action_space.shape) == 1:
+            kind = "gaussian"
+        else:  # named here: the Gaussian's "needs a Box" would blame a policy nobody asked for
+            raise TypeError(f"minipg's policies need a Discrete or a flat Box action space, got {action_space}")
     if kind not in ("categorical", "gaussian"):
         raise ValueError(f"kind must be 'categorical', 'gaussian' or None, got {kind!r}")
     options.check_policy(gaussian=kind == "gaussian")

@@ -8,6 +8,7 @@ the cell's traceback; the notebook's gradient checks are asserts, so a wrong gra
 it too.  The stored notebook keeps the outputs of its full run; this run's are discarded.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -69,7 +70,10 @@ def test_notebook_runs_with_a_small_budget(tmp_path):
     # Run in a temporary directory: nothing the notebook writes lands in the checkout.
     client = NotebookClient(notebook, kernel_name="python3", timeout=CELL_TIMEOUT,
                             resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()  # raises CellExecutionError, with the cell and its traceback, if a cell fails
+    # The kernel gets MPLBACKEND=Agg, as servers and CI machines often set it: ipykernel then
+    # keeps Agg, whose plt.show() draws nothing, unless the notebook asks for the inline backend
+    # itself.  Set here, the check below is the same whatever the caller's environment says.
+    client.execute(env={**os.environ, "MPLBACKEND": "Agg"})  # raises CellExecutionError if a cell fails
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     assert any("image/png" in output.get("data", {}) for output in outputs), "no learning curve was drawn"
     assert any("image/gif" in output.get("data", {}) for output in outputs), "no GIF was shown"

@@ -4,6 +4,7 @@ line has one flag per field, made from the same metadata."""
 
 import dataclasses
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import run_swingup  # noqa: E402
 from conftest import exactly  # noqa: E402
 from minipg import Options, OptionsError  # noqa: E402
 from minipg.options import (FIELDS, FINITE, NAMES, POSITIVE, POSITIVE_INT, RULES, choice, flag,  # noqa: E402
-                            load_presets, option, optional, render)
+                            PresetsError, load_presets, option, optional, render)
 from minipg.tools import cli  # noqa: E402
 
 
@@ -236,19 +237,89 @@ def test_none_in_a_preset_switches_a_field_off(tmp_path):
     assert presets["default"].clip_ratio == 0.2 and presets["CartPole-v1"].clip_ratio is None
 
 
-def test_a_file_without_a_default_table_gives_the_options_defaults(tmp_path):
-    presets = load_presets(write_presets(tmp_path, '["CartPole-v1"]\nT = 5\n'))
-    assert presets == {"CartPole-v1": Options(env="CartPole-v1", T=5)}
-
-
 @pytest.mark.parametrize("text, message", [
-    ('[default]\nlearning_rate = 0.1\n', r"presets.toml, table \[default\]: unknown option 'learning_rate'"),
-    ('["CartPole-v1"]\nnum_envs = 0\n',
-     r"presets.toml, table \[CartPole-v1\]: num_envs must be a positive integer, got num_envs=0"),
+    # a value its field refuses, written as the file writes it
+    ('[default]\nnum_envs = "8"\n', ', table [default], field num_envs: must be a positive integer, got "8"'),
+    ('[default]\n\n["CartPole-v1"]\nnum_envs = 0\n',
+     ", table [CartPole-v1], field num_envs: must be a positive integer, got 0"),
+    ('[default]\n\n["CartPole-v1"]\nlr = true\n',
+     ", table [CartPole-v1], field lr: must be a positive finite number, got true"),
+    ('[default]\nhidden = "64 64"\n',
+     ', table [default], field hidden: must be a sequence of positive integers, got "64 64"'),
+    ('[default]\nhidden = [64.0, 64]\n',
+     ", table [default], field hidden: must be a sequence of positive integers, got [64.0, 64]"),
+    ('[default]\ngae_lambda = 2\n', ', table [default], field gae_lambda: must be a number in [0, 1] or "none", got 2'),
+    ('[default]\nT = "none"\n', ', table [default], field T: must be a positive integer, got "none"'),
+    ('[default]\nbaseline = "Value"\n',
+     ', table [default], field baseline: must be one of none, time, value, got "Value"'),
+    # an unknown field: the nearest name, else the list
+    ('[default]\n\n["CartPole-v1"]\nnum_env = 4\n',
+     ", table [CartPole-v1]: unknown option 'num_env' (did you mean num_envs?)"),
+    ('[default]\nlearning_rate = 0.1\n',
+     f", table [default]: unknown option 'learning_rate' (options: {', '.join(NAMES)})"),
+    # the file's shape
+    ("", ": no [default] table (the settings for any task, which each task's table changes); its tables: none"),
+    ('[defaults]\nclip_ratio = 0.2\nupdate_epochs = 4\n\n["CartPole-v1"]\nupdate_epochs = 4\n',
+     ": no [default] table (the settings for any task, which each task's table changes); "
+     "its tables: [defaults], [CartPole-v1]"),
+    ('lr = 0.1\n[default]\n', ", field lr: set outside any table; a field belongs in [default] or in a task's table"),
+    # a task's table for another task
+    ('[default]\n\n["CartPole-v1"]\nenv = "Pendulum-v1"\n',
+     ', table [CartPole-v1], field env: must be the table\'s own id "CartPole-v1" (or left out), got "Pendulum-v1"; '
+     "a task's settings go in the table named after it"),
+    # fields that break a rule once [default] is under the table
+    ('[default]\nclip_ratio = 0.2\nupdate_epochs = 4\n\n["CartPole-v1"]\nclip_ratio = "none"\n',
+     ", table [CartPole-v1]: update_epochs and minibatch_size need clip_ratio (several steps on one rollout "
+     "need the clipped surrogate)"),
 ])
-def test_a_bad_preset_is_named_by_its_file_and_table(text, message, tmp_path):
-    with pytest.raises(OptionsError, match=message):
-        load_presets(write_presets(tmp_path, text))
+def test_a_bad_presets_file_is_one_line_naming_the_file_the_table_and_the_field(text, message, tmp_path):
+    path = write_presets(tmp_path, text)
+    with pytest.raises(PresetsError, match=exactly(f"{path}{message}")) as error:
+        load_presets(path)
+    assert isinstance(error.value, OptionsError) and error.value.command_line() == str(error.value)
+
+
+def test_a_presets_file_that_is_not_toml_is_named_with_tomllibs_line_and_column(tmp_path):
+    path = write_presets(tmp_path, "[default]\nlr = \n")
+    with pytest.raises(PresetsError, match=f"^{re.escape(str(path))}: not valid TOML: .*line 2, column 6\\)$"):
+        load_presets(path)
+
+
+def test_a_presets_file_that_cannot_be_read_or_decoded_is_a_presets_error(tmp_path):
+    with pytest.raises(PresetsError, match=exactly(f"{tmp_path / 'none.toml'}: cannot be read "
+                                                   "(No such file or directory)")):
+        load_presets(tmp_path / "none.toml")
+    path = tmp_path / "latin1.toml"
+    path.write_bytes("[default]\n# café\n".encode("latin-1"))
+    with pytest.raises(PresetsError, match=exactly(f"{path}: not UTF-8 text (byte 0xe9 at offset 15)")):
+        load_presets(path)
+
+
+def test_a_tasks_table_may_write_its_own_env_and_default_may_set_the_default_task(tmp_path):
+    presets = load_presets(write_presets(tmp_path, '[default]\nenv = "Pendulum-v1"\n\n'
+                                                   '["CartPole-v1"]\nenv = "CartPole-v1"\nT = 5\n'))
+    assert presets == {"default": Options(env="Pendulum-v1"), "CartPole-v1": Options(env="CartPole-v1", T=5)}
+
+
+def test_a_rule_broken_in_default_is_blamed_on_default_wherever_it_stands(tmp_path):
+    path = write_presets(tmp_path, '["CartPole-v1"]\nT = 5\n\n[default]\nupdate_epochs = 4\n')
+    with pytest.raises(PresetsError, match=r"^.*presets.toml, table \[default\]: update_epochs and minibatch_size"):
+        load_presets(path)
+
+
+def test_importing_run_swingup_raises_the_error_of_a_bad_package_presets_file(tmp_path, monkeypatch):
+    """run_swingup.py reads the presets when imported: a broken file is an exception there (the
+    command line reports it), not an exit."""
+    import importlib
+
+    from minipg import options as options_module
+
+    path = write_presets(tmp_path, '[default]\n\n["CartPoleSwingUp-v0"]\nnum_envs = "8"\n')
+    monkeypatch.setattr(options_module, "PRESETS_PATH", path)
+    monkeypatch.delitem(sys.modules, "run_swingup")
+    with pytest.raises(PresetsError, match=exactly(f'{path}, table [CartPoleSwingUp-v0], field num_envs: '
+                                                   'must be a positive integer, got "8"')):
+        importlib.import_module("run_swingup")
 
 
 def test_the_shipped_presets_load_and_the_swingup_table_is_the_solve_preset():

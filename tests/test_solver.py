@@ -436,6 +436,18 @@ def test_make_policy_picks_the_policy_from_the_action_space():
         minipg.make_policy(box, Options(), kind="categorical")
 
 
+@pytest.mark.parametrize("action_space, named", [
+    (spaces.MultiDiscrete([2, 3]), "MultiDiscrete([2 3])"),
+    (spaces.MultiBinary(3), "MultiBinary(3)"),
+    (spaces.Box(-1.0, 1.0, shape=(2, 3)), "Box(-1.0, 1.0, (2, 3), float32)"),
+])
+def test_make_policy_names_an_action_space_no_policy_fits(action_space, named):
+    env = Corridor(LENGTHS, SAME_STEP, action_space=action_space)
+    with pytest.raises(TypeError, match=exactly(
+            f"minipg's policies need a Discrete or a flat Box action space, got {named}")):
+        minipg.make_policy(env, Options())
+
+
 def test_the_value_fit_takes_the_options_steps_even_in_a_continued_state():
     """value_steps is read every epoch: a state made with 3 goes on with the 5 of new options."""
     env = Corridor(LENGTHS, SAME_STEP)

@@ -6,11 +6,16 @@ import warnings
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 CURVES = (
     ("mean_return", "mean episode return"),
     ("avg_reward", "Σ rewards / Σ dones (the post's metric)"),
 )
+FIGSIZE = (10, 4)  # inches
+# Up to this many epochs with a value, each is marked: a point between two epochs without one
+# (NaN) has no segment to draw, so without a marker a short run's panel would be blank.
+MARKED_POINTS = 30
 
 
 def _save(figure, path):
@@ -20,38 +25,72 @@ def _save(figure, path):
     figure.savefig(path, dpi=110, bbox_inches="tight")
 
 
-def plot_learning_curves(histories, path, title, reference=None):
-    """Plot one or more runs' per-epoch metrics into the PNG `path`.
+def _plot_finite(ax, epochs, values, *style, **kwargs):
+    """Plot values over epochs, joining the finite ones: an epoch in which no episode ended has
+    no return (NaN), and the line goes on from the epochs before it to those after it."""
+    finite = np.isfinite(values)
+    marker = "o" if finite.sum() <= MARKED_POINTS else None
+    return ax.plot(epochs[finite], values[finite], *style, marker=marker, markersize=3, **kwargs)
 
-    histories: {label: history dict} (history as returned by `reinforce`).  With one run its
-    curves are drawn as lines; with several, the mean over runs ± one standard deviation as a
-    band (what the post's seaborn lineplot shows over repeated runs).
-    reference: optional {label: per-epoch avg_reward list}, e.g. the original PyTorch curves,
-    drawn dashed on the post's metric panel for comparison.
-    """
-    figure = Figure(figsize=(10, 4))
+
+def learning_curves_figure(histories, title, reference=None):
+    """The figure `plot_learning_curves` saves (its arguments but the path): a matplotlib Figure
+    of FIGSIZE inches with one panel per metric of CURVES, epochs numbered from 1 as the progress
+    log numbers them."""
+    # Constrained layout makes room for each panel's tick labels and y label, and for the title.
+    figure = Figure(figsize=FIGSIZE, layout="constrained")
+    FigureCanvasAgg(figure)
     axes = figure.subplots(1, len(CURVES))
     for ax, (key, label) in zip(axes, CURVES):
         runs = [np.asarray(h[key], dtype=float) for h in histories.values() if len(h[key])]
+        drawn, last = False, 0
         if runs:
             length = min(len(r) for r in runs)
             values = np.stack([r[:length] for r in runs])
-            epochs = np.arange(length)
+            epochs = np.arange(1, length + 1)
             if len(runs) == 1:
-                ax.plot(epochs, values[0], label=next(iter(histories)))
+                _plot_finite(ax, epochs, values[0], label=next(iter(histories)))
             else:
                 with warnings.catch_warnings():  # an epoch where no run finished an episode is NaN
                     warnings.simplefilter("ignore", RuntimeWarning)
                     mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
-                ax.plot(epochs, mean, label=f"minipg, mean of {len(runs)} runs")
-                ax.fill_between(epochs, mean - std, mean + std, alpha=0.3, label="± 1 std")
+                _plot_finite(ax, epochs, mean, label=f"minipg, mean of {len(runs)} runs")
+                finite = np.isfinite(mean)
+                ax.fill_between(epochs[finite], (mean - std)[finite], (mean + std)[finite], alpha=0.3,
+                                label="± 1 std")
+            drawn, last = bool(np.isfinite(values).any()), length
         if reference and key == "avg_reward":
             for ref_label, curve in reference.items():
-                ax.plot(np.arange(len(curve)), curve, "--", alpha=0.7, label=ref_label)
+                curve = np.asarray(curve, dtype=float)
+                _plot_finite(ax, np.arange(1, len(curve) + 1), curve, "--", alpha=0.7, label=ref_label)
+                last = max(last, len(curve))
+        if runs and not drawn:
+            ax.text(0.5, 0.5, "no episode ended in these epochs", transform=ax.transAxes, ha="center",
+                    va="center", color="0.4")
+            ax.set_yticks([])
+        if last:  # every epoch in view, not only those with a value (matplotlib's 5% margins)
+            margin = max(0.5, 0.05 * (last - 1))
+            ax.set_xlim(1 - margin, last + margin)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs 1, 2, 3, not 0.5, 1.0, ...
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small")
     figure.suptitle(title)
-    _save(figure, path)
+    return figure
+
+
+def plot_learning_curves(histories, path, title, reference=None):
+    """Plot one or more runs' per-epoch metrics into the PNG `path`; return `path`.
+
+    histories: {label: history dict} (history as returned by `reinforce`).  With one run its
+    curves are drawn as lines; with several, the mean over runs ± one standard deviation as a
+    band (what the post's seaborn lineplot shows over repeated runs).  An epoch in which no
+    episode ended (NaN) is skipped by the line; a run of few epochs has its points marked.
+    reference: optional {label: per-epoch avg_reward list}, e.g. the original PyTorch curves,
+    drawn dashed on the post's metric panel for comparison.  Raises OSError if `path` cannot
+    be written.
+    """
+    _save(learning_curves_figure(histories, title, reference), path)
     return path

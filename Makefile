@@ -40,7 +40,7 @@ notebook: $(STAMP)
 # The benchmarks in tests/benchmarks (pytest-benchmark; see README, "Speed"), about 50 s; the
 # figures also go to runs/bench.json.  Their reference is the env alone, measured in the same run: the
 # blog configs' env stepped with no policy, and each installed suite task's env-alone floor (short; with
-# BENCH_ARGS='--bench-suite-floors' over the preset's budget as `make suite` measures it, about 90 s more).
+# BENCH_ARGS='--bench-suite-floors' over the preset's budget as `make suite` measures it, about 2 minutes more).
 # More: BENCH_ARGS='--bench-full-grid', '-k busy', '-k solve' (the solve epoch in GFLOP against the
 # machine's matrix-product rate), '--bench-dtype float32' and the other --bench-* options of
 # tests/benchmarks/conftest.py.

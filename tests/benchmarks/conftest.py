@@ -13,7 +13,7 @@ there; `make bench BENCH_ARGS='--bench-full-grid'` passes more):
     --bench-check-targets    fail a benchmark whose target is missed (default: report it)
     --bench-suite-floors     the suite tasks' env-alone floors as the suite measures them: each preset's
                              whole budget (on a slice of up to 100,000 env steps), one round; about
-                             90 s for the eleven tasks (default: 2,000 env steps, 3 rounds)
+                             2 minutes for the eleven tasks (default: 2,000 env steps, 3 rounds)
     --bench-toy              every benchmark at toy sizes, to check that it runs (test_smoke.py)
 
 The run's reference is the env alone, measured in the run itself: the blog configs' env stepped

@@ -9,7 +9,7 @@ installed (Box2D, MuJoCo) is skipped.
     default               2,000 env steps, median of 3 rounds, scaled linearly to the preset's
                           budget: a few seconds in all
     --bench-suite-floors  the preset's budget as the suite measures it (a slice of up to 100,000
-                          env steps, whole epochs, scaled), one round: about 90 s in all
+                          env steps, whole epochs, scaled), one round: about 2 minutes in all
 
 Figures: the floor of the steps measured, env steps/s, and the floor for the preset's budget,
 the "× env floor" of the suite's table (the short slice pays a reset per epoch only if it holds

@@ -113,7 +113,7 @@ def test_run_measures_each_tasks_floor_for_its_preset_before_training(tmp_path, 
     events = []
     monkeypatch.setattr(suite, "env_floor_seconds", lambda *args, **kwargs: events.append(("floor", args, kwargs))
                         or 12.5)
-    monkeypatch.setattr(suite.subprocess, "run", lambda command, **kwargs: events.append(("train", command[3])))
+    monkeypatch.setattr(suite.subprocess, "run", lambda command, **kwargs: events.append(("train", command[4])))
     suite.run(["Pendulum-v1"])
     preset = load_presets()["Pendulum-v1"]
     budget = preset.num_envs * preset.T * preset.epochs

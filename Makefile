@@ -42,10 +42,13 @@ notebook: $(STAMP)
 	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet "jupyterlab>=4"
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) docs/reinforce.ipynb
 
-# The benchmarks in tests/benchmarks (pytest-benchmark; see docs/speed.md), about 40 s; the
-# figures also go to runs/bench.json.  More: BENCH_ARGS='--bench-full-grid', '-k busy', '-k solve' (the solve
-# epoch in GFLOP against the machine's matrix-product rate), '--bench-dtype float32' and the other --bench-*
-# options of tests/benchmarks/conftest.py.
+# The benchmarks in tests/benchmarks (pytest-benchmark; see docs/speed.md), about 50 s; the
+# figures also go to runs/bench.json.  Their reference is the env alone, measured in the same run: the
+# blog configs' env stepped with no policy, and each installed suite task's env-alone floor (short; with
+# BENCH_ARGS='--bench-suite-floors' over the preset's budget as `make suite` measures it, about 2 minutes more).
+# More: BENCH_ARGS='--bench-full-grid', '-k busy', '-k solve' (the solve epoch in GFLOP against the
+# machine's matrix-product rate), '--bench-dtype float32' and the other --bench-* options of
+# tests/benchmarks/conftest.py.
 BENCH_ARGS ?=
 bench: $(STAMP)
 	mkdir -p runs
@@ -75,7 +78,10 @@ figures: $(STAMP)
 
 # The results on standard tasks (docs/results.md): each task of minipg/tools/suite.py trained with its preset
 # for seeds 0-4 (two at a time), then the table (between docs/results.md's suite markers) and
-# docs/suite.png.  About 90 minutes on a 2-core machine (BipedalWalker 50 of them).  A subset: make suite SUITE='Pendulum-v1'
+# docs/suite.png.  Its wall column is each run's wall seconds and its ratio to the task's env-alone
+# floor (its env stepped through the preset's env steps with random actions and no policy), measured
+# just before the task's runs: "190 s (1.6×)".  About 90 minutes on a 2-core machine (BipedalWalker
+# 50 of them).  A subset: make suite SUITE='Pendulum-v1'
 suite: $(STAMP)
 	$(BIN)/python -m minipg.tools.suite run $(SUITE)
 	$(BIN)/python -m minipg.tools.suite report

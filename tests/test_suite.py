@@ -77,29 +77,61 @@ def test_a_preset_table_with_an_unknown_field_is_named(tmp_path):
 
 
 def fake_results(tmp_path, monkeypatch, env_ids):
-    """runs/suite/ files for env_ids: eval means 10·seed + k, calib 0.7, CSVs of 3 epochs."""
+    """runs/suite/ files for env_ids: eval means 10·seed + k, walls 20 + seed s, an env-alone floor of
+    2 s for 500 env steps, CSVs of 3 epochs."""
     monkeypatch.setattr(suite, "RUNS", tmp_path)
     for k, env_id in enumerate(env_ids):
         seeds = [{"seed": seed, "env_steps": 1000, "wall_seconds": 20.0 + seed,
                   "eval_returns": [10.0 * seed + k - 1, 10.0 * seed + k + 1]} for seed in suite.SEEDS]
         (tmp_path / f"{suite.stem(env_id)}.json").write_text(json.dumps({"env": env_id, "seeds": seeds}))
-        (tmp_path / f"{suite.stem(env_id)}.calib.json").write_text(json.dumps({"calib": 0.7}))
+        (tmp_path / f"{suite.stem(env_id)}.floor.json").write_text(json.dumps({"env_steps": 500, "seconds": 2.0}))
         for seed in suite.SEEDS:
             (tmp_path / f"{suite.stem(env_id)}-seed{seed}.csv").write_text(
                 "epoch,mean_return,env_steps\n1,1.0,100\n2,nan,200\n3,3.0,300\n")
 
 
-def test_the_table_gives_median_worst_zoo_steps_and_normalized_wall(tmp_path, monkeypatch):
-    fake_results(tmp_path, monkeypatch, ["CartPole-v1"])
+def test_the_table_gives_median_worst_zoo_steps_and_wall_over_the_env_floor(tmp_path, monkeypatch):
+    fake_results(tmp_path, monkeypatch, ["CartPole-v1", "Pendulum-v1"])
     row = suite.summarize(suite.load("CartPole-v1"))
     assert row["median"] == 20.0 and row["worst"] == 0.0 and row["per_seed"] == [0.0, 10.0, 20.0, 30.0, 40.0]
-    assert row["wall"] == 22.0 and row["wall_idle"] == pytest.approx(22.0 * 0.35 / 0.7)
-    text = suite.table({"CartPole-v1": row, "Acrobot-v1": None})
+    # the floor measured for 500 env steps, scaled to the run's 1,000: 4 s; the median wall 22 s
+    assert row["wall"] == 22.0 and row["floor"] == 4.0 and row["wall_over_floor"] == 5.5
+    (tmp_path / "Pendulum-v1.floor.json").unlink()
+    no_floor = suite.summarize(suite.load("Pendulum-v1"))
+    assert no_floor["floor"] is None and no_floor["wall_over_floor"] is None
+    text = suite.table({"CartPole-v1": row, "Acrobot-v1": None, "Pendulum-v1": no_floor})
     lines = text.splitlines()
-    assert lines[2] == ("| CartPole-v1 | 20.0 | 0.0 | 500 | 1,000 (100,000) | 11 s (22 s; 0.700) | **no** | "
+    assert "| env steps (anchor's) | wall per run (× env floor) | reached |" in lines[0]
+    assert lines[2] == ("| CartPole-v1 | 20.0 | 0.0 | 500 | 1,000 (100,000) | 22 s (5.5×) | **no** | "
                         "0.0, 10.0, 20.0, 30.0, 40.0 |")
     assert lines[3].startswith("| Acrobot-v1 | not run |")
+    assert "| 1,000 (100,000) | 22 s (?) |" in lines[5]
+    assert suite.times(1.64) == "1.6×" and suite.times(47.6) == "48×"
 
+
+def test_run_measures_each_tasks_floor_for_its_preset_before_training(tmp_path, monkeypatch):
+    monkeypatch.setattr(suite, "RUNS", tmp_path)
+    events = []
+    monkeypatch.setattr(suite, "env_floor_seconds", lambda *args, **kwargs: events.append(("floor", args, kwargs))
+                        or 12.5)
+    monkeypatch.setattr(suite.subprocess, "run", lambda command, **kwargs: events.append(("train", command[4])))
+    suite.run(["Pendulum-v1"])
+    preset = load_presets()["Pendulum-v1"]
+    budget = preset.num_envs * preset.T * preset.epochs
+    assert events == [("floor", ("Pendulum-v1", preset.num_envs, budget, preset.vectorization), {"T": preset.T}),
+                      ("train", "Pendulum-v1")]
+    floor = json.loads((tmp_path / "Pendulum-v1.floor.json").read_text())
+    assert floor["seconds"] == 12.5 and floor["env_steps"] == budget and floor["total_seconds"] >= 0
+    assert (floor["num_envs"], floor["T"], floor["vectorization"]) == (preset.num_envs, preset.T, preset.vectorization)
+
+
+def test_a_task_whose_env_cannot_be_made_is_one_line(monkeypatch):
+    def missing(*args, **kwargs):
+        raise ValueError("BipedalWalker-v3 needs Box2D, which is not installed")
+
+    monkeypatch.setattr(suite, "env_floor_seconds", missing)
+    with pytest.raises(SystemExit, match=r"^python -m minipg.tools.suite: BipedalWalker-v3 needs Box2D"):
+        suite.main(["run", "BipedalWalker-v3"])
 
 
 def test_a_budget_beyond_the_anchors_names_the_allowed_one(tmp_path, monkeypatch):
@@ -107,6 +139,7 @@ def test_a_budget_beyond_the_anchors_names_the_allowed_one(tmp_path, monkeypatch
     row = dict(suite.summarize(suite.load("MountainCarContinuous-v0")), env_steps=159_840)
     line = suite.table({"MountainCarContinuous-v0": row}).splitlines()[6]
     assert "| 159,840 (20,000; 1,000,000 allowed) |" in line
+
 
 def test_the_block_between_the_markers_is_replaced(tmp_path):
     page = tmp_path / "results.md"

@@ -5,6 +5,7 @@
     evaluation.py  complete episodes with the mode action or sampled actions
     render.py      one episode drawn as an animated GIF
     plotting.py    learning-curve PNGs
+    floor.py       the env-alone floor: a task's env stepped with no policy, the reference of wall times
 
 Where an epoch's time goes is measured by the benchmarks in tests/benchmarks (`make bench`),
 which are not part of the installed package.

@@ -4,16 +4,19 @@ whose episodes are long), against an anchor: the SB3 RL Zoo's PPO figure, or for
 tasks the figures that libraries report (see TASKS).
 
     python -m minipg.tools.suite run [ENV_ID ...]   # train: python -m minipg --env ID --seeds 0 1 2 3 4 --jobs 2
-    python -m minipg.tools.suite report              # the README's results table and docs/suite.png
+    python -m minipg.tools.suite report              # docs/results.md's table and docs/suite.png
 
 `make suite` runs both.  `run` writes, per task, into runs/suite/: the --results JSON (per seed
 its evaluation returns, env steps and wall seconds), the CSVs of the learning curves, the
-checkpoints, and the calib reading (../shared/tools/calib.py, when present) taken just before
-the task started, with which `report` normalizes wall times to idle speed:
-wall × 0.35 / max(0.35, calib).  `report` rewrites the table between the README's
-`<!-- suite -->` markers and draws one small learning-curve panel per task: the training
-episodes' mean return (the sampling policy), mean ± std over the seeds against env steps,
-with the Zoo's figure as a dashed line (a panel per task that was run).
+checkpoints, and the task's env-alone floor (floor.py), measured just before its runs: the
+seconds its vector env (the preset's num_envs and vectorization) takes to step through the
+preset's env steps with random actions and no policy.  `report` quotes each run's wall time
+(training and evaluation, the seeds run two at a time) in seconds and as a ratio to that floor:
+a slower or busier machine stretches both alike, so the ratio carries from one sitting to
+another.  It rewrites the table between docs/results.md's `<!-- suite -->` markers and draws one
+small learning-curve panel per task: the training episodes' mean return (the sampling
+policy), mean ± std over the seeds against env steps, with the Zoo's figure as a dashed line
+(a panel per task that was run).
 """
 
 import argparse
@@ -27,6 +30,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+from ..options import load_presets
+from .floor import env_floor_seconds
 
 # The tasks: (the anchor's mean return, the env steps of its budget, evaluation episodes).
 # Classic control and the Lunar Landers: the SB3 RL Zoo's PPO (its Lunar Landers are v2, from an
@@ -52,8 +58,6 @@ SEEDS = (0, 1, 2, 3, 4)
 JOBS = 2
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = ROOT / "runs" / "suite"
-CALIB = ROOT.parent / "shared" / "tools" / "calib.py"
-IDLE_CALIB = 0.35  # the calib reading of this machine idle (../shared/tools/README.md)
 MARKERS = ("<!-- suite -->", "<!-- /suite -->")
 
 
@@ -61,58 +65,68 @@ def stem(env_id):
     return env_id.replace("/", "-")
 
 
-def calib_reading():
-    """The machine's speed now (seconds of calib.py's fixed workload), or None without the tool."""
-    if not CALIB.exists():
-        return None
-    result = subprocess.run([sys.executable, str(CALIB)], capture_output=True, text=True)
-    try:
-        return float(result.stdout.strip())
-    except ValueError:
-        return None
+def measure_floor(env_id):
+    """The task's env-alone floor for its preset's budget (floor.env_floor_seconds, on a slice of
+    at most 100,000 env steps, scaled): {env_id, num_envs, T, vectorization, env_steps, seconds}."""
+    options = load_presets()[env_id]
+    env_steps = options.num_envs * options.T * options.epochs
+    seconds = env_floor_seconds(env_id, options.num_envs, env_steps, options.vectorization, T=options.T)
+    return {"env_id": env_id, "num_envs": options.num_envs, "T": options.T, "vectorization": options.vectorization,
+            "env_steps": env_steps, "seconds": seconds}
 
 
 def run(env_ids, extra=()):
-    """Train each task for SEEDS with `python -m minipg` (JOBS at once), writing into RUNS."""
+    """Train each task for SEEDS with `python -m minipg` (JOBS at once), writing into RUNS; its
+    env-alone floor first, into RUNS/<task>.floor.json with the seconds the task took in all."""
     RUNS.mkdir(parents=True, exist_ok=True)
     for env_id in env_ids:
-        calib = calib_reading()
+        floor = measure_floor(env_id)
         base = RUNS / stem(env_id)
         command = [sys.executable, "-m", "minipg", "--env", env_id, "--seeds", *map(str, SEEDS), "--jobs", str(JOBS),
                    "--eval", str(TASKS[env_id][2]), "--results", f"{base}.json", "--csv", f"{base}.csv",
                    "--save", f"{base}.npz", "--plot", f"{base}.png", *extra]
-        print(f"== {env_id} (calib {calib}): {' '.join(command[1:])}", flush=True)
+        print(f"== {env_id} (env-alone floor {floor['seconds']:.1f} s for {floor['env_steps']:,} env steps): "
+              f"{' '.join(command[1:])}", flush=True)
         started = time.perf_counter()
         subprocess.run(command, cwd=ROOT, check=True)
-        (RUNS / f"{stem(env_id)}.calib.json").write_text(json.dumps(
-            {"calib": calib, "total_seconds": time.perf_counter() - started}))
+        floor["total_seconds"] = time.perf_counter() - started
+        (RUNS / f"{stem(env_id)}.floor.json").write_text(json.dumps(floor))
 
 
 def load(env_id):
-    """The task's results JSON and calib reading, or None if it was not run."""
+    """The task's results JSON with its floor (the .floor.json's dict, or None), or None if it was not run."""
     path = RUNS / f"{stem(env_id)}.json"
     if not path.exists():
         return None
     results = json.loads(path.read_text())
-    calib_path = RUNS / f"{stem(env_id)}.calib.json"
-    results["calib"] = json.loads(calib_path.read_text())["calib"] if calib_path.exists() else None
+    floor_path = RUNS / f"{stem(env_id)}.floor.json"
+    results["floor"] = json.loads(floor_path.read_text()) if floor_path.exists() else None
     return results
 
 
 def summarize(results):
-    """{median, worst, per_seed, env_steps, wall, wall_idle, calib} of one task's results."""
+    """{median, worst, per_seed, env_steps, wall, floor, wall_over_floor} of one task's results:
+    wall, the median seed's wall seconds; floor, the env-alone seconds for the run's env steps
+    (the measured floor per env step × the run's env steps), or None without a floor."""
     means = [float(np.mean(seed["eval_returns"])) for seed in results["seeds"]]
     walls = [seed["wall_seconds"] for seed in results["seeds"]]
-    calib = results["calib"]
     wall = float(np.median(walls))
+    env_steps = results["seeds"][0]["env_steps"]
+    measured = results["floor"]
+    floor = None if measured is None else measured["seconds"] * env_steps / measured["env_steps"]
     return {"median": float(np.median(means)), "worst": min(means), "per_seed": means,
-            "env_steps": results["seeds"][0]["env_steps"], "wall": wall, "calib": calib,
-            "wall_idle": None if calib is None else wall * IDLE_CALIB / max(IDLE_CALIB, calib)}
+            "env_steps": env_steps, "wall": wall, "floor": floor,
+            "wall_over_floor": None if floor is None else wall / floor}
+
+
+def times(ratio):
+    """A ratio as the table prints it: 1.6×, 48×."""
+    return f"{ratio:.1f}×" if ratio < 10 else f"{ratio:.0f}×"
 
 
 def table(rows):
-    """The README's results table (markdown) for {env_id: summary or None}."""
-    lines = ["| env | median | worst seed | anchor | env steps (anchor's) | wall per run, idle (raw; calib) | "
+    """The results table (markdown) for {env_id: summary or None}."""
+    lines = ["| env | median | worst seed | anchor | env steps (anchor's) | wall per run (× env floor) | "
              "reached | per seed 0–4 |",
              "|---|---|---|---|---|---|---|---|"]
     for env_id, (zoo, zoo_steps, _) in TASKS.items():
@@ -120,21 +134,20 @@ def table(rows):
         if row is None:
             lines.append(f"| {env_id} | not run | | {zoo:g} | ({zoo_steps:,}) | | | |")
             continue
-        idle = "" if row["wall_idle"] is None else f"{row['wall_idle']:.0f} s"
-        calib = "?" if row["calib"] is None else f"{row['calib']:.3f}"
+        ratio = "?" if row["wall_over_floor"] is None else times(row["wall_over_floor"])
         reached = "yes" if row["median"] >= zoo else "**no**"
         per_seed = ", ".join(f"{value:.1f}" for value in row["per_seed"])
         budget = f"{zoo_steps:,}"
         if row["env_steps"] > zoo_steps and env_id in ALLOWED_STEPS:  # the larger budget allowed for it
             budget += f"; {ALLOWED_STEPS[env_id]:,} allowed"
         lines.append(f"| {env_id} | {row['median']:.1f} | {row['worst']:.1f} | {zoo:g} | "
-                     f"{row['env_steps']:,} ({budget}) | {idle} ({row['wall']:.0f} s; {calib}) | "
+                     f"{row['env_steps']:,} ({budget}) | {row['wall']:.0f} s ({ratio}) | "
                      f"{reached} | {per_seed} |")
     return "\n".join(lines)
 
 
 def write_table(text, readme=ROOT / "docs" / "results.md"):
-    """Replace what stands between the README's suite markers with `text`."""
+    """Replace what stands between the results page's suite markers with `text`."""
     content = readme.read_text()
     start, end = (content.index(marker) for marker in MARKERS)
     readme.write_text(content[:start + len(MARKERS[0])] + "\n" + text + "\n" + content[end:])
@@ -204,13 +217,16 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="train the tasks (all by default)")
     run_parser.add_argument("env_ids", nargs="*", metavar="ENV_ID", help=f"tasks among {', '.join(TASKS)}")
-    commands.add_parser("report", help="the README's table and docs/suite.png from runs/suite/")
+    commands.add_parser("report", help="docs/results.md's table and docs/suite.png from runs/suite/")
     args = parser.parse_args(argv)
     if args.command == "run":
         unknown = [env_id for env_id in args.env_ids if env_id not in TASKS]
         if unknown:
             parser.error(f"not in the suite: {', '.join(unknown)} (the suite: {', '.join(TASKS)})")
-        run(args.env_ids or list(TASKS))
+        try:
+            run(args.env_ids or list(TASKS))
+        except ValueError as error:  # make_env's one line: an optional dependency not installed
+            sys.exit(f"python -m minipg.tools.suite: {error}")
     else:
         report()
 

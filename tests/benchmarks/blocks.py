@@ -64,11 +64,6 @@ CARTPOLE_MAX_RATIO = 1.5          # CartPole epoch ≤ 1.5 × the env alone
 SWINGUP_MAX_EPOCH_SECONDS = 0.45  # swing-up blog epoch, float64
 BUSY_MAX_SLOWDOWN = 2.5           # an epoch beside one competing process / alone (a fair share is 2x)
 
-# ../shared/tools/calib.py: seconds for a fixed NumPy + gymnasium workload, about 0.35 on this
-# machine when idle and fast.  "At idle speed" a time t reads t × 0.35 / max(0.35, reading).
-CALIB_SCRIPT = ROOT.parent / "shared" / "tools" / "calib.py"
-CALIB_IDLE_SECONDS = 0.35
-
 # Environment variables that set thread counts; recorded with the figures.
 THREAD_ENV_VARS = (BLAS_THREADS_VARIABLE, WORKER_THREADS_VARIABLE, "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                    "MKL_NUM_THREADS")
@@ -287,20 +282,6 @@ def loadavg():
         return [round(value, 2) for value in os.getloadavg()]
     except (AttributeError, OSError):
         return None
-
-
-def calib_reading(script):
-    """Seconds the machine-speed calibration `script` prints (run with this Python), or None
-    when there is no such file.  A script that fails or prints no number is an error."""
-    if script is None or not Path(script).is_file():
-        return None
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600,
-                            check=False)  # a failure is reported below, with its output
-    try:
-        return float(result.stdout.split()[-1])
-    except (IndexError, ValueError):
-        raise RuntimeError(f"{script} printed no reading (exit status {result.returncode}): "
-                           f"{result.stdout!r} {result.stderr[-500:]!r}") from None
 
 
 # ---------------------------------------------------------------- the busy machine

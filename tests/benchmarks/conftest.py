@@ -11,13 +11,18 @@ there; `make bench BENCH_ARGS='--bench-full-grid'` passes more):
     --bench-rounds N         rounds of the blog, busy and solve benchmarks (default: 15 CartPole, 9 swing-up,
                              7 solve)
     --bench-check-targets    fail a benchmark whose target is missed (default: report it)
-    --bench-calib PATH       the machine-speed calibration script (default ../shared/tools/calib.py)
+    --bench-suite-floors     the suite tasks' env-alone floors as the suite measures them: each preset's
+                             whole budget (on a slice of up to 100,000 env steps), one round; about
+                             2 minutes for the eleven tasks (default: 2,000 env steps, 3 rounds)
     --bench-toy              every benchmark at toy sizes, to check that it runs (test_smoke.py)
 
-The first benchmark reads the load average and the calibration script (the machine's speed
-just before); the end of the run reads them again.  pytest-benchmark prints its own table of
-the timed calls; after it comes minipg's summary (report.py), and `--benchmark-json PATH`
-saves each benchmark's figures (its extra_info) with this header under the key "minipg".
+The run's reference is the env alone, measured in the run itself: the blog configs' env stepped
+with no policy (test_blog_epochs.py) and the suite tasks' env-alone floors (test_env_floors.py),
+the floors the suite quotes its wall times against.  Machine speed swings cancel in a ratio to
+them measured in the same sitting.  The first benchmark reads the load average, the end of the
+run reads it again.  pytest-benchmark prints its own table of the timed calls; after it comes
+minipg's summary (report.py), and `--benchmark-json PATH` saves each benchmark's figures (its
+extra_info) with this header under the key "minipg".
 """
 
 import dataclasses
@@ -47,8 +52,8 @@ def pytest_addoption(parser):
                     help="rounds of the blog-epoch, busy-machine and solve-epoch benchmarks")
     group.addoption("--bench-check-targets", action="store_true",
                     help="fail a benchmark whose target is missed")
-    group.addoption("--bench-calib", default=str(blocks.CALIB_SCRIPT),
-                    help="machine-speed calibration script, run before and after the benchmarks")
+    group.addoption("--bench-suite-floors", action="store_true",
+                    help="the suite tasks' env-alone floors over their presets' budgets, as the suite measures them")
     group.addoption("--bench-toy", action="store_true",
                     help="toy sizes: check that every benchmark runs, in seconds")
 
@@ -61,6 +66,8 @@ class BenchRun:
     TOY_SCALING_E, TOY_SCALING_T = (2, 5), (10,)
     STEPPING = (256, 300)                        # E, steps of the swing-up env stepping
     TOY_STEPPING = (3, 4)
+    FLOOR_STEPS, TOY_FLOOR_STEPS = 2_000, 20     # env steps of a suite task's short env-alone floor
+    FLOOR_ROUNDS = 3
     SOLVE_ROUNDS = 7
     SOLVE_CEILING_FLOP, TOY_SOLVE_CEILING_FLOP = 4e9, 1e5  # per thread and measurement (≈ 0.06 s at 65 GFLOP/s)
 
@@ -72,29 +79,38 @@ class BenchRun:
         self.chunk_size = option("bench_chunk_size")
         self.rounds_option = option("bench_rounds")
         self.check_targets = option("bench_check_targets")
-        self.calib_script = option("bench_calib")
-        self.results = {"blog": {}, "scaling": [], "envs": {}, "busy": {}, "solve": {}}
+        self.suite_floors = option("bench_suite_floors")
+        self.results = {"blog": {}, "scaling": [], "envs": {}, "busy": {}, "solve": {}, "floors": {}}
         self.before = self.after = None
 
     def start(self):
-        """Before the first benchmark: the load average, then the calibration."""
+        """Before the first benchmark: the load average."""
         if self.before is None:
-            self.before = {"loadavg": blocks.loadavg(), "calib_s": blocks.calib_reading(self.calib_script)}
+            self.before = {"loadavg": blocks.loadavg()}
 
     def finish(self):
-        """After the last benchmark (once): the calibration, then the load average."""
+        """After the last benchmark (once): the load average."""
         if self.after is None and self.before is not None:
-            calib = blocks.calib_reading(self.calib_script)
-            self.after = {"loadavg": blocks.loadavg(), "calib_s": calib}
+            self.after = {"loadavg": blocks.loadavg()}
 
     def meta(self):
-        """What the figures were measured with: versions, machine, options, threads, readings."""
+        """What the figures were measured with: versions, machine, options, threads, load, and the
+        run's reference (the env alone, as reference() gives it)."""
         return {
             "python": platform.python_version(), "numpy": np.__version__, "gymnasium": gymnasium.__version__,
             "cpus": os.cpu_count(), "dtype": self.dtype, "chunk_size": self.chunk_size, "toy": self.toy,
-            "threads": blocks.thread_settings(), "calib_script": self.calib_script,
-            "before": self.before, "after": self.after,
+            "threads": blocks.thread_settings(), "before": self.before, "after": self.after,
+            "reference": self.reference(),
         }
+
+    def reference(self):
+        """The env-alone figures this run measured, the reference of its times: per blog config and
+        per suite task that ran, {env_id, E, env_steps, seconds} (medians over rounds)."""
+        blog = {name: {"env_id": r["env_id"], "E": r["E"], "env_steps": r["E"] * r["T"],
+                       "seconds": r["env_alone_median_s"]} for name, r in self.results["blog"].items()}
+        floors = {env_id: {"env_id": env_id, "E": r["E"], "env_steps": r["env_steps"], "seconds": r["median_s"]}
+                  for env_id, r in self.results["floors"].items()}
+        return {"blog": blog, "floors": floors}
 
     # sizes and rounds
     def size(self, name):
@@ -123,6 +139,16 @@ class BenchRun:
 
     def stepping_rounds(self):
         return 2 if self.toy else 3
+
+    def floor_steps(self, budget):
+        """Env steps of a suite task's floor: its preset's budget with --bench-suite-floors (stepped
+        on a slice and scaled, as the suite measures it), else a short one."""
+        if self.toy:
+            return self.TOY_FLOOR_STEPS
+        return budget if self.suite_floors else self.FLOOR_STEPS
+
+    def floor_rounds(self):
+        return 2 if self.toy else 1 if self.suite_floors else self.FLOOR_ROUNDS
 
     def solve_options(self):
         """run_swingup.SOLVE, the swing-up's solve preset, in its own float32 whatever --bench-dtype;
@@ -163,7 +189,7 @@ def bench_run(config):
 
 @pytest.fixture(scope="session")
 def bench(pytestconfig):
-    """The run's settings and figures; its first use reads the machine (load average, calib)."""
+    """The run's settings and figures; its first use reads the load average."""
     run = bench_run(pytestconfig)
     run.start()
     return run

@@ -4,7 +4,7 @@ Each function takes the figures the benchmarks recorded (BenchRun.results in con
 same dicts pytest-benchmark saves as each benchmark's extra_info) and returns lines of text.
 """
 
-from .blocks import BUSY_MAX_SLOWDOWN, CALIB_IDLE_SECONDS, SPLIT_PARTS
+from .blocks import BUSY_MAX_SLOWDOWN, SPLIT_PARTS
 from .flops import LEARN_PARTS, SOLVE_PARTS, TIMED_PARTS
 
 MiB = 2**20
@@ -38,28 +38,32 @@ def met(value):
 
 
 def header(meta):
-    """Versions, thread settings, the calibration and the load average before and after."""
+    """Versions, thread settings, the run's reference (the env alone) and the load average before and after."""
     threads = meta["threads"]
     variables = {key: value for key, value in threads["thread_env"].items() if value is not None}
     before, after = meta["before"], meta.get("after") or {}
-
-    def calib(reading):
-        return "n/a" if reading is None else f"{reading:.3f} s"
-
-    calib_line = (f"machine speed, {meta['calib_script']} (≈ {CALIB_IDLE_SECONDS} s idle and fast; "
-                  f"higher is slower): {calib(before['calib_s'])} just before, {calib(after.get('calib_s'))} after")
-    if before["calib_s"] is None:
-        calib_line = f"machine speed: no calibration tool at {meta['calib_script']}"
     return [
         f"python {meta['python']}, numpy {meta['numpy']}, gymnasium {meta['gymnasium']}, "
         f"{meta['cpus']} CPUs (shared machine); {meta['dtype']}, chunk_size {meta['chunk_size']}"
         + ("; TOY SIZES" if meta["toy"] else ""),
         (f"threads: BLAS {threads['blas_threads'] or 'unknown'}, learn-step workers {threads['worker_threads']} "
          f"({variables or 'no thread variables set'})"),
-        calib_line,
+        *reference_lines(meta["reference"]),
         f"load average (1, 5, 15 min): {before['loadavg']} before, {after.get('loadavg')} after",
         "figures: medians over rounds, wall seconds (time.perf_counter)",
     ]
+
+
+def reference_lines(reference):
+    """The env alone this run measured, the reference its times (and the suite's) are read against."""
+    blog = [f"{r['env_id']} {r['E']} envs x {r['env_steps'] // r['E']} steps {seconds(r['seconds'])} s "
+            f"({rate(r['env_steps'] / r['seconds'])} env steps/s)" for r in reference["blog"].values()]
+    floors = reference["floors"]
+    lines = [f"reference, the env alone with no policy (this run): {'; '.join(blog) or 'no blog config ran'}"]
+    if floors:
+        lines.append(f"  and the env-alone floors of {len(floors)} suite tasks, the reference of the suite's "
+                     "\"x env floor\" (table below)")
+    return lines
 
 
 def split_table(blog):
@@ -211,6 +215,17 @@ def ceiling_table(r):
     ]
 
 
+def floors_table(floors):
+    """Each suite task's env-alone floor: measured, per second, and for its preset's budget."""
+    headers = ["task", "E", "T", "vectorization", "env steps", "rounds", "floor [s]", "env steps/s",
+               "preset's budget", "floor of the budget [s]"]
+    rows = [[env_id, r["E"], r["T"], r["vectorization"], f"{r['env_steps']:,}", r["rounds"], seconds(r["median_s"]),
+             rate(r["steps_per_s"]), f"{r['budget_env_steps']:,}", f"{r['budget_s']:.1f}"]
+            for env_id, r in floors.items()]
+    return format_table(headers, rows, "== Env-alone floors of the suite's tasks (minipg/tools/floor.py: the "
+                                       "preset's env, random actions, no policy), medians ==")
+
+
 def render(meta, results):
     """Every table that has figures, after the header; blank lines between them."""
     lines = header(meta)
@@ -226,6 +241,8 @@ def render(meta, results):
     if results["solve"]:
         solve = results["solve"]["solve"]
         sections += [solve_table(solve), ceiling_table(solve)]
+    if results["floors"]:
+        sections.append(floors_table(results["floors"]))
     if not sections:
         lines.append("no figures: no benchmark finished with pytest-benchmark enabled")
     for section in sections:

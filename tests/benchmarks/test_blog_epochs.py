@@ -18,7 +18,8 @@ Figures (medians over the rounds):
     env alone                 the env reset once, then stepped T times with a fixed action:
                               the least any policy pays for the E·T steps
     epoch / env alone         target: CartPole ≤ 1.5x; the swing-up target is its epoch ≤ 0.45 s
-                              (float64; judged as measured, next to the calib readings)
+                              (float64; judged in seconds as measured: the env alone beside it
+                              says how fast the machine was)
     learn-step peak           tracemalloc peak of one extra update on the last rollout, on a copy
                               of the policy (blocks.learn_step_peak); the rollout buffers' bytes;
                               the process's peak resident set (maxrss) after the rounds

@@ -17,6 +17,9 @@ from minipg.layers import MLP
 from minipg.reinforce import reinforce, rollout_buffers
 from minipg.solver import collect_rollout, make_policy, new_state, train
 
+from minipg.options import load_presets
+from minipg.tools import suite
+
 from . import blocks, flops, report
 
 BENCHMARKS_DIR = blocks.TESTS_DIR / "benchmarks"
@@ -87,20 +90,27 @@ def test_linearity_line_reports_the_spread_of_time_per_sample():
 
 
 def test_every_benchmark_runs_at_toy_sizes(tmp_path):
-    """`make bench`'s pytest run at toy sizes, with a stand-in calibration script."""
-    calib = tmp_path / "calib.py"
-    calib.write_text("print('0.123')\n")
+    """`make bench`'s pytest run at toy sizes: every benchmark, the env-alone floor of each suite
+    task that is installed (CartPole-v1 always is), the tables and the JSON."""
     path = tmp_path / "bench.json"
     run = subprocess.run(
         [sys.executable, "-m", "pytest", str(BENCHMARKS_DIR), "-m", "benchmark", "--bench-toy",
-         "--bench-calib", str(calib), f"--benchmark-json={path}", "-p", "no:cacheprovider",
-         "--benchmark-columns=median,rounds"],
+         f"--benchmark-json={path}", "-p", "no:cacheprovider", "--benchmark-columns=median,rounds"],
         cwd=blocks.ROOT, capture_output=True, text=True, timeout=300, check=False)
     out = run.stdout
     assert run.returncode == 0, out[-3000:] + run.stderr[-2000:]
-    assert "9 passed" in out
+    written = json.loads(path.read_text())
+    figures = {bench["name"]: bench for bench in written["benchmarks"]}
+    floors = sorted(name for name in figures if name.startswith("test_env_floor["))
+    assert "test_env_floor[CartPole-v1]" in floors
+    assert f"{9 + len(floors)} passed" in out
+    skipped = len(suite.TASKS) - len(floors)
+    assert (f"{skipped} skipped" in out) == (skipped > 0)
     summary = out.split("= minipg benchmarks =")[1]
-    for text in ("TOY SIZES", "threads: BLAS 1", "0.123 s just before, 0.123 s after", "load average",
+    for text in ("TOY SIZES", "threads: BLAS 1", "load average",
+                 "reference, the env alone with no policy (this run): CartPole-v0 3 envs x 12 steps ",
+                 f"and the env-alone floors of {len(floors)} suite tasks, the reference of the suite's",
+                 "== Env-alone floors of the suite's tasks", "floor of the budget [s]",
                  "== Epoch split", "env.step", "policy.act (forward + sample)", "policy.update (learn step)",
                  "== The env alone", "n/a (not blog size)", "== Swing-up scaling", "linearity:",
                  "== Swing-up env stepping", "twin / package", "== Busy machine",
@@ -108,15 +118,14 @@ def test_every_benchmark_runs_at_toy_sizes(tmp_path):
                  "GFLOP by term:", "== Matrix-product ceiling", "learn step (value fit + passes)"):
         assert text in summary, text
 
-    written = json.loads(path.read_text())
-    assert written["minipg"]["before"]["calib_s"] == 0.123 and written["minipg"]["toy"] is True
+    assert written["minipg"]["toy"] is True and "calib" not in json.dumps(written["minipg"])
     assert written["minipg"]["threads"]["blas_threads"] == 1
-    figures = {bench["name"]: bench for bench in written["benchmarks"]}
+    assert len(written["minipg"]["before"]["loadavg"]) == len(written["minipg"]["after"]["loadavg"]) == 3
     assert sorted(figures) == sorted([
         "test_blog_epoch[cartpole]", "test_blog_epoch[swingup]",
         "test_busy_machine[cartpole]", "test_busy_machine[swingup]",
         "test_swingup_env_stepping[vector]", "test_swingup_env_stepping[sync]",
-        "test_swingup_scaling[E2-T10]", "test_swingup_scaling[E5-T10]", "test_solve_epoch"])
+        "test_swingup_scaling[E2-T10]", "test_swingup_scaling[E5-T10]", "test_solve_epoch", *floors])
     for bench in figures.values():
         assert bench["stats"]["median"] > 0 and bench["stats"]["rounds"] == 2
     blog = figures["test_blog_epoch[swingup]"]["extra_info"]
@@ -129,6 +138,18 @@ def test_every_benchmark_runs_at_toy_sizes(tmp_path):
     assert len(busy["alone_s"]) == len(busy["busy_s"]) == 2 and busy["slowdown"] > 0
     assert figures["test_swingup_scaling[E5-T10]"]["extra_info"]["samples"] == 50
     assert figures["test_swingup_env_stepping[sync]"]["extra_info"]["steps_per_s"] > 0
+    floor, preset = figures["test_env_floor[CartPole-v1]"]["extra_info"], load_presets()["CartPole-v1"]
+    assert (floor["E"], floor["T"], floor["env_steps"], len(floor["seconds"])) == (preset.num_envs, preset.T, 20, 2)
+    budget = preset.num_envs * preset.T * preset.epochs
+    assert floor["budget_env_steps"] == budget and floor["budget_s"] == pytest.approx(floor["median_s"] * budget / 20)
+    assert [line.split()[:3] for line in summary.splitlines() if line.startswith("CartPole-v1 ")] == [
+        ["CartPole-v1", str(preset.num_envs), str(preset.T)]]
+    reference = written["minipg"]["reference"]
+    assert reference["blog"]["cartpole"] == {"env_id": "CartPole-v0", "E": 3, "env_steps": 36,
+                                             "seconds": figures["test_blog_epoch[cartpole]"]["extra_info"][
+                                                 "env_alone_median_s"]}
+    assert sorted(reference["floors"]) == [name[len("test_env_floor["):-1] for name in floors]
+    assert reference["floors"]["CartPole-v1"]["seconds"] == floor["median_s"] > 0
     solve = figures["test_solve_epoch"]["extra_info"]
     assert (solve["E"], solve["T"], solve["dtype"]) == (3, 12, "float32")
     assert len(solve["per_round"]) == len(solve["ceiling_per_round"]) == 2  # warm-up round dropped

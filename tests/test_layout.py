@@ -12,7 +12,7 @@ import minipg
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "minipg"
 CORE_MODULES = ("layers", "distributions", "optim", "returns", "policies", "baselines", "ppo", "reinforce",
-                "options", "solver", "normalization", "exploration", "parallel")
+                "options", "solver", "normalization", "exploration", "parallel", "exact")
 
 
 def imported_modules(path):

@@ -16,10 +16,12 @@ The math and the training loops, one concept per module (read them in this order
     ppo.py            the clipped surrogate L^CLIP and its minibatch passes
     parallel.py       one BLAS thread, the learn step's chunks on worker threads (why: see there)
     state.py          the state protocol: state_dict() and load_state_dict() of what a run carries
+    exact.py          J and ∇J of small tabular MDPs, exactly: the reference for tests/test_theorem.py
 
 Around them, in their own packages:
 
-    envs/             vector environments (vector.py) and CartPoleSwingUp-v0/-v1 (swingup.py);
+    envs/             vector environments (vector.py), CartPoleSwingUp-v0/-v1 (swingup.py) and
+                      a TabularMDP as a gymnasium env (tabular.py);
                       importing minipg registers the swing-up ids with gymnasium
     tools/            what the command line uses: cli, checkpoint, evaluation, render, plotting;
                       nothing above imports from it

@@ -18,7 +18,7 @@ from minipg.tools.cli import reference_curves
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "minipg"
 CORE_MODULES = ("layers", "distributions", "optim", "returns", "policies", "baselines", "ppo", "reinforce",
-                "options", "solver", "normalization", "exploration", "parallel", "state")
+                "options", "solver", "normalization", "exploration", "parallel", "state", "exact")
 
 
 def imported_modules(path):

@@ -4,6 +4,7 @@
                 way), autoreset_mode, observation_mirror
     swingup.py  CartPoleSwingUp-v0/-v1: an adapter for the gym-cartpole-swingup package and a
                 batched NumPy twin of its physics
+    tabular.py  a TabularMDP (exact.py) as a gymnasium Env, for the policy-gradient theorem's tests
 
 Importing this package registers CartPoleSwingUp-v0/-v1 with gymnasium (without importing gym),
 so `gymnasium.make("CartPoleSwingUp-v0")` and `gymnasium.make_vec(...)` work after `import minipg`.

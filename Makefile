@@ -73,8 +73,8 @@ REFERENCE_FLAG = $(if $(REFERENCE),--reference $(REFERENCE))
 figures: $(STAMP)
 	$(BIN)/python run_cartpole.py --seeds 0 1 2 3 4 --eval 100 $(REFERENCE_FLAG) --plot docs/cartpole.png
 	$(BIN)/python run_swingup.py --preset blog --eval 100 $(REFERENCE_FLAG) --plot docs/swingup-blog.png
-	$(BIN)/python run_swingup.py --seeds 0 1 2 3 4 5 6 7 8 9 --jobs 2 --save runs/swingup.npz --plot docs/swingup.png
-	$(BIN)/python run_swingup.py --load runs/swingup-seed0.npz --eval 0 --gif docs/swingup.gif
+	$(BIN)/python run_swingup.py --seeds 0 1 2 3 4 5 6 7 8 9 --jobs 2 --save runs/swingup.safetensors --plot docs/swingup.png
+	$(BIN)/python run_swingup.py --load runs/swingup-seed0.safetensors --eval 0 --gif docs/swingup.gif
 
 # The results on standard tasks (docs/results.md): each task of minipg/tools/suite.py trained with its preset
 # for seeds 0-4 (two at a time), then the table (between docs/results.md's suite markers) and

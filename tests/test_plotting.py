@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_rgba
 
-from minipg.tools.cli import format_progress
+from minipg.tools.run import format_progress
 from minipg.tools.plotting import CURVES, FIGSIZE, learning_curves_figure, plot_learning_curves
 
 NAN = math.nan

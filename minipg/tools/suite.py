@@ -84,7 +84,7 @@ def run(env_ids, extra=()):
         base = RUNS / stem(env_id)
         command = [sys.executable, "-m", "minipg", "--env", env_id, "--seeds", *map(str, SEEDS), "--jobs", str(JOBS),
                    "--eval", str(TASKS[env_id][2]), "--results", f"{base}.json", "--csv", f"{base}.csv",
-                   "--save", f"{base}.npz", "--plot", f"{base}.png", *extra]
+                   "--save", f"{base}.safetensors", "--plot", f"{base}.png", *extra]
         print(f"== {env_id} (env-alone floor {floor['seconds']:.1f} s for {floor['env_steps']:,} env steps): "
               f"{' '.join(command[1:])}", flush=True)
         started = time.perf_counter()

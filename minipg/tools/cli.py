@@ -30,6 +30,7 @@ from ..policies import describe_architecture
 from .checkpoint import load_checkpoint, write_atomically
 from .plotting import plot_learning_curves
 from .run import EXIT_IO_ERROR, OutputPaths, Outputs, Run, RunError, algorithm_name, nan_reduce, train_run
+from .sweep import ClusterError, sweep_seeds
 
 POLICY_CLASS_NAMES = {"categorical": "CategoricalPolicy", "gaussian": "DiagonalGaussianPolicy"}
 
@@ -367,8 +368,6 @@ def main(script, argv=None):
     runs = seed_runs(script, args)
     outputs = Outputs(script.prog)
     if args.cluster is not None or (args.jobs > 1 and len(runs) > 1):
-        from .sweep import ClusterError, sweep_seeds  # Dask is imported only by a sweep
-
         try:
             results, status = sweep_seeds(runs, args.jobs, args.cluster, outputs, script.prog)
         except ClusterError as error:

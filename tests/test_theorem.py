@@ -72,6 +72,7 @@ def test_exact_return_matches_enumeration(seed, gamma):
 
 @pytest.mark.parametrize("gamma", GAMMAS)
 @pytest.mark.parametrize("horizon", [1, 4, None])
+@pytest.mark.gradcheck
 @pytest.mark.parametrize("seed", range(3))
 def test_exact_gradient_matches_finite_differences(seed, horizon, gamma):
     mdp, theta = random_mdp(seed, horizon)

@@ -77,11 +77,11 @@ figures: $(STAMP)
 	$(BIN)/python run_swingup.py --load runs/swingup-seed0.safetensors --eval 0 --gif docs/swingup.gif
 
 # The results on standard tasks (docs/results.md): each task of minipg/tools/suite.py trained with its preset
-# for seeds 0-4 (two at a time), then the table (between docs/results.md's suite markers) and
+# for seeds 0-9 (two at a time), then the table (between docs/results.md's suite markers) and
 # docs/suite.png.  Its wall column is each run's wall seconds and its ratio to the task's env-alone
 # floor (its env stepped through the preset's env steps with random actions and no policy), measured
-# just before the task's runs: "190 s (1.6×)".  About 90 minutes on a 2-core machine (BipedalWalker
-# 50 of them).  A subset: make suite SUITE='Pendulum-v1'
+# just before the task's runs: "190 s (1.6×)".  About 3 hours on a 2-core machine (BipedalWalker
+# 100 of them).  A subset: make suite SUITE='Pendulum-v1'
 suite: $(STAMP)
 	$(BIN)/python -m minipg.tools.suite run $(SUITE)
 	$(BIN)/python -m minipg.tools.suite report

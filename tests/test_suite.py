@@ -93,19 +93,25 @@ def fake_results(tmp_path, monkeypatch, env_ids):
 def test_the_table_gives_median_worst_zoo_steps_and_wall_over_the_env_floor(tmp_path, monkeypatch):
     fake_results(tmp_path, monkeypatch, ["CartPole-v1", "Pendulum-v1"])
     row = suite.summarize(suite.load("CartPole-v1"))
-    assert row["median"] == 20.0 and row["worst"] == 0.0 and row["per_seed"] == [0.0, 10.0, 20.0, 30.0, 40.0]
-    # the floor measured for 500 env steps, scaled to the run's 1,000: 4 s; the median wall 22 s
-    assert row["wall"] == 22.0 and row["floor"] == 4.0 and row["wall_over_floor"] == 5.5
+    assert row["median"] == 45.0 and row["worst"] == 0.0
+    assert row["per_seed"] == {seed: 10.0 * seed for seed in range(10)}
+    # the floor measured for 500 env steps, scaled to the run's 1,000: 4 s; the median wall 24.5 s
+    assert row["wall"] == 24.5 and row["floor"] == 4.0 and row["wall_over_floor"] == 6.125
     (tmp_path / "Pendulum-v1.floor.json").unlink()
     no_floor = suite.summarize(suite.load("Pendulum-v1"))
     assert no_floor["floor"] is None and no_floor["wall_over_floor"] is None
     text = suite.table({"CartPole-v1": row, "Acrobot-v1": None, "Pendulum-v1": no_floor})
     lines = text.splitlines()
-    assert "| env steps (anchor's) | wall per run (× env floor) | reached |" in lines[0]
-    assert lines[2] == ("| CartPole-v1 | 20.0 | 0.0 | 500 | 1,000 (100,000) | 22 s (5.5×) | **no** | "
-                        "0.0, 10.0, 20.0, 30.0, 40.0 |")
-    assert lines[3].startswith("| Acrobot-v1 | not run |")
-    assert "| 1,000 (100,000) | 22 s (?) |" in lines[5]
+    assert "| env steps (anchor's) | wall per run (× env floor) | reached | seeds at the anchor | per seed |" \
+        in lines[0]
+    assert lines[2] == ("| CartPole-v1 | 45.0 | 0.0 | 500 | 1,000 (100,000) | 24 s (6.1×) | **no** | 0/10 | "
+                        "0–9: 0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0 |")
+    assert lines[3] == "| Acrobot-v1 | not run | | -73.5 | (1,000,000) | | | | |"
+    assert "| 1,000 (100,000) | 24 s (?) |" in lines[5]
+    # a seed's own evaluation counts: Pendulum's anchor −172.2 is reached by every seed, CartPole's 500 by none
+    assert lines[5].endswith("| yes | 10/10 | 0–9: 1.0, 11.0, 21.0, 31.0, 41.0, 51.0, 61.0, 71.0, 81.0, 91.0 |")
+    assert suite.seeds_at_anchor({0: 88.3, 1: 88.2, 2: 93.0}, 88.3) == "2/3"
+    assert suite.seed_range([3, 0, 1, 2]) == "0–3" and suite.seed_range([0, 2, 5]) == "0, 2, 5"
     assert suite.times(1.64) == "1.6×" and suite.times(47.6) == "48×"
 
 

@@ -13,11 +13,11 @@ seconds its vector env (the preset's num_envs and vectorization) takes to step t
 preset's env steps with random actions and no policy.  `report` quotes each run's wall time
 (training and evaluation, the seeds run two at a time) in seconds and as a ratio to that floor:
 a slower or busier machine stretches both alike, so the ratio carries from one sitting to
-another.  Its column "at the anchor" counts the seeds whose own evaluation reaches the
-anchor: the median may reach it while a seed fails outright.  It rewrites the table between docs/results.md's `<!-- suite -->` markers and draws one
-small learning-curve panel per task: the training episodes' mean return (the sampling
-policy), mean ± std over the seeds against env steps, with the Zoo's figure as a dashed line
-(a panel per task that was run).
+another.  Its column "seeds at the anchor" counts the seeds whose own evaluation reaches the
+anchor: the median may reach it while a seed fails outright.  It rewrites the table between
+docs/results.md's `<!-- suite -->` markers and draws one small learning-curve panel per task:
+the training episodes' mean return (the sampling policy), mean ± std over the seeds against
+env steps, with the Zoo's figure as a dashed line (a panel per task that was run).
 """
 
 import argparse
@@ -107,8 +107,9 @@ def load(env_id):
 
 def summarize(results):
     """{median, worst, per_seed, env_steps, wall, floor, wall_over_floor} of one task's results
-    (per_seed: {seed: its evaluation's mean return}); wall, the median seed's wall seconds; floor, the env-alone seconds for the run's env steps
-    (the measured floor per env step × the run's env steps), or None without a floor."""
+    (per_seed: {seed: its evaluation's mean return}); wall, the median seed's wall seconds;
+    floor, the env-alone seconds for the run's env steps (the measured floor per env step × the
+    run's env steps), or None without a floor."""
     per_seed = {seed["seed"]: float(np.mean(seed["eval_returns"])) for seed in results["seeds"]}
     means = list(per_seed.values())
     walls = [seed["wall_seconds"] for seed in results["seeds"]]

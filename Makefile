@@ -3,14 +3,15 @@
 #   make test    set up .venv and run the test suite (gradient checks included)
 #   make gradcheck  only the gradient checks: every hand-written gradient against finite differences (pytest -m gradcheck)
 #   make notebook  install JupyterLab into .venv (first time) and open docs/reinforce.ipynb, the post as a notebook
-# Other targets: make setup, make swingup, make bench, make figures, make suite, make mutation, make clean.
+# Other targets: make setup, make swingup, make bench, make figures, make failures, make suite, make mutation,
+#   make clean.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.minipg-installed
 
-.PHONY: setup demo swingup test gradcheck notebook bench figures suite mutation clean
+.PHONY: setup demo swingup test gradcheck notebook bench figures failures suite mutation clean
 
 setup: $(STAMP)
 
@@ -75,6 +76,20 @@ figures: $(STAMP)
 	$(BIN)/python run_swingup.py --preset blog --eval 100 $(REFERENCE_FLAG) --plot docs/swingup-blog.png
 	$(BIN)/python run_swingup.py --seeds 0 1 2 3 4 5 6 7 8 9 --jobs 2 --save runs/swingup.safetensors --plot docs/swingup.png
 	$(BIN)/python run_swingup.py --load runs/swingup-seed0.safetensors --eval 0 --gif docs/swingup.gif
+
+# docs/failures.png (docs/seeds.md): what the failing seeds' policies do.  Two swing-up runs (seed 114,
+# which never holds the pole, and seed 113), and MountainCarContinuous seed 1001 without and with its
+# exploration bonus; about 5 minutes.
+failures: $(STAMP)
+	mkdir -p runs
+	for seed in 113 114; do $(BIN)/python run_swingup.py --seed $$seed --eval 0 --plot runs/failures.png \
+		--save runs/failures-swingup$$seed.safetensors || exit 1; done
+	$(BIN)/python -m minipg --env MountainCarContinuous-v0 --seed 1001 --count-bonus 0 --epochs 20 --eval 0 \
+		--plot runs/failures.png --save runs/failures-mcc-former.safetensors --csv runs/failures-mcc-former.csv
+	$(BIN)/python -m minipg --env MountainCarContinuous-v0 --seed 1001 --eval 0 --plot runs/failures.png \
+		--save runs/failures-mcc.safetensors --csv runs/failures-mcc.csv
+	$(BIN)/python docs/failures.py runs/failures-swingup114.safetensors runs/failures-swingup113.safetensors \
+		runs/failures-mcc-former.safetensors runs/failures-mcc.safetensors runs/failures-mcc-former.csv runs/failures-mcc.csv
 
 # The results on standard tasks (docs/results.md): each task of minipg/tools/suite.py trained with its preset
 # for seeds 0-9 (two at a time), then the table (between docs/results.md's suite markers) and

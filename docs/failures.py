@@ -100,6 +100,7 @@ def main(argv):
     right[1].set_xlabel("step")
     right[2].set_ylabel("log σ after each epoch")
     right[2].set_xlabel("env steps of training")
+    right[2].ticklabel_format(axis="x", style="sci", scilimits=(3, 3))
     right[2].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig("docs/failures.png", dpi=90)

@@ -8,7 +8,6 @@ import json
 import re
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import gymnasium
 
@@ -120,12 +119,12 @@ def test_the_reference_curves_in_the_repository_are_the_blog_presets_runs():
     path = ROOT / "docs" / "data" / "original_pytorch_curves.json"
     runs = json.loads(path.read_text())
     for experiment, seeds in ((CARTPOLE, 3), (SWINGUP, 2)):
-        blog = experiment["presets"]["blog"]
-        curves = reference_curves(SimpleNamespace(reference=str(path)), experiment)
+        blog = experiment.presets["blog"]
+        curves = reference_curves(str(path), experiment.name)
         assert len(curves) == seeds
         assert all(len(curve) == blog.epochs for curve in curves.values())
         for name, run in runs.items():
-            if name.startswith(experiment["name"] + "_"):
+            if name.startswith(experiment.name + "_"):
                 config = run["config"]
                 assert (config["env_id"], config["num_envs"], config["T"], config["lr"], config["gamma"]) \
                     == (blog.env, blog.num_envs, blog.T, blog.lr, blog.gamma)

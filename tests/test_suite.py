@@ -64,6 +64,18 @@ def test_python_m_minipg_needs_an_env(capsys):
     assert "python -m minipg: error: --env ENV_ID is needed" in capsys.readouterr().err
 
 
+def test_list_shows_each_tasks_preset_as_its_changes_from_default(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        minipg_main(["--list"])
+    assert exit_.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    presets = load_presets()
+    assert [line.split(":")[0].strip() for line in lines[1:]] == [name for name in presets if name != "default"]
+    assert "  CartPole-v1: --num-envs 8 --T 500 --epochs 25" in lines
+    assert "  MountainCarContinuous-v0: --num-envs 8 --T 999 --epochs 20 --lr 0.01 --hidden (none) --update-epochs 4 " \
+           "--minibatch-size 1000" in lines
+
+
 def test_a_preset_table_with_an_unknown_field_is_named(tmp_path):
     path = tmp_path / "presets.toml"
     path.write_text('[default]\nnum_envs = 4\n\n["CartPole-v1"]\nlearning_rate = 0.1\n')

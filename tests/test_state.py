@@ -202,6 +202,8 @@ def test_a_solver_state_round_trip_continues_training_bitwise():
                       normalize_observations=True, normalize_rewards=True, count_bonus=0.5, count_bits=6,
                       lr_decay=True)
     first = new_state(CategoricalPolicy(env, lr=0.01, seed=0), options.replace(epochs=2))
+    empty = first.state_dict()["history"]  # before the first epoch too: counts are integers
+    assert (empty["episodes"].dtype, empty["env_steps"].dtype, empty["loss"].dtype) == (np.int64, np.int64, np.float64)
     train(env, first.policy, options.replace(epochs=2), seed=0, state=first)
     saved = first.state_dict()
     assert set(saved) == {"history", "schedules", "policy", "baseline", "observation_normalizer", "reward_scaler",

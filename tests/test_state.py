@@ -92,10 +92,11 @@ def test_adam_takes_betas_of_zero_as_its_constructor_does():
     ({"t": -1}, "t: -1 saved, a non-negative integer expected"),
     ({"betas": [1.0, 0.9]}, "betas [1.0, 0.9] and eps 1e-06 saved: betas in [0, 1) and a positive finite eps expected"),
     ({"betas": [0.9, -0.1]}, "betas [0.9, -0.1] and eps 1e-06 saved"),
+    ({"betas": [0.9, 1.0]}, "betas [0.9, 1.0] and eps 1e-06 saved"),
     ({"eps": 0.0}, "betas [0.8, 0.99] and eps 0.0 saved"),
     ({"eps": float("inf")}, "betas [0.8, 0.99] and eps inf saved"),
     ({"v": [np.zeros((3, 2))]}, "v: 1 arrays saved, 2 expected"),
-], ids=["t", "beta1", "beta2", "eps_zero", "eps_inf", "v_count"])
+], ids=["t", "beta1", "beta2", "beta2_one", "eps_zero", "eps_inf", "v_count"])
 def test_adam_refuses_what_does_not_fit_and_keeps_its_state(change, message):
     optimizer, other = adam(0), adam(1)
     before = snapshot(optimizer)

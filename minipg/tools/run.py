@@ -295,10 +295,11 @@ def check_memory(options):
         env = make_single_env(options.env)
     except Exception:  # start() makes the env next and says why it cannot
         return
-    try:
-        needed = memory_needed(options, env.observation_space, env.action_space)
-    finally:
-        env.close()
+    env.close()
+    if not (isinstance(env.observation_space, spaces.Box) and isinstance(env.action_space, (spaces.Discrete,
+                                                                                           spaces.Box))):
+        return  # spaces no policy takes: make_policy says so
+    needed = memory_needed(options, env.observation_space, env.action_space)
     total = sum(needed.values())
     if total > available:
         (what, flags), largest = max(needed.items(), key=lambda item: item[1])

@@ -307,9 +307,10 @@ def test_a_rule_broken_in_default_is_blamed_on_default_wherever_it_stands(tmp_pa
         load_presets(path)
 
 
-def test_importing_run_swingup_raises_the_error_of_a_bad_package_presets_file(tmp_path, monkeypatch):
-    """run_swingup.py reads the presets when imported: a broken file is an exception there (the
-    command line reports it), not an exit."""
+def test_run_swingup_raises_the_error_of_a_bad_package_presets_file(tmp_path, monkeypatch):
+    """run_swingup.py reads the presets when its Script is first used (run_swingup.SWINGUP,
+    .SOLVE): a broken file is an exception there (the command line reports it: test_cli), not
+    an exit."""
     import importlib
 
     from minipg import options as options_module
@@ -319,7 +320,7 @@ def test_importing_run_swingup_raises_the_error_of_a_bad_package_presets_file(tm
     monkeypatch.delitem(sys.modules, "run_swingup")
     with pytest.raises(PresetsError, match=exactly(f'{path}, table [CartPoleSwingUp-v0], field num_envs: '
                                                    'must be a positive integer, got "8"')):
-        importlib.import_module("run_swingup")
+        importlib.import_module("run_swingup").SWINGUP
 
 
 def test_the_shipped_presets_load_and_the_swingup_table_is_the_solve_preset():

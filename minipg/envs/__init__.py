@@ -11,9 +11,9 @@ so `gymnasium.make("CartPoleSwingUp-v0")` and `gymnasium.make_vec(...)` work aft
 """
 
 from .swingup import register_swingup
-from .vector import VECTORIZATION_MODES, autoreset_mode, make_env, make_single_env, observation_mirror
+from .vector import VECTORIZATION_MODES, autoreset_mode, env_spec, make_env, make_single_env, observation_mirror
 
 register_swingup()
 
-__all__ = ["VECTORIZATION_MODES", "autoreset_mode", "make_env", "make_single_env", "observation_mirror",
+__all__ = ["VECTORIZATION_MODES", "autoreset_mode", "env_spec", "make_env", "make_single_env", "observation_mirror",
            "register_swingup"]

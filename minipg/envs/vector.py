@@ -27,6 +27,7 @@ gymnasium.make instead of make_vec: the same errors, warnings and action clippin
 """
 
 import functools
+import importlib
 import warnings
 
 import gymnasium
@@ -52,7 +53,7 @@ def make_env(env_id, num_envs, vectorization="auto"):
         raise ValueError(f"vectorization must be one of {VECTORIZATION_MODES}, got {vectorization!r}")
     if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
         raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
-    if vectorization == "vector" and _spec(env_id).vector_entry_point is None:
+    if vectorization == "vector" and env_spec(env_id).vector_entry_point is None:
         raise ValueError(f"{env_id} has no batched (vector) implementation; use sync or async")
     return _make(gymnasium.make_vec, env_id, num_envs=num_envs, vectorization_mode=_GYMNASIUM_MODE[vectorization])
 
@@ -68,10 +69,21 @@ def make_single_env(env_id, **kwargs):
     return _make(gymnasium.make, env_id, **kwargs)
 
 
-def _spec(env_id):
-    """gymnasium's EnvSpec of env_id, or a ValueError naming the unknown id."""
+def env_spec(env_id):
+    """gymnasium's EnvSpec of env_id, or a ValueError naming the unknown id.
+
+    An id "module:EnvId" (gymnasium.make's way to name a user's own env) imports the module
+    first, whose import registers EnvId, as gymnasium.make does; a module that cannot be
+    imported is a ValueError naming it."""
+    module, _, name = env_id.rpartition(":")
+    if module:
+        try:
+            importlib.import_module(module)
+        except Exception as error:  # whatever the user's module raises on import
+            raise ValueError(f"environment id {env_id!r}: cannot import {module!r}, the module that registers "
+                             f"{name} ({type(error).__name__}: {error})") from None
     try:
-        return gymnasium.spec(env_id)
+        return gymnasium.spec(name)
     except gymnasium.error.Error as error:
         raise ValueError(f"unknown environment id {env_id!r}: {error}") from None
 
@@ -79,7 +91,7 @@ def _spec(env_id):
 def _make(make, env_id, **kwargs):
     """make(env_id, **kwargs) (gymnasium.make or make_vec) with actions clipped; the one path of
     make_env and make_single_env."""
-    _spec(env_id)
+    env_spec(env_id)
     if is_mujoco(env_id):
         mujoco_warnings_as_python_warnings()
     with warnings.catch_warnings():
@@ -96,8 +108,8 @@ def is_mujoco(env_id):
     """True for a task of gymnasium's MuJoCo family (HalfCheetah, Hopper, ...), False for any other
     or an unknown id."""
     try:
-        entry_point = gymnasium.spec(env_id).entry_point
-    except gymnasium.error.Error:
+        entry_point = env_spec(env_id).entry_point
+    except ValueError:
         return False
     return isinstance(entry_point, str) and entry_point.startswith("gymnasium.envs.mujoco")
 

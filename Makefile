@@ -29,7 +29,7 @@ swingup: $(STAMP)
 	$(BIN)/python run_swingup.py
 
 test: $(STAMP)
-	$(BIN)/ruff check minipg tests run_cartpole.py run_swingup.py
+	$(BIN)/ruff check --no-cache minipg tests run_cartpole.py run_swingup.py
 	$(BIN)/python -m pytest -q
 
 # The tests marked gradcheck (pyproject.toml): each hand-written gradient against central finite differences.

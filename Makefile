@@ -17,7 +17,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[swingup,test,box2d,mujoco,cluster]"
+	$(BIN)/python -m pip install --quiet -e ".[swingup,test,box2d,mujoco,cluster,envpool]"
 	# gym-cartpole-swingup declares gym<0.19 (unbuildable on Python 3.11); its env works with gym 0.26.2
 	$(BIN)/python -m pip install --quiet --no-deps gym-cartpole-swingup==0.1.4 poetry-version==0.2.0
 	touch $(STAMP)

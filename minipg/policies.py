@@ -208,6 +208,9 @@ class Policy:
         flat_mask = None if mask is None else mask.reshape(n_samples)
         n_valid = n_samples if mask is None else int(np.count_nonzero(mask))
 
+        # One chunk runs in the caller's thread (map_in_order) and needs no copy of the network.
+        one_chunk = n_samples <= self.chunk_size
+
         def chunk(start):
             rows = slice(start, start + self.chunk_size)
             chunk_mask = None if flat_mask is None else flat_mask[rows]
@@ -217,7 +220,7 @@ class Policy:
                 if chunk_mask is not None:
                     entropy_weights[~chunk_mask] = 0.0
             # A copy with its own forward cache, so that chunks can run on several threads at once.
-            loss, grads, dist = self.thread_copy().objective_and_grads(
+            loss, grads, dist = (self if one_chunk else self.thread_copy()).objective_and_grads(
                 flat_states[rows], flat_actions[rows], functools.partial(objective, rows=rows), entropy_weights)
             return loss, grads, valid_sum(dist.entropy(), chunk_mask)
 

@@ -226,6 +226,16 @@ def floors_table(floors):
                                        "preset's env, random actions, no policy), medians ==")
 
 
+def envpool_table(results):
+    """Each suite task's env-alone floor with the preset's gymnasium vectorization and with EnvPool."""
+    headers = ["task", "E", "vectorization", "env steps", "rounds", "gymnasium steps/s", "EnvPool steps/s",
+               "EnvPool ÷ gymnasium"]
+    rows = [[env_id, r["E"], r["vectorization"], f"{r['env_steps']:,}", r["rounds"], rate(r["gymnasium_steps_per_s"]),
+             rate(r["envpool_steps_per_s"]), f"{r['speedup']:.2f}×"] for env_id, r in results.items()]
+    return format_table(headers, rows, "== EnvPool against gymnasium: the env-alone floor of each, back to back in "
+                                       "each round, medians ==")
+
+
 def render(meta, results):
     """Every table that has figures, after the header; blank lines between them."""
     lines = header(meta)
@@ -243,6 +253,8 @@ def render(meta, results):
         sections += [solve_table(solve), ceiling_table(solve)]
     if results["floors"]:
         sections.append(floors_table(results["floors"]))
+    if results["envpool"]:
+        sections.append(envpool_table(results["envpool"]))
     if not sections:
         lines.append("no figures: no benchmark finished with pytest-benchmark enabled")
     for section in sections:

@@ -236,6 +236,16 @@ def envpool_table(results):
                                        "each round, medians ==")
 
 
+def minibatch_table(results):
+    """The minibatch Adam step of a preset's network, and its products and Adam alone (CPU µs)."""
+    headers = ["preset", "network", "minibatch", "rounds", "minibatch step [µs]", "policy.step [µs]",
+               "its 6 products [µs]", "Adam [µs]"]
+    rows = [[env_id, "-".join(str(size) for size in r["hidden"]), r["minibatch_size"], r["rounds"],
+             f"{r['minibatch_step_us_median']:.1f}", f"{r['policy_step_us_median']:.1f}",
+             f"{r['products_us_median']:.1f}", f"{r['adam_us_median']:.1f}"] for env_id, r in results.items()]
+    return format_table(headers, rows, "== The minibatch Adam step (CPU time per call, medians) ==")
+
+
 def render(meta, results):
     """Every table that has figures, after the header; blank lines between them."""
     lines = header(meta)
@@ -255,6 +265,8 @@ def render(meta, results):
         sections.append(floors_table(results["floors"]))
     if results["envpool"]:
         sections.append(envpool_table(results["envpool"]))
+    if results["minibatch"]:
+        sections.append(minibatch_table(results["minibatch"]))
     if not sections:
         lines.append("no figures: no benchmark finished with pytest-benchmark enabled")
     for section in sections:

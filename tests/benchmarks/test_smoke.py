@@ -107,7 +107,7 @@ def test_every_benchmark_runs_at_toy_sizes(tmp_path):
     # test_envpool.py: a task each when EnvPool is installed, else the module skipped as one
     envpool_runs = sorted(name for name in figures if name.startswith("test_envpool_against_gymnasium["))
     has_envpool = importlib.util.find_spec("envpool") is not None
-    assert f"{9 + len(floors) + len(envpool_runs)} passed" in out
+    assert f"{10 + len(floors) + len(envpool_runs)} passed" in out
     skipped = len(suite.TASKS) - len(floors) + (len(suite.TASKS) - len(envpool_runs) if has_envpool else 1)
     assert (f"{skipped} skipped" in out) == (skipped > 0)
     summary = out.split("= minipg benchmarks =")[1]
@@ -119,7 +119,8 @@ def test_every_benchmark_runs_at_toy_sizes(tmp_path):
                  "== The env alone", "n/a (not blog size)", "== Swing-up scaling", "linearity:",
                  "== Swing-up env stepping", "twin / package", "== Busy machine",
                  "== Solve epoch (run_swingup.SOLVE: E=3 T=12, float32", "clipped passes (ppo_update)",
-                 "GFLOP by term:", "== Matrix-product ceiling", "learn step (value fit + passes)"):
+                 "GFLOP by term:", "== Matrix-product ceiling", "learn step (value fit + passes)",
+                 "== The minibatch Adam step", "Acrobot-v1    64-64         64"):
         assert text in summary, text
 
     assert written["minipg"]["toy"] is True and "calib" not in json.dumps(written["minipg"])
@@ -129,8 +130,8 @@ def test_every_benchmark_runs_at_toy_sizes(tmp_path):
         "test_blog_epoch[cartpole]", "test_blog_epoch[swingup]",
         "test_busy_machine[cartpole]", "test_busy_machine[swingup]",
         "test_swingup_env_stepping[vector]", "test_swingup_env_stepping[sync]",
-        "test_swingup_scaling[E2-T10]", "test_swingup_scaling[E5-T10]", "test_solve_epoch", *floors,
-        *envpool_runs])
+        "test_swingup_scaling[E2-T10]", "test_swingup_scaling[E5-T10]", "test_solve_epoch", "test_minibatch_step",
+        *floors, *envpool_runs])
     if has_envpool:
         assert "test_envpool_against_gymnasium[CartPole-v1]" in envpool_runs
         assert "== EnvPool against gymnasium" in summary
@@ -161,6 +162,9 @@ def test_every_benchmark_runs_at_toy_sizes(tmp_path):
                                                  "env_alone_median_s"]}
     assert sorted(reference["floors"]) == [name[len("test_env_floor["):-1] for name in floors]
     assert reference["floors"]["CartPole-v1"]["seconds"] == floor["median_s"] > 0
+    minibatch = figures["test_minibatch_step"]["extra_info"]
+    assert (minibatch["minibatch_size"], minibatch["samples"], minibatch["rounds"]) == (64, 130, 2)
+    assert all(minibatch[f"{part}_us_median"] > 0 for part in ("minibatch_step", "policy_step", "products", "adam"))
     solve = figures["test_solve_epoch"]["extra_info"]
     assert (solve["E"], solve["T"], solve["dtype"]) == (3, 12, "float32")
     assert len(solve["per_round"]) == len(solve["ceiling_per_round"]) == 2  # warm-up round dropped

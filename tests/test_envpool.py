@@ -5,17 +5,27 @@ from the same start state; a seed fixes a run bit for bit.  gymnasium stays the 
 comparison is against gymnasium's task of the same id.  Skipped, with the reason, when EnvPool is
 not installed (`make setup` installs it), except the one line naming the missing package."""
 
+import dataclasses
 import importlib.util
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode
 
-from minipg import Options, make_env, make_policy, train
-from minipg.envs import make_single_env
-from minipg.envs.vector import single_spaces
-from minipg.reinforce import transitions
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # the run_*.py scripts live at the repository root
+    sys.path.insert(0, str(REPO))
+
+import run_swingup  # noqa: E402
+from conftest import assert_same_state  # noqa: E402
+from minipg import Options, make_env, make_policy, new_state, train  # noqa: E402
+from minipg.envs import make_single_env  # noqa: E402
+from minipg.envs.vector import single_spaces  # noqa: E402
+from minipg.reinforce import transitions  # noqa: E402
+from minipg.tools import cli  # noqa: E402
+from minipg.tools.checkpoint import load_checkpoint, resume, save_checkpoint  # noqa: E402
 
 needs_envpool = pytest.mark.skipif(importlib.util.find_spec("envpool") is None,
                                    reason="EnvPool is not installed: pip install -e '.[envpool]' (make setup does)")
@@ -194,11 +204,39 @@ def test_a_training_run_is_bit_for_bit_reproducible_for_a_seed(env_id, options):
 
 
 @needs_envpool
-def test_a_task_envpool_lacks_is_one_line():
+def test_a_resumed_run_continues_as_the_uninterrupted_one(tmp_path):
+    """Each epoch's seeded reset rebuilds the pool, so a run saved after 2 epochs and resumed
+    in a new process's env steps exactly as the run that went on."""
+    options = Options(env="CartPole-v1", num_envs=4, T=40, epochs=4, lr=0.01, vectorization="envpool")
+
+    def new_run():
+        env = make_env(options.env, options.num_envs, options.vectorization)
+        policy = make_policy(env, options, seed=3)
+        return env, policy, new_state(policy, options)
+
+    env, policy, straight = new_run()
+    train(env, policy, options, seed=3, state=straight)
+    path = tmp_path / "half.safetensors"
+    env, policy, state = new_run()
+    train(env, policy, dataclasses.replace(options, epochs=2), seed=3, state=state)
+    save_checkpoint(path, state, {**options.asdict(), "seed": 3})
+    env = make_env(options.env, options.num_envs, options.vectorization)
+    resumed = resume(load_checkpoint(path), env)
+    train(env, resumed.policy, options, seed=3, state=resumed)
+    assert_same_state(straight.state_dict(), resumed.state_dict())
+
+
+@needs_envpool
+def test_a_task_envpool_lacks_is_one_line(capsys):
     with pytest.raises(ValueError) as error:
         make_env("CartPoleSwingUp-v0", 2, "envpool")
-    assert str(error.value) == ("EnvPool has no task 'CartPoleSwingUp-v0'; use vectorization auto, vector, "
-                                "sync or async")
+    message = "EnvPool has no task 'CartPoleSwingUp-v0'; use vectorization auto, vector, sync or async"
+    assert str(error.value) == message
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(run_swingup.SWINGUP, ["--vectorization", "envpool", "--epochs", "1"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == f"run_swingup.py: error: {message}" and "Traceback" not in err
 
 
 def test_envpool_not_installed_is_one_line_naming_the_install_command(monkeypatch):

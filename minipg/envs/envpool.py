@@ -6,16 +6,17 @@ its Box actions clipped like any other vector env's.  What it keeps of gymnasium
 what differs (tests/test_envpool.py checks each point per task):
 
 - The spaces are gymnasium's own (the ones gymnasium's task of the same id declares; EnvPool's
-  Box2D tasks declare an unbounded observation Box and its MuJoCo tasks float64 actions), the
-  shapes checked against EnvPool's.  The episode limit is gymnasium's max_episode_steps.
+  Box2D tasks declare observations in [1.2e-38, 3.4e38], float32's extremes, and its MuJoCo
+  tasks float64 actions), the shapes checked against EnvPool's.  The episode limit is gymnasium's max_episode_steps.
 - Autoreset is EnvPool's NEXT_STEP, gymnasium's default: the step after an episode ends ignores
   the action and returns the next episode's first observation, reward 0, not done.  minipg's
   loops mask that step (reinforce.transitions).
 - The dynamics are EnvPool's C++ ports: the same equations and constants, but float32 where
   gymnasium computes in float64 for some tasks, and EnvPool's own random start states.  Rewards
   come back as float64 (gymnasium's dtype) holding EnvPool's float32 values.
-- One difference in the signals: an episode that terminates on the very step its time limit
-  truncates it reports terminated=False, truncated=True (gymnasium reports both True).
+- One difference in the signals: EnvPool derives terminated as done and not truncated, so an
+  episode that terminates on the very step its time limit is reached reports terminated=False,
+  truncated=True (gymnasium reports both True).
 - Seeding: EnvPool takes its seeds when the pool is built and ignores reset(seed=...).  The rule
   here: reset(seed=s) rebuilds the pool with copy i seeded (s + i) mod 2³¹ (gymnasium seeds copy
   i of a vector env with s + i), so a seeded reset determines everything after it, as in

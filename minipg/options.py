@@ -107,9 +107,9 @@ class Options:
     gamma: float = option(0.99, "discount factor γ", UNIT_INTERVAL, EXPERIMENT)
     lr: float = option(0.1, "Adam learning rate", POSITIVE, EXPERIMENT)
     vectorization: str = option("auto", "how the E envs are stepped: auto (the env's batched "
-                                "implementation when it has one, else sync), vector, sync, async "
-                                "(see minipg/envs/vector.py)",
-                                choice("auto", "vector", "sync", "async"), EXPERIMENT)
+                                "implementation when it has one, else sync), vector, sync, async, envpool "
+                                "(EnvPool, an optional extra; see minipg/envs/vector.py)",
+                                choice("auto", "vector", "sync", "async", "envpool"), EXPERIMENT)
 
     # --- the policy network
     hidden: tuple = option((), "hidden layer sizes of the policy network (none: linear)", SIZES, POLICY,

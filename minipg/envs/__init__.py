@@ -2,6 +2,8 @@
 
     vector.py   make_env (batched, sync or async vector envs), make_single_env (one env, the same
                 way), autoreset_mode, observation_mirror
+    envpool.py  EnvPoolVectorEnv: EnvPool's C++ copies of a task behind the same interface
+                (vectorization "envpool", an optional extra)
     swingup.py  CartPoleSwingUp-v0/-v1: an adapter for the gym-cartpole-swingup package and a
                 batched NumPy twin of its physics
     tabular.py  a TabularMDP (exact.py) as a gymnasium Env, for the policy-gradient theorem's tests

@@ -7,7 +7,9 @@ minipg steps E copies of an environment at once through gymnasium's vector API:
   one set of array operations per step for all E copies;
 - `sync`: gymnasium's SyncVectorEnv, E single environments stepped one by one in Python;
 - `async`: gymnasium's AsyncVectorEnv, single environments in worker subprocesses;
-- `auto`: `vector` when the environment has a batched implementation, else `sync`.
+- `auto`: `vector` when the environment has a batched implementation, else `sync`;
+- `envpool`: EnvPool's C++ copies of the task (an optional extra), behind the same interface
+  with gymnasium's spaces (envs/envpool.py: what it keeps of gymnasium's task and how it seeds).
 
 Autoreset: a vector env restarts finished episodes by itself, and the *when* matters to
 the rollout loop (`reinforce`).  gymnasium declares it in `env.metadata["autoreset_mode"]`:
@@ -36,9 +38,10 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from gymnasium.wrappers.vector import TransformAction
 
+from .envpool import EnvPoolVectorEnv
 from .swingup import ENV_IDS, OBSERVATION_MIRROR
 
-VECTORIZATION_MODES = ("auto", "vector", "sync", "async")
+VECTORIZATION_MODES = ("auto", "vector", "sync", "async", "envpool")
 _GYMNASIUM_MODE = {"auto": None, "vector": "vector_entry_point", "sync": "sync", "async": "async"}
 
 
@@ -55,6 +58,8 @@ def make_env(env_id, num_envs, vectorization="auto"):
         raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
     if vectorization == "vector" and env_spec(env_id).vector_entry_point is None:
         raise ValueError(f"{env_id} has no batched (vector) implementation; use sync or async")
+    if vectorization == "envpool":
+        return clip_actions(_envpool(env_id, num_envs))
     return _make(gymnasium.make_vec, env_id, num_envs=num_envs, vectorization_mode=_GYMNASIUM_MODE[vectorization])
 
 
@@ -86,6 +91,16 @@ def env_spec(env_id):
         return gymnasium.spec(name)
     except gymnasium.error.Error as error:
         raise ValueError(f"unknown environment id {env_id!r}: {error}") from None
+
+
+def _envpool(env_id, num_envs):
+    """EnvPool's copies of env_id declaring gymnasium's spaces and episode limit (read from one
+    gymnasium env of the task, so its errors are make_single_env's)."""
+    reference = make_single_env(env_id)
+    try:
+        return EnvPoolVectorEnv(env_id, num_envs, *single_spaces(reference), reference.spec.max_episode_steps)
+    finally:
+        reference.close()
 
 
 def _make(make, env_id, **kwargs):

@@ -256,7 +256,7 @@ RULES = (
      "{terminal_value} needs {gae_lambda} (it is V after a termination, in GAE)"),
     (lambda o: o.clip_ratio is None and (o.update_epochs != 1 or o.minibatch_size is not None),
      "{update_epochs} and {minibatch_size} need {clip_ratio} (several steps on one rollout need the "
-     "clipped surrogate)"),
+     "clipped surrogate; REINFORCE's one step is {update_epochs} 1 with {minibatch_size} none)"),
     (lambda o: o.count_bits != FIELDS["count_bits"].default and o.count_bonus == 0,
      "{count_bits} needs {count_bonus} (the cells of the exploration bonus)"),
 )

@@ -72,11 +72,13 @@ def test_a_bad_value_names_its_field(fields, message):
     ({"terminal_value": -10.0}, "terminal_value needs gae_lambda (it is V after a termination, in GAE)",
      "--terminal-value needs --gae-lambda (it is V after a termination, in GAE)"),
     ({"update_epochs": 4}, "update_epochs and minibatch_size need clip_ratio (several steps on one rollout need "
-     "the clipped surrogate)", "--update-epochs and --minibatch-size need --clip-ratio (several steps on one "
-     "rollout need the clipped surrogate)"),
+     "the clipped surrogate; REINFORCE's one step is update_epochs 1 with minibatch_size none)",
+     "--update-epochs and --minibatch-size need --clip-ratio (several steps on one rollout need the clipped "
+     "surrogate; REINFORCE's one step is --update-epochs 1 with --minibatch-size none)"),
     ({"minibatch_size": 64}, "update_epochs and minibatch_size need clip_ratio (several steps on one rollout need "
-     "the clipped surrogate)", "--update-epochs and --minibatch-size need --clip-ratio (several steps on one "
-     "rollout need the clipped surrogate)"),
+     "the clipped surrogate; REINFORCE's one step is update_epochs 1 with minibatch_size none)",
+     "--update-epochs and --minibatch-size need --clip-ratio (several steps on one rollout need the clipped "
+     "surrogate; REINFORCE's one step is --update-epochs 1 with --minibatch-size none)"),
     ({"count_bits": 8}, "count_bits needs count_bonus (the cells of the exploration bonus)",
      "--count-bits needs --count-bonus (the cells of the exploration bonus)"),
 ])
@@ -270,7 +272,7 @@ def test_none_in_a_preset_switches_a_field_off(tmp_path):
     # fields that break a rule once [default] is under the table
     ('[default]\nclip_ratio = 0.2\nupdate_epochs = 4\n\n["CartPole-v1"]\nclip_ratio = "none"\n',
      ", table [CartPole-v1]: update_epochs and minibatch_size need clip_ratio (several steps on one rollout "
-     "need the clipped surrogate)"),
+     "need the clipped surrogate; REINFORCE's one step is update_epochs 1 with minibatch_size none)"),
 ])
 def test_a_bad_presets_file_is_one_line_naming_the_file_the_table_and_the_field(text, message, tmp_path):
     path = write_presets(tmp_path, text)

@@ -195,12 +195,21 @@ def task_script(argv):
     prober.add_argument("--preset")
     known = prober.parse_known_args(argv)[0]
     default = known.env if known.env in presets else "default"
-    env_id = known.env or presets[known.preset or default].env
+    # an unknown --preset is argparse's "invalid choice" later; the name is the run's env (default_name)
+    env_id = known.env or presets.get(known.preset, presets[default]).env
     return Script(name=env_id.replace("/", "-").replace(":", "-"), prog="python -m minipg",
                   description="Train any gymnasium task with a flat Box observation and a Discrete or Box action "
                               "space: the categorical or the Gaussian policy, as the action space says, with the "
                               "solver's options (minipg/options.py) and the task's preset (minipg/presets.toml).",
                   presets=presets, default_preset=default, needs_env=True)
+
+
+def default_name(script, env_id):
+    """The stem of a run's default plot: the script's name for its own task, else the env id
+    (a run of another task, e.g. resumed with --load, does not overwrite the script's plot)."""
+    if env_id == script.presets[script.default_preset].env:
+        return script.name
+    return env_id.replace("/", "-").replace(":", "-")
 
 
 def list_presets(presets):
@@ -210,8 +219,8 @@ def list_presets(presets):
     for name, options in presets.items():
         if name != "default":
             changes = options.changes(default)
-            lines.append(f"  {name}: " + " ".join(shown(field, value) for field, (value, _) in changes.items()
-                                                  if field != "env"))
+            lines.append(f"  {name}: " + " ".join(shown(field, value).replace("(none)", "none")  # as typed
+                                                  for field, (value, _) in changes.items() if field != "env"))
     return "\n".join(lines)
 
 
@@ -278,7 +287,7 @@ def parse_args(script, argv=None):
         parser.error("--load takes one run, not --seeds")
     if args.plot is None:
         seeds = "-".join(str(seed) for seed in args.seeds) if args.seeds else args.seed
-        args.plot = f"runs/{script.name}-seed{seeds}.png"
+        args.plot = f"runs/{default_name(script, args.env)}-seed{seeds}.png"
     check_outputs(parser, args)
     return args
 

@@ -591,3 +591,11 @@ def test_a_broken_presets_file_is_one_line_at_the_command_line(entry, tmp_path, 
     assert err.splitlines() == [f'{entry}: error: {broken}, table [default], field num_envs: must be a positive '
                                 'integer, got "8"']
     assert not list(tmp_path.glob("runs"))
+
+
+def test_a_run_where_no_episode_ended_says_so(tmp_path, capsys):
+    """The swing-up's episodes last 500 steps: a 20-step rollout ends none, and the summary says
+    that instead of a mean of nothing ('nan')."""
+    run("swingup", tmp_path, "--epochs", 2, "--T", 20)
+    out = capsys.readouterr().out
+    assert "no episode ended in the last 2 epochs (T shorter than an episode?)" in out and ": nan" not in out

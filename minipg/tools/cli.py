@@ -538,6 +538,7 @@ def reference_curves(path, name):
 
 def print_seed_table(results):
     """Per seed: last-10-epoch mean return, deterministic evaluation (mean, min) and wall time."""
+    print("per seed: the training episodes' mean return over the last 10 epochs, the deterministic evaluation")
     print(f"{'seed':>6} {'epochs':>7} {'last-10 mean return':>20} {'eval mean':>10} {'eval min':>9} {'wall s':>8}")
     for result in results:
         returns = np.asarray(result.history["mean_return"], dtype=float)

@@ -359,8 +359,10 @@ def summarize_training(history, start_epoch):
         return
     seconds = history["seconds"][start_epoch:] or history["seconds"]
     last = history["mean_return"][-10:]
-    print(f"done: {len(history['loss'])} epochs ({np.median(seconds):.3f}s per epoch, median); "
-          f"mean episode return over the last {len(last)} epochs: {nan_reduce(np.mean, last):.2f}")
+    mean = nan_reduce(np.mean, last)
+    returns = (f"mean episode return over the last {len(last)} epochs: {mean:.2f}" if not np.isnan(mean) else
+               f"no episode ended in the last {len(last)} epochs (T shorter than an episode?)")
+    print(f"done: {len(history['loss'])} epochs ({np.median(seconds):.3f}s per epoch, median); {returns}")
 
 
 def report_evaluation(policy, options, episodes, seed, normalizer=None):

@@ -132,3 +132,9 @@ def test_parameters_of_several_dtypes_are_refused():
     with pytest.raises(ValueError, match=re.escape("Adam's parameters must share one dtype, got "
                                                    "['float32', 'float64']")):
         Adam([np.zeros(2), np.zeros(3, np.float32)], lr=LR)
+
+
+def test_adam_can_be_made_over_no_parameters():
+    """A network of no parameters still gets an optimizer (its flat moments are empty)."""
+    optimizer = Adam([], lr=0.1)
+    assert optimizer.state_dict()["m"] == [] and optimizer._m.shape == (0,)

@@ -18,7 +18,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[swingup,test,box2d,mujoco,cluster]"
+	$(BIN)/python -m pip install --quiet -e ".[swingup,test,box2d,mujoco,cluster,envpool]"
 	# gym-cartpole-swingup declares gym<0.19 (unbuildable on Python 3.11); its env works with gym 0.26.2
 	$(BIN)/python -m pip install --quiet --no-deps gym-cartpole-swingup==0.1.4 poetry-version==0.2.0
 	touch $(STAMP)
@@ -30,7 +30,7 @@ swingup: $(STAMP)
 	$(BIN)/python run_swingup.py
 
 test: $(STAMP)
-	$(BIN)/ruff check minipg tests run_cartpole.py run_swingup.py
+	$(BIN)/ruff check --no-cache minipg tests run_cartpole.py run_swingup.py
 	$(BIN)/python -m pytest -q
 
 # The tests marked gradcheck (pyproject.toml): each hand-written gradient against central finite differences.
@@ -43,11 +43,12 @@ notebook: $(STAMP)
 	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet "jupyterlab>=4"
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) docs/reinforce.ipynb
 
-# The benchmarks in tests/benchmarks (pytest-benchmark; see docs/speed.md), about 50 s; the
+# The benchmarks in tests/benchmarks (pytest-benchmark; see docs/speed.md), about 80 s; the
 # figures also go to runs/bench.json.  Their reference is the env alone, measured in the same run: the
 # blog configs' env stepped with no policy, and each installed suite task's env-alone floor (short; with
 # BENCH_ARGS='--bench-suite-floors' over the preset's budget as `make suite` measures it, about 2 minutes more).
-# More: BENCH_ARGS='--bench-full-grid', '-k busy', '-k solve' (the solve epoch in GFLOP against the
+# More: BENCH_ARGS='--bench-full-grid', '-k busy', '-k envpool' (EnvPool against gymnasium per suite task),
+# '-k minibatch' (Acrobot's minibatch Adam step), '-k solve' (the solve epoch in GFLOP against the
 # machine's matrix-product rate), '--bench-dtype float32' and the other --bench-* options of
 # tests/benchmarks/conftest.py.
 BENCH_ARGS ?=

@@ -5,11 +5,12 @@
     python run_swingup.py --env-impl package   # step the package's own env classes one by one
 """
 
+import functools
 import sys
 
 from minipg import Options
 from minipg.options import load_presets
-from minipg.tools.cli import Script, main
+from minipg.tools.cli import Script, main, presets_errors
 
 # --env-impl picks the vectorization: the batched NumPy twin, or the package's classes one by one.
 ENV_IMPLEMENTATIONS = {"numpy": "vector", "package": "sync"}
@@ -31,21 +32,38 @@ def env_impl_sets_vectorization(args, explicit):
 BLOG = Options(env="CartPoleSwingUp-v0", num_envs=256, T=1000, epochs=20, lr=1e-2, gamma=0.999,
                hidden=(64, 64), log_std_init=0.5)
 
-# Swings the pole up and holds it (docs/swingup.md): the task's table in
-# minipg/presets.toml, which says what it adds to the post's settings.
-SOLVE = load_presets()["CartPoleSwingUp-v0"]
+PROG = "run_swingup.py"
 
-SWINGUP = Script(
-    name="swingup",
-    prog="run_swingup.py",
-    description="A diagonal-Gaussian MLP policy on CartPoleSwingUp-v0: the post's REINFORCE "
-                "(--preset blog) or the solve preset's clipped-surrogate passes.",
-    policy="gaussian",
-    default_preset="solve",
-    extra_arguments=(add_swingup_arguments,),
-    option_flags=(env_impl_sets_vectorization,),
-    presets={"blog": BLOG, "solve": SOLVE},
-)
+
+@functools.cache
+def swingup_script():
+    """The Script: the post's preset and `solve`, which swings the pole up and holds it
+    (docs/swingup.md): the task's table in minipg/presets.toml, which says what it adds to the
+    post's settings.  Read on first use (PresetsError if the file is broken)."""
+    return Script(
+        name="swingup",
+        prog=PROG,
+        description="A diagonal-Gaussian MLP policy on CartPoleSwingUp-v0: the post's REINFORCE "
+                    "(--preset blog) or the solve preset's clipped-surrogate passes.",
+        policy="gaussian",
+        default_preset="solve",
+        extra_arguments=(add_swingup_arguments,),
+        option_flags=(env_impl_sets_vectorization,),
+        presets={"blog": BLOG, "solve": load_presets()["CartPoleSwingUp-v0"]},
+    )
+
+
+def __getattr__(name):
+    """SWINGUP (the Script) and SOLVE (its solve preset), read from presets.toml when first asked
+    for, so that importing this module or running it with a broken file does not raise there."""
+    if name == "SWINGUP":
+        return swingup_script()
+    if name == "SOLVE":
+        return swingup_script().presets["solve"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 if __name__ == "__main__":
-    main(SWINGUP, sys.argv[1:])
+    with presets_errors(PROG):  # a broken presets.toml: one line, status 2
+        script = swingup_script()
+    main(script, sys.argv[1:])

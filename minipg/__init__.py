@@ -20,8 +20,8 @@ The math and the training loops, one concept per module (read them in this order
 
 Around them, in their own packages:
 
-    envs/             vector environments (vector.py), CartPoleSwingUp-v0/-v1 (swingup.py) and
-                      a TabularMDP as a gymnasium env (tabular.py);
+    envs/             vector environments (vector.py; EnvPool's, envpool.py), CartPoleSwingUp-v0/-v1
+                      (swingup.py) and a TabularMDP as a gymnasium env (tabular.py);
                       importing minipg registers the swing-up ids with gymnasium
     tools/            what the command line uses: cli, checkpoint, evaluation, render, plotting;
                       nothing above imports from it

@@ -7,12 +7,16 @@ the diagonal Gaussian for a Box.
 
 import sys
 
-from .tools.cli import main, task_script
+from .tools.cli import main, presets_errors, task_script
+
+PROG = "python -m minipg"
 
 
 def run(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    return main(task_script(argv), argv)
+    with presets_errors(PROG):  # a broken presets.toml: one line, status 2
+        script = task_script(argv)
+    return main(script, argv)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,11 @@ For each parameter θ with gradient g at step t = 1, 2, ...:
     θ_t = θ_{t−1} − lr · m̂_t / (√v̂_t + ε)
 
 This is the update torch.optim.Adam performs with its defaults (no weight decay, no amsgrad).
+
+The moments live in one flat array each (m and v are views of it, one per parameter), so a step
+is a dozen NumPy calls on all parameters at once instead of a dozen per parameter: for the
+64-64 network of a 64-sample minibatch the per-call overhead was the step's cost.  Each element
+goes through the same operations in the same order, so the results are the same to the bit.
 """
 
 import numpy as np
@@ -28,10 +33,21 @@ class Adam:
         if not eps > 0:
             raise ValueError(f"Adam eps must be positive, got eps={eps}")
         self.params = list(params)
+        dtypes = {p.dtype for p in self.params}
+        if len(dtypes) > 1:
+            raise ValueError(f"Adam's parameters must share one dtype, got {sorted(str(d) for d in dtypes)}")
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, float(eps)
-        self.m = [np.zeros_like(p) for p in self.params]
-        self.v = [np.zeros_like(p) for p in self.params]
+        dtype = dtypes.pop() if dtypes else np.float64
+        size = sum(p.size for p in self.params)
+        self._m, self._v, self._update, self._denominator = (np.zeros(size, dtype) for _ in range(4))
+        self.m, self.v = (self._views(flat) for flat in (self._m, self._v))
+        self._update_views = self._views(self._update)
         self.t = 0
+
+    def _views(self, flat):
+        """flat cut into one view per parameter, of its shape."""
+        ends = np.cumsum([p.size for p in self.params])
+        return [part.reshape(p.shape) for part, p in zip(np.split(flat, ends[:-1]), self.params)]
 
     def step(self, grads):
         """Apply one Adam update given grads (same order and shapes as params)."""
@@ -40,12 +56,21 @@ class Adam:
         self.t += 1
         correction1 = 1.0 - self.beta1**self.t
         correction2 = 1.0 - self.beta2**self.t
-        for param, grad, m, v in zip(self.params, grads, self.m, self.v):
-            m *= self.beta1
-            m += (1.0 - self.beta1) * grad
-            v *= self.beta2
-            v += (1.0 - self.beta2) * grad**2
-            param -= self.lr * (m / correction1) / (np.sqrt(v / correction2) + self.eps)
+        grad = np.concatenate(grads, axis=None)  # in the gradients' own dtype, as a per-array step
+        m, v, update, denominator = self._m, self._v, self._update, self._denominator
+        m *= self.beta1
+        m += (1.0 - self.beta1) * grad
+        v *= self.beta2
+        v += (1.0 - self.beta2) * grad**2
+        # lr · (m / c₁) / (√(v / c₂) + ε), one operation at a time in that order
+        np.divide(m, correction1, out=update)
+        update *= self.lr
+        np.divide(v, correction2, out=denominator)
+        np.sqrt(denominator, out=denominator)
+        denominator += self.eps
+        update /= denominator
+        for param, step in zip(self.params, self._update_views):
+            param -= step
 
     def state_dict(self):
         """{"t", "betas", "eps", "m", "v"}: the step count, the constants and the moments (the

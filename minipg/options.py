@@ -107,9 +107,9 @@ class Options:
     gamma: float = option(0.99, "discount factor γ", UNIT_INTERVAL, EXPERIMENT)
     lr: float = option(0.1, "Adam learning rate", POSITIVE, EXPERIMENT)
     vectorization: str = option("auto", "how the E envs are stepped: auto (the env's batched "
-                                "implementation when it has one, else sync), vector, sync, async "
-                                "(see minipg/envs/vector.py)",
-                                choice("auto", "vector", "sync", "async"), EXPERIMENT)
+                                "implementation when it has one, else sync), vector, sync, async, envpool "
+                                "(EnvPool, an optional extra; see minipg/envs/vector.py)",
+                                choice("auto", "vector", "sync", "async", "envpool"), EXPERIMENT)
 
     # --- the policy network
     hidden: tuple = option((), "hidden layer sizes of the policy network (none: linear)", SIZES, POLICY,
@@ -256,7 +256,7 @@ RULES = (
      "{terminal_value} needs {gae_lambda} (it is V after a termination, in GAE)"),
     (lambda o: o.clip_ratio is None and (o.update_epochs != 1 or o.minibatch_size is not None),
      "{update_epochs} and {minibatch_size} need {clip_ratio} (several steps on one rollout need the "
-     "clipped surrogate)"),
+     "clipped surrogate; REINFORCE's one step is {update_epochs} 1 with {minibatch_size} none)"),
     (lambda o: o.count_bits != FIELDS["count_bits"].default and o.count_bonus == 0,
      "{count_bits} needs {count_bonus} (the cells of the exploration bonus)"),
 )

@@ -189,7 +189,7 @@ class Policy:
             loss += (entropy_weights * dist.entropy()).sum()
         return loss, self.backward(dist, actions, weights, entropy_weights), dist
 
-    def chunked_objective_and_grads(self, states, actions, objective, mask=None, entropy_coef=0.0):
+    def chunked_objective_and_grads(self, states, actions, objective, mask=None, entropy_coef=0.0, checked=False):
         """objective_and_grads over a batch of any size: (L, ∂L/∂θ, mean entropy of π over the valid states).
 
         states: (..., obs_dim) with a batch shape, e.g. (T, E); actions: (T, E) or (T, E, act_dim);
@@ -199,14 +199,19 @@ class Policy:
         bonus; 0: none, as in the post).  The flattened batch is cut into chunks of chunk_size rows (the memory of
         the activations is bounded by a chunk); the chunks run on `threads` worker threads and
         are summed in chunk order, so the result does not depend on the thread count.  The
-        gradient is a sum over samples: the chunks change nothing but rounding.
+        gradient is a sum over samples: the chunks change nothing but rounding.  checked: the
+        batch has passed check_batch already (not checked again: a minibatch of a checked rollout).
         """
-        states, actions, mask = self.check_batch(states, actions, mask)
+        if not checked:
+            states, actions, mask = self.check_batch(states, actions, mask)
         n_samples = int(np.prod(states.shape[:-1]))
         flat_states = states.reshape(n_samples, self.obs_dim)
         flat_actions = actions.reshape((n_samples,) + actions.shape[states.ndim - 1:])
         flat_mask = None if mask is None else mask.reshape(n_samples)
         n_valid = n_samples if mask is None else int(np.count_nonzero(mask))
+
+        # One chunk runs in the caller's thread (map_in_order) and needs no copy of the network.
+        one_chunk = n_samples <= self.chunk_size
 
         def chunk(start):
             rows = slice(start, start + self.chunk_size)
@@ -217,7 +222,7 @@ class Policy:
                 if chunk_mask is not None:
                     entropy_weights[~chunk_mask] = 0.0
             # A copy with its own forward cache, so that chunks can run on several threads at once.
-            loss, grads, dist = self.thread_copy().objective_and_grads(
+            loss, grads, dist = (self if one_chunk else self.thread_copy()).objective_and_grads(
                 flat_states[rows], flat_actions[rows], functools.partial(objective, rows=rows), entropy_weights)
             return loss, grads, valid_sum(dist.entropy(), chunk_mask)
 
@@ -249,7 +254,8 @@ class Policy:
         """
         states, actions, mask = self.check_batch(states, actions, mask)
         advantages = check_per_sample("advantages", advantages, states.shape[:-1])
-        loss, grads, _ = self.chunked_objective_and_grads(states, actions, reinforce_objective(advantages, mask), mask)
+        loss, grads, _ = self.chunked_objective_and_grads(states, actions, reinforce_objective(advantages, mask), mask,
+                                                          checked=True)
         return loss, grads
 
     def update(self, states, actions, advantages, mask=None, max_grad_norm=None, entropy_coef=0.0):
@@ -260,9 +266,10 @@ class Policy:
         """
         states, actions, mask = self.check_batch(states, actions, mask)
         advantages = check_per_sample("advantages", advantages, states.shape[:-1])
-        return self.step(states, actions, reinforce_objective(advantages, mask), mask, max_grad_norm, entropy_coef)
+        return self.step(states, actions, reinforce_objective(advantages, mask), mask, max_grad_norm, entropy_coef,
+                         checked=True)
 
-    def step(self, states, actions, objective, mask=None, max_grad_norm=None, entropy_coef=0.0):
+    def step(self, states, actions, objective, mask=None, max_grad_norm=None, entropy_coef=0.0, checked=False):
         """One Adam step on the objective (see chunked_objective_and_grads for the arguments).
 
         max_grad_norm: if given, the gradient is rescaled to this global L2 norm when larger
@@ -273,7 +280,7 @@ class Policy:
         Raises NonFiniteError (and leaves the parameters untouched) if the loss or a gradient
         is NaN or infinite.
         """
-        loss, grads, entropy = self.chunked_objective_and_grads(states, actions, objective, mask, entropy_coef)
+        loss, grads, entropy = self.chunked_objective_and_grads(states, actions, objective, mask, entropy_coef, checked)
         grad_norm = float(np.sqrt(sum(float((g * g).sum()) for g in grads)))
         if not (np.isfinite(loss) and np.isfinite(grad_norm)):
             raise NonFiniteError(

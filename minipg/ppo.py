@@ -51,10 +51,21 @@ def clipped_objective(old_log_probs, advantages, clip_ratio):
     Raises ValueError for a clip ratio that is not a positive finite number, or inputs whose
     shapes differ; NonFiniteError (policies.py) for NaN or inf among them.
     """
+    advantages, old_log_probs = check_clipped_inputs(old_log_probs, advantages, clip_ratio)
+    return unchecked_clipped_objective(old_log_probs, advantages, clip_ratio)
+
+
+def check_clipped_inputs(old_log_probs, advantages, clip_ratio):
+    """(advantages, old_log_probs) as arrays, after clipped_objective's checks (see there)."""
     if not (np.isfinite(clip_ratio) and clip_ratio > 0):
         raise ValueError(f"clip_ratio must be a positive finite number, got {clip_ratio}")
     advantages = check_per_sample("advantages", advantages, np.shape(advantages)[:1])
-    old_log_probs = check_per_sample("old_log_probs", old_log_probs, advantages.shape)
+    return advantages, check_per_sample("old_log_probs", old_log_probs, advantages.shape)
+
+
+def unchecked_clipped_objective(old_log_probs, advantages, clip_ratio):
+    """clipped_objective for inputs that passed check_clipped_inputs (ppo_update checks the
+    rollout once, then makes one objective per minibatch)."""
     scale = -1.0 / len(advantages)
 
     def objective(log_probs, rows=slice(None)):
@@ -74,8 +85,11 @@ def ppo_update(policy, states, actions, advantages, mask, clip_ratio, update_epo
     entropy bonus in each step (see Policy.chunked_objective_and_grads).
     Returns {'loss', 'entropy', 'grad_norm'}: means over the steps (loss: of L^CLIP before each).
     """
-    states, actions, advantages = states[mask], actions[mask], advantages[mask]
-    old_log_probs = policy.pi(states).log_prob(actions)  # θ_old: the policy that acted
+    # Checked once here, not in each minibatch's step: the minibatches are slices of these arrays.
+    states, actions, mask = policy.check_batch(states, actions, mask)
+    states, actions, advantages = states[mask], actions[mask], np.asarray(advantages)[mask]
+    old_log_probs = policy.distribution(states).log_prob(actions)  # θ_old: the policy that acted
+    advantages, old_log_probs = check_clipped_inputs(old_log_probs, advantages, clip_ratio)
     n_samples = len(states)
     minibatch_size = n_samples if minibatch_size is None else min(int(minibatch_size), n_samples)
     sums = {"loss": 0.0, "entropy": 0.0, "grad_norm": 0.0}
@@ -84,9 +98,9 @@ def ppo_update(policy, states, actions, advantages, mask, clip_ratio, update_epo
         order = policy.rng.permutation(n_samples)
         for start in range(0, n_samples, minibatch_size):
             batch = order[start:start + minibatch_size]
-            objective = clipped_objective(old_log_probs[batch], advantages[batch], clip_ratio)
+            objective = unchecked_clipped_objective(old_log_probs[batch], advantages[batch], clip_ratio)
             stats = policy.step(states[batch], actions[batch], objective, max_grad_norm=max_grad_norm,
-                                entropy_coef=entropy_coef)
+                                entropy_coef=entropy_coef, checked=True)
             for key in sums:
                 sums[key] += stats[key]
             steps += 1

@@ -9,12 +9,15 @@ subprocesses to check exit statuses and what reaches the terminal.
 import csv
 import os
 import re
+import runpy
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
+import gymnasium
 import numpy as np
 import pytest
 from PIL import Image
@@ -26,6 +29,8 @@ if str(REPO) not in sys.path:  # the run_*.py scripts live at the repository roo
 import run_cartpole  # noqa: E402
 import run_swingup  # noqa: E402
 from conftest import assert_same_state  # noqa: E402
+from minipg import options  # noqa: E402
+from minipg.__main__ import run as minipg_main  # noqa: E402
 from minipg.tools import cli  # noqa: E402
 from minipg.tools import run as run_module  # noqa: E402
 from minipg.tools.checkpoint import load_checkpoint  # noqa: E402
@@ -510,3 +515,87 @@ def test_the_swingup_script_trains_pendulum(tmp_path, capsys):
     assert "note: --mirror of preset solve is off: no mirror symmetry is known for Pendulum-v1" in out
     assert len(history["loss"]) == 2 and history["episodes"] == [2, 2]
     assert re.fullmatch(EVAL_LINE.format(n=2, kind="deterministic"), out.splitlines()[-1])
+
+
+# ------------------------------------------------------------------ outputs named without a suffix, and progress
+def test_a_plot_or_gif_without_a_suffix_gets_its_formats(tmp_path, capsys):
+    """--plot curve writes curve.png and --gif anim writes anim.gif, and the run names those files."""
+    experiment, base = SCRIPTS["cartpole"]
+    cli.main(experiment, base + ["--epochs", "1", "--plot", str(tmp_path / "curve"), "--gif", str(tmp_path / "anim")])
+    out = capsys.readouterr().out
+    assert f"learning curve: {tmp_path / 'curve.png'}" in out
+    assert f"gif: {tmp_path / 'anim.gif'} (one deterministic episode" in out
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["anim.gif", "curve.png"]
+    with Image.open(tmp_path / "curve.png") as image:
+        assert image.format == "PNG"
+    with Image.open(tmp_path / "anim.gif") as image:
+        assert image.format == "GIF"
+
+
+def test_the_progress_line_says_which_metric_is_which(tmp_path, capsys):
+    run("cartpole", tmp_path, "--epochs", 1)
+    line = next(line for line in capsys.readouterr().out.splitlines() if PROGRESS_LINE.match(line))
+    assert re.search(r"  avg_reward \(post's metric\) +-?\d+\.\d\d  mean_return \(finished episodes\) +", line), line
+
+
+def test_a_run_without_a_good_epoch_says_so_without_numpy_warnings(tmp_path, monkeypatch, capsys):
+    """NaN in the first epoch: no 'done: 0 epochs (nan per epoch ...)' and no RuntimeWarning."""
+    from test_errors import Faulty
+    real_make_env = run_module.make_env
+    monkeypatch.setattr(run_module, "make_env", lambda *args: Faulty(real_make_env(*args), 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a NumPy warning (mean of an empty slice) would raise
+        with pytest.raises(SystemExit) as stopped:
+            run("cartpole", tmp_path, "--epochs", 2)
+    assert stopped.value.code == 1
+    captured = capsys.readouterr()
+    assert "no epoch completed" in captured.out.splitlines()
+    assert "nan" not in captured.out and "Warning" not in captured.err
+    assert "stopped: epoch 1: the environment returned a non-finite reward" in captured.err
+
+
+# ------------------------------------------------------------------ a user's own env, presets.toml broken
+def test_an_env_of_the_users_own_module(tmp_path, monkeypatch, capsys):
+    """--env mymod:MyEnv-v0 imports mymod (which registers the env) first, as gymnasium.make does."""
+    (tmp_path / "minipg_test_user_env.py").write_text(
+        "import gymnasium\n"
+        "gymnasium.register('MinipgUserCartPole-v0', entry_point='gymnasium.envs.classic_control:CartPoleEnv',\n"
+        "                   max_episode_steps=50)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    env = "minipg_test_user_env:MinipgUserCartPole-v0"
+    try:
+        _, history = minipg_main(["--env", env, "--epochs", "2", "--T", "20", "--num-envs", "2", "--eval", "2"])
+    finally:  # no trace of the user's env in later tests
+        sys.modules.pop("minipg_test_user_env", None)
+        gymnasium.envs.registration.registry.pop("MinipgUserCartPole-v0", None)
+    out = capsys.readouterr().out
+    assert len(history["loss"]) == 2
+    assert f"python -m minipg: {env}, 2 envs × T 20" in out
+    assert "eval: mean return" in out
+    assert (tmp_path / "runs" / "minipg_test_user_env-MinipgUserCartPole-v0-seed0.png").exists()
+
+
+@pytest.mark.parametrize("entry", ["python -m minipg", "run_swingup.py"])
+def test_a_broken_presets_file_is_one_line_at_the_command_line(entry, tmp_path, monkeypatch, capsys):
+    broken = tmp_path / "presets.toml"
+    broken.write_text("[default]\nnum_envs = \"8\"\n")
+    monkeypatch.setattr(options, "PRESETS_PATH", broken)
+    monkeypatch.setattr(sys, "argv", [entry])
+    with pytest.raises(SystemExit) as stopped:
+        if entry.startswith("python"):
+            minipg_main(["--env", "CartPole-v1"])
+        else:  # as `python run_swingup.py` runs it: presets.toml is read in its main block
+            runpy.run_path(str(REPO / "run_swingup.py"), run_name="__main__")
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f'{entry}: error: {broken}, table [default], field num_envs: must be a positive '
+                                'integer, got "8"']
+    assert not list(tmp_path.glob("runs"))
+
+
+def test_a_run_where_no_episode_ended_says_so(tmp_path, capsys):
+    """The swing-up's episodes last 500 steps: a 20-step rollout ends none, and the summary says
+    that instead of a mean of nothing ('nan')."""
+    run("swingup", tmp_path, "--epochs", 2, "--T", 20)
+    out = capsys.readouterr().out
+    assert "no episode ended in the last 2 epochs (T shorter than an episode?)" in out and ": nan" not in out

@@ -3,7 +3,10 @@
 One table (CASES) lists each bad input or fault, the error it must raise and a fragment of
 its message.  API cases raise an exception whose raising frame is minipg's own check (not
 deep inside NumPy); script cases run `minipg.tools.cli.main` as the scripts do and must exit with
-argparse's usage status 2 and "prog: error: ..." on stderr, without a traceback.
+argparse's usage status 2 and "prog: error: ..." on stderr, without a traceback: after
+argparse's usage block for a flag that cannot parse (Usage), as one line for a run the flags
+describe but that cannot start (Fails: an env that cannot be made, spaces that do not fit,
+more memory than the machine has).
 
 Faults during a script's run (SIGTERM, a full disk, a lost permission) are injected by
 replacing one function for the case (`with_patch`); they must end with their exit status and
@@ -150,6 +153,11 @@ def files(tmp_path_factory):
     paths["read_only_dir"].mkdir(mode=0o555)
     paths["read_only_file"] = root / "read-only.gif"
     paths["read_only_file"].touch(mode=0o444)
+    paths["fifo"] = root / "fifo.csv"
+    os.mkfifo(paths["fifo"])
+    paths["link"] = root / "link.safetensors"  # a symbolic link to the cartpole checkpoint
+    paths["link"].symlink_to(paths["cartpole"])
+    paths["device"] = os.devnull  # a character device on POSIX
     return paths
 
 
@@ -168,6 +176,12 @@ class Usage:
 
     def __init__(self, fragment):
         self.fragment = fragment
+
+
+class Fails(Usage):
+    """Expected outcome of a script case whose flags parse but whose run cannot start:
+    SystemExit(2) and one line on stderr, "prog: error: <this fragment ...> (see prog --help)",
+    without argparse's usage block, before any training."""
 
 
 class Exits:
@@ -253,7 +267,7 @@ CASES = [
      lambda f: DiagonalGaussianPolicy(stand_in_env(4, box(2, 2))),
      TypeError, "DiagonalGaussianPolicy needs a Box action space of shape (act_dim,)"),
     ("script-box-actions-for-categorical", script("cartpole", "--env", "Pendulum-v1"),
-     SystemExit, Usage("Pendulum-v1: CategoricalPolicy needs a Discrete action space")),
+     SystemExit, Fails("Pendulum-v1: CategoricalPolicy needs a Discrete action space")),
     # --- wrong shapes and dtypes
     ("pi-states-last-dim",
      lambda f: categorical().pi(np.zeros((3, 5))),
@@ -353,7 +367,7 @@ CASES = [
     ("script-eval-negative", script("cartpole", "--eval", "-1"),
      SystemExit, Usage("argument --eval: expected a non-negative integer")),
     ("script-log-std-init-out-of-range", script("swingup", "--log-std-init", "9"),
-     SystemExit, Usage("log_std_init must lie in [-5.0, 2.0], got 9.0")),
+     SystemExit, Fails("log_std_init must lie in [-5.0, 2.0], got 9.0")),
     ("script-save-every-without-save", script("cartpole", "--save-every", "2"),
      SystemExit, Usage("--save-every needs --save PATH")),
     ("script-update-epochs-without-clip-ratio", script("cartpole", "--update-epochs", "4"),
@@ -428,6 +442,59 @@ CASES = [
     ("script-save-in-read-only-directory", script("swingup", "--save", "{read_only_dir}/new/run.safetensors"),
      SystemExit, Usage("argument --save: cannot write {read_only_dir}/new/run.safetensors: {read_only_dir}: "
                        "Permission denied")),
+    ("script-csv-is-a-device", script("cartpole", "--csv", "{device}"),
+     SystemExit, Usage("argument --csv: cannot write {device}: not a regular file (a character device)")),
+    ("script-save-is-a-fifo", script("swingup", "--save", "{fifo}"),
+     SystemExit, Usage("argument --save: cannot write {fifo}: not a regular file (a FIFO)")),
+    ("write-atomically-over-a-fifo", lambda f: checkpoint.write_atomically(f["fifo"], lambda file: file.write(b"x")),
+     OSError, "not a regular file (a FIFO); not replaced"),
+    # --- one file named by two output flags (as the OS resolves it), refused before training
+    ("script-save-and-csv-one-file", script("cartpole", "--save", "x.npz", "--csv", "x.npz"),
+     SystemExit, Usage("argument --csv: x.npz is also the file of --save; each output needs a file of its own")),
+    ("script-save-and-gif-one-file", script("cartpole", "--save", "g.gif", "--gif", "g.gif"),
+     SystemExit, Usage("argument --gif: g.gif is also the file of --save")),
+    ("script-csv-and-plot-one-file-by-relative-paths", script("cartpole", "--csv", "y.png", "--plot", "./y.png"),
+     SystemExit, Usage("argument --plot: ./y.png is also the file of --csv (y.png)")),
+    ("script-save-over-a-symbolic-link-to-load", script("cartpole", "--load", "{cartpole}", "--csv", "{link}"),
+     SystemExit, Usage("argument --csv: {link} is also the file of --load ({cartpole})")),
+    ("script-seeds-suffixed-csv-is-the-results-file",
+     script("cartpole", "--seeds", "1", "2", "--csv", "r.csv", "--results", "r-seed2.csv"),
+     SystemExit, Usage("argument --results: r-seed2.csv is also the file of --csv")),
+    # --- output formats, checked before training
+    ("script-plot-format-unknown", script("cartpole", "--plot", "curve.txt", "--save", "c.npz"),
+     SystemExit, Usage("argument --plot: curve.txt: the format '.txt' cannot be written; --plot writes one of "
+                       ".avif, .eps")),
+    ("script-gif-format-unknown", script("swingup", "--gif", "a.mp4"),
+     SystemExit, Usage("argument --gif: a.mp4: the format '.mp4' cannot be written; --gif writes .gif")),
+    # --- sizes no machine has: refused before allocating
+    # 10^20 · 4 envs · (obs_dim 4 + 1 action + 4) · 8 bytes = 2.7e13 GiB of rollout buffers
+    ("script-T-beyond-memory", script("cartpole", "--T", "99999999999999999999"),
+     SystemExit, Fails("CartPole-v0: the run would need about 2.7e+13 GiB of memory, more than this machine's")),
+    ("script-T-beyond-memory-names-the-flags", script("cartpole", "--T", "99999999999999999999"),
+     SystemExit, Fails("most of it rollout buffers (--T 99999999999999999999 × --num-envs 4: ")),
+    ("script-hidden-beyond-memory", script("swingup", "--hidden", "1000000", "1000000"),
+     SystemExit, Fails("most of it networks and Adam's moments (--hidden 1000000 1000000, --value-hidden 64 64: ")),
+    # --- seeds
+    ("script-seeds-duplicate", script("cartpole", "--seeds", "0", "0", "1"),
+     SystemExit, Usage("argument --seeds: each seed once (a seed's run and files are a function of it), given "
+                       "more than once: 0")),
+    ("script-seed-negative", script("cartpole", "--seed", "-1"),
+     SystemExit, Usage("argument --seed: expected a non-negative integer, got '-1'")),
+    ("script-seeds-negative", script("swingup", "--seeds", "0", "-1"),
+     SystemExit, Usage("argument --seeds: expected a non-negative integer, got '-1'")),
+    # --- --cluster addresses, parsed before connecting
+    ("script-cluster-inproc", script("cartpole", "--seeds", "0", "1", "--cluster", "inproc://x"),
+     SystemExit, Usage("argument --cluster: expected 'slurm' or a scheduler address tcp://HOST:PORT (or HOST:PORT); "
+                       "inproc:// is not a scheduler this process can reach, got 'inproc://x'")),
+    ("script-cluster-port-out-of-range", script("cartpole", "--seeds", "0", "1", "--cluster", "localhost:99999"),
+     SystemExit, Usage("argument --cluster: expected 'slurm' or a scheduler address tcp://HOST:PORT (or HOST:PORT), "
+                       "with a port in 1-65535, got 'localhost:99999'")),
+    ("script-cluster-without-port", script("cartpole", "--seeds", "0", "1", "--cluster", "tcp://localhost"),
+     SystemExit, Usage("with a port in 1-65535, got 'tcp://localhost'")),
+    # --- "module:EnvId" of a module that cannot be imported
+    ("script-env-module-missing", script("cartpole", "--env", "no_such_module_of_minipg:Foo-v0"),
+     SystemExit, Usage("argument --env: environment id 'no_such_module_of_minipg:Foo-v0': cannot import "
+                       "'no_such_module_of_minipg', the module that registers Foo-v0 (ModuleNotFoundError: ")),
     # --- faults during a script's run: what was done is written, one message, no traceback
     ("script-sigterm",
      with_patch(run_module, "format_progress", after_progress_of_epoch(1, lambda: os.kill(os.getpid(), signal.SIGTERM)),
@@ -484,8 +551,12 @@ def test_bad_input_gives_a_clear_error(run, error, expected, files, capsys, tmp_
         assert not re.search(r"^epoch ", out, re.MULTILINE)  # refused before any training
         assert sorted(files["dir"].rglob("*")) == before and not list(tmp_path.iterdir())  # nothing written
         prog = "run_swingup.py" if "run_swingup.py" in err.splitlines()[0] else "run_cartpole.py"
-        assert err.splitlines()[0].startswith(f"usage: {prog}")
-        assert err.splitlines()[-1].startswith(f"{prog}: error: ")
+        if isinstance(expected, Fails):  # one line, no usage block
+            assert err.splitlines() == [err.strip()]
+            assert err.startswith(f"{prog}: error: ") and err.strip().endswith(f" (see {prog} --help)")
+        else:
+            assert err.splitlines()[0].startswith(f"usage: {prog}")
+            assert err.splitlines()[-1].startswith(f"{prog}: error: ")
     elif isinstance(expected, Exits):
         assert info.value.code == expected.status
         out, err = capsys.readouterr()

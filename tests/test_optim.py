@@ -102,3 +102,39 @@ def test_step_rejects_wrong_number_of_gradients():
     with pytest.raises(ValueError, match="Adam.step got 1 gradients for 2 parameters"):
         adam.step([np.zeros(2)])
     assert adam.t == 0
+
+
+@pytest.mark.parametrize("dtype, grad_dtype", [(np.float64, np.float64), (np.float32, np.float32),
+                                               (np.float32, np.float64)])
+def test_the_flat_step_is_the_per_array_formula_to_the_bit(dtype, grad_dtype):
+    """Adam keeps its moments in one flat array (one NumPy call per operation for all the
+    parameters): each element must go through exactly the per-array formula, in its order."""
+    rng = np.random.default_rng(0)
+    shapes = [(6, 64), (64,), (64, 64), (64,), (64, 3), (3,)]
+    params = [rng.normal(size=shape).astype(dtype) for shape in shapes]
+    reference = [p.copy() for p in params]
+    ms, vs = [np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params]
+    adam = Adam(params, lr=3e-4)
+    for t in range(1, 6):
+        grads = [rng.normal(size=shape).astype(grad_dtype) for shape in shapes]
+        adam.step(grads)
+        for param, grad, m, v in zip(reference, grads, ms, vs):
+            m *= 0.9
+            m += (1.0 - 0.9) * grad
+            v *= 0.999
+            v += (1.0 - 0.999) * grad**2
+            param -= 3e-4 * (m / (1.0 - 0.9**t)) / (np.sqrt(v / (1.0 - 0.999**t)) + 1e-8)
+    for ours, theirs in zip(params + adam.m + adam.v, reference + ms + vs):
+        assert ours.dtype == theirs.dtype and ours.tobytes() == theirs.tobytes()
+
+
+def test_parameters_of_several_dtypes_are_refused():
+    with pytest.raises(ValueError, match=re.escape("Adam's parameters must share one dtype, got "
+                                                   "['float32', 'float64']")):
+        Adam([np.zeros(2), np.zeros(3, np.float32)], lr=LR)
+
+
+def test_adam_can_be_made_over_no_parameters():
+    """A network of no parameters still gets an optimizer (its flat moments are empty)."""
+    optimizer = Adam([], lr=0.1)
+    assert optimizer.state_dict()["m"] == [] and optimizer._m.shape == (0,)

@@ -72,11 +72,13 @@ def test_a_bad_value_names_its_field(fields, message):
     ({"terminal_value": -10.0}, "terminal_value needs gae_lambda (it is V after a termination, in GAE)",
      "--terminal-value needs --gae-lambda (it is V after a termination, in GAE)"),
     ({"update_epochs": 4}, "update_epochs and minibatch_size need clip_ratio (several steps on one rollout need "
-     "the clipped surrogate)", "--update-epochs and --minibatch-size need --clip-ratio (several steps on one "
-     "rollout need the clipped surrogate)"),
+     "the clipped surrogate; REINFORCE's one step is update_epochs 1 with minibatch_size none)",
+     "--update-epochs and --minibatch-size need --clip-ratio (several steps on one rollout need the clipped "
+     "surrogate; REINFORCE's one step is --update-epochs 1 with --minibatch-size none)"),
     ({"minibatch_size": 64}, "update_epochs and minibatch_size need clip_ratio (several steps on one rollout need "
-     "the clipped surrogate)", "--update-epochs and --minibatch-size need --clip-ratio (several steps on one "
-     "rollout need the clipped surrogate)"),
+     "the clipped surrogate; REINFORCE's one step is update_epochs 1 with minibatch_size none)",
+     "--update-epochs and --minibatch-size need --clip-ratio (several steps on one rollout need the clipped "
+     "surrogate; REINFORCE's one step is --update-epochs 1 with --minibatch-size none)"),
     ({"count_bits": 8}, "count_bits needs count_bonus (the cells of the exploration bonus)",
      "--count-bits needs --count-bonus (the cells of the exploration bonus)"),
 ])
@@ -270,7 +272,7 @@ def test_none_in_a_preset_switches_a_field_off(tmp_path):
     # fields that break a rule once [default] is under the table
     ('[default]\nclip_ratio = 0.2\nupdate_epochs = 4\n\n["CartPole-v1"]\nclip_ratio = "none"\n',
      ", table [CartPole-v1]: update_epochs and minibatch_size need clip_ratio (several steps on one rollout "
-     "need the clipped surrogate)"),
+     "need the clipped surrogate; REINFORCE's one step is update_epochs 1 with minibatch_size none)"),
 ])
 def test_a_bad_presets_file_is_one_line_naming_the_file_the_table_and_the_field(text, message, tmp_path):
     path = write_presets(tmp_path, text)
@@ -307,9 +309,10 @@ def test_a_rule_broken_in_default_is_blamed_on_default_wherever_it_stands(tmp_pa
         load_presets(path)
 
 
-def test_importing_run_swingup_raises_the_error_of_a_bad_package_presets_file(tmp_path, monkeypatch):
-    """run_swingup.py reads the presets when imported: a broken file is an exception there (the
-    command line reports it), not an exit."""
+def test_run_swingup_raises_the_error_of_a_bad_package_presets_file(tmp_path, monkeypatch):
+    """run_swingup.py reads the presets when its Script is first used (run_swingup.SWINGUP,
+    .SOLVE): a broken file is an exception there (the command line reports it: test_cli), not
+    an exit."""
     import importlib
 
     from minipg import options as options_module
@@ -319,7 +322,7 @@ def test_importing_run_swingup_raises_the_error_of_a_bad_package_presets_file(tm
     monkeypatch.delitem(sys.modules, "run_swingup")
     with pytest.raises(PresetsError, match=exactly(f'{path}, table [CartPoleSwingUp-v0], field num_envs: '
                                                    'must be a positive integer, got "8"')):
-        importlib.import_module("run_swingup")
+        importlib.import_module("run_swingup").SWINGUP
 
 
 def test_the_shipped_presets_load_and_the_swingup_table_is_the_solve_preset():

@@ -181,14 +181,17 @@ def test_ppo_update_takes_a_step_per_minibatch_per_pass_on_the_valid_samples(mon
 
     step_stats = []
 
-    def spy(self, batch_states, batch_actions, objective, mask=None, max_grad_norm=None, entropy_coef=0.0):
+    def spy(self, batch_states, batch_actions, objective, mask=None, max_grad_norm=None, entropy_coef=0.0,
+            checked=False):
         rows = [int(np.flatnonzero((states == row).all(axis=-1).ravel())[0]) for row in batch_states]
         steps.append(rows)
         # the objective's weights at the acting policy (ρ = 1) are −A/n for these rows' advantages
         _, weights = objective(acting_log_probs.ravel()[rows])
         np.testing.assert_allclose(weights, -advantages.ravel()[rows] / len(rows), rtol=1e-12)
-        assert mask is None and max_grad_norm == 0.5 and entropy_coef == 0.01
-        step_stats.append(step(self, batch_states, batch_actions, objective, mask, max_grad_norm, entropy_coef))
+        # checked: the rollout was checked once by ppo_update, not again in each minibatch
+        assert mask is None and max_grad_norm == 0.5 and entropy_coef == 0.01 and checked
+        step_stats.append(step(self, batch_states, batch_actions, objective, mask, max_grad_norm, entropy_coef,
+                               checked))
         return step_stats[-1]
 
     monkeypatch.setattr(DiagonalGaussianPolicy, "step", spy)
@@ -279,3 +282,24 @@ def test_the_clipped_objective_takes_one_advantage_per_sample():
     with pytest.raises(ValueError, match=r"^advantages must have shape \(3,\) \(the states' batch shape\), "
                                          r"got \(3, 2\)"):
         clipped_objective(np.zeros((3, 2)), np.zeros((3, 2)), CLIP)
+
+
+@pytest.mark.parametrize("broken, error, message", [
+    ("advantages", NonFiniteError, "advantages contain NaN or inf"),
+    ("states", NonFiniteError, "states contain NaN or inf"),
+    ("actions", ValueError, "actions contain NaN or inf"),
+])
+def test_ppo_update_checks_the_rollout_once_before_any_step(broken, error, message, monkeypatch):
+    """The rollout is checked as a whole before the first minibatch (not again in each step):
+    a NaN anywhere, even in a sample the last minibatch would hold, stops the update with
+    the parameters untouched."""
+    policy = POLICIES["gaussian_3d"](0)
+    batch = dict(zip(("states", "actions", "advantages", "mask"), random_batch(policy, np.random.default_rng(3), True)))
+    last_valid = np.flatnonzero(batch["mask"].ravel())[-1]
+    batch[broken].reshape(batch["mask"].size, -1)[last_valid] = np.nan
+    before = [p.copy() for p in policy.parameters()]
+    monkeypatch.setattr(DiagonalGaussianPolicy, "step", lambda *args, **kwargs: pytest.fail("a step was taken"))
+    with pytest.raises(error, match=exactly(message)):
+        ppo_update(policy, *batch.values(), CLIP, update_epochs=2, minibatch_size=5)
+    for a, b in zip(before, policy.parameters()):
+        assert a.tobytes() == b.tobytes()

@@ -7,6 +7,11 @@ convention, checked against each package's physics: pushing the cart right must 
 pole left.
 """
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -194,3 +199,23 @@ def test_drawing_a_mujoco_robot_leaves_no_log_file(mujoco_log):
     policy = DiagonalGaussianPolicy(stand_in_env(17, spaces.Box(-1.0, 1.0, shape=(6,))), hidden=(4,), seed=0)
     render_episode_gif(policy, "HalfCheetah-v5", "robot.gif", seed=1, max_steps=2)
     assert not mujoco_log.exists()
+
+
+def test_a_task_drawn_by_pygame_prints_nothing_on_a_machine_without_a_display(tmp_path):
+    """SDL looks for a display even to draw off screen, and says "error: XDG_RUNTIME_DIR is
+    invalid" on stderr where there is none; the GIF of a classic-control task must not."""
+    program = textwrap.dedent("""
+        from gymnasium import spaces
+        from conftest import stand_in_env
+        from minipg.policies import DiagonalGaussianPolicy
+        from minipg.tools.render import render_episode_gif
+        policy = DiagonalGaussianPolicy(stand_in_env(3, spaces.Box(-2.0, 2.0, (1,))), hidden=(4,), seed=0)
+        render_episode_gif(policy, "Pendulum-v1", "pendulum.gif", seed=0, max_steps=5)
+    """)
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ("XDG_RUNTIME_DIR", "SDL_VIDEODRIVER", "DISPLAY")}
+    environment["PYTHONPATH"] = os.pathsep.join([os.path.dirname(__file__), environment.get("PYTHONPATH", "")])
+    result = subprocess.run([sys.executable, "-c", program], cwd=tmp_path, env=environment, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "" and (tmp_path / "pendulum.gif").stat().st_size > 0

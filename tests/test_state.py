@@ -82,14 +82,21 @@ def test_adam_round_trip_continues_bitwise():
     np.testing.assert_array_equal(saved.params[0], saved.params[0])
 
 
+def test_adam_takes_betas_of_zero_as_its_constructor_does():
+    optimizer = adam(0)
+    optimizer.load_state_dict({**adam(1).state_dict(), "betas": [0.0, 0.0], "eps": 1e-3})
+    assert (optimizer.beta1, optimizer.beta2, optimizer.eps) == (0.0, 0.0, 1e-3)
+
+
 @pytest.mark.parametrize("change, message", [
     ({"t": -1}, "t: -1 saved, a non-negative integer expected"),
     ({"betas": [1.0, 0.9]}, "betas [1.0, 0.9] and eps 1e-06 saved: betas in [0, 1) and a positive finite eps expected"),
     ({"betas": [0.9, -0.1]}, "betas [0.9, -0.1] and eps 1e-06 saved"),
+    ({"betas": [0.9, 1.0]}, "betas [0.9, 1.0] and eps 1e-06 saved"),
     ({"eps": 0.0}, "betas [0.8, 0.99] and eps 0.0 saved"),
     ({"eps": float("inf")}, "betas [0.8, 0.99] and eps inf saved"),
     ({"v": [np.zeros((3, 2))]}, "v: 1 arrays saved, 2 expected"),
-], ids=["t", "beta1", "beta2", "eps_zero", "eps_inf", "v_count"])
+], ids=["t", "beta1", "beta2", "beta2_one", "eps_zero", "eps_inf", "v_count"])
 def test_adam_refuses_what_does_not_fit_and_keeps_its_state(change, message):
     optimizer, other = adam(0), adam(1)
     before = snapshot(optimizer)
@@ -133,6 +140,18 @@ def test_a_policy_refuses_another_architecture_or_generator_and_keeps_its_state(
     assert_same_state(before, policy.state_dict())
 
 
+def test_an_architecture_names_its_mirror_and_its_dtype():
+    env = stand_in_env(3, spaces.Box(-1, 1, (1,)))
+    mirrored = DiagonalGaussianPolicy(env, hidden=(2,), mirror=[1, -1, 1], seed=0)
+    plain32 = DiagonalGaussianPolicy(env, hidden=(2,), dtype=np.float32, seed=0)
+    assert set(mirrored.state_dict()) == {"architecture", "parameters", "optimizer", "rng"}
+    with pytest.raises(ValueError, match=exactly(
+            "the saved policy is DiagonalGaussianPolicy(obs_dim=3, act_dim=1, hidden=(2,), dtype=float64, "
+            "mirror=(1, -1, 1)), this one differs in dtype: float64 saved, float32 here; mirror: (1, -1, 1) saved, "
+            "None here")):
+        plain32.load_state_dict(mirrored.state_dict())
+
+
 def test_the_value_baseline_round_trip_and_refusal():
     rng = np.random.default_rng(0)
     baseline, restored = (ValueBaseline(3, 0.99, np.random.default_rng(seed), hidden=(4,)) for seed in (0, 1))
@@ -160,6 +179,9 @@ def test_the_normalizers_round_trip_and_refusal():
                             ({"var": np.ones(3)}, "statistics of shapes (2,) and (3,) saved, (2,) expected")):
         with pytest.raises(ValueError, match=exactly(message)):
             RunningMeanStd((2,)).load_state_dict({**moments.state_dict(), **change})
+    fresh = RunningMeanStd((2,))  # nothing seen yet: the count is ε, not 0
+    fresh.load_state_dict(RunningMeanStd((2,)).state_dict())
+    assert 0 < fresh.count < 1
     scaler, other = RewardScaler(), RewardScaler()
     scaler.scale(np.ones((3, 2)), np.zeros((3, 2), dtype=bool), 0.9)
     other.load_state_dict(scaler.state_dict())
@@ -181,8 +203,12 @@ def test_a_solver_state_round_trip_continues_training_bitwise():
                       normalize_observations=True, normalize_rewards=True, count_bonus=0.5, count_bits=6,
                       lr_decay=True)
     first = new_state(CategoricalPolicy(env, lr=0.01, seed=0), options.replace(epochs=2))
+    empty = first.state_dict()["history"]  # before the first epoch too: counts are integers
+    assert (empty["episodes"].dtype, empty["env_steps"].dtype, empty["loss"].dtype) == (np.int64, np.int64, np.float64)
     train(env, first.policy, options.replace(epochs=2), seed=0, state=first)
     saved = first.state_dict()
+    assert set(saved) == {"history", "schedules", "policy", "baseline", "observation_normalizer", "reward_scaler",
+                          "state_counter"}  # the names checkpoints hold
     assert saved["history"]["episodes"].dtype == np.int64 and saved["history"]["loss"].dtype == np.float64
     second = new_state(CategoricalPolicy(env, lr=0.01, seed=5), options.replace(epochs=2))
     second.load_state_dict(saved)

@@ -64,6 +64,33 @@ def test_python_m_minipg_needs_an_env(capsys):
     assert "python -m minipg: error: --env ENV_ID is needed" in capsys.readouterr().err
 
 
+def test_list_shows_each_tasks_preset_as_its_changes_from_default(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        minipg_main(["--list"])
+    assert exit_.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    presets = load_presets()
+    assert [line.split(":")[0].strip() for line in lines[1:]] == [name for name in presets if name != "default"]
+    assert "  CartPole-v1: --num-envs 8 --T 500 --epochs 25" in lines
+    assert "  MountainCarContinuous-v0: --num-envs 8 --T 999 --epochs 20 --lr 0.01 --hidden none --update-epochs 4 " \
+           "--minibatch-size 1000" in lines
+
+
+def test_an_unknown_preset_is_argparses_invalid_choice(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        minipg_main(["--preset", "Pendulum"])
+    assert exit_.value.code == 2
+    assert "argument --preset: invalid choice: 'Pendulum'" in capsys.readouterr().err
+
+
+def test_a_resumed_run_of_another_task_plots_under_its_own_name(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    minipg_main(["--env", "Pendulum-v1", "--epochs", "1", "--T", "20", "--num-envs", "2", "--eval", "0",
+                 "--save", "p.safetensors"])
+    minipg_main(["--load", "p.safetensors", "--epochs", "2", "--eval", "0"])
+    assert sorted(path.name for path in (tmp_path / "runs").iterdir()) == ["Pendulum-v1-seed0.png"]
+
+
 def test_a_preset_table_with_an_unknown_field_is_named(tmp_path):
     path = tmp_path / "presets.toml"
     path.write_text('[default]\nnum_envs = 4\n\n["CartPole-v1"]\nlearning_rate = 0.1\n')

@@ -7,7 +7,9 @@ minipg steps E copies of an environment at once through gymnasium's vector API:
   one set of array operations per step for all E copies;
 - `sync`: gymnasium's SyncVectorEnv, E single environments stepped one by one in Python;
 - `async`: gymnasium's AsyncVectorEnv, single environments in worker subprocesses;
-- `auto`: `vector` when the environment has a batched implementation, else `sync`.
+- `auto`: `vector` when the environment has a batched implementation, else `sync`;
+- `envpool`: EnvPool's C++ copies of the task (an optional extra), behind the same interface
+  with gymnasium's spaces (envs/envpool.py: what it keeps of gymnasium's task and how it seeds).
 
 Autoreset: a vector env restarts finished episodes by itself, and the *when* matters to
 the rollout loop (`reinforce`).  gymnasium declares it in `env.metadata["autoreset_mode"]`:
@@ -27,6 +29,7 @@ gymnasium.make instead of make_vec: the same errors, warnings and action clippin
 """
 
 import functools
+import importlib
 import warnings
 
 import gymnasium
@@ -35,9 +38,10 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from gymnasium.wrappers.vector import TransformAction
 
+from .envpool import EnvPoolVectorEnv
 from .swingup import ENV_IDS, OBSERVATION_MIRROR
 
-VECTORIZATION_MODES = ("auto", "vector", "sync", "async")
+VECTORIZATION_MODES = ("auto", "vector", "sync", "async", "envpool")
 _GYMNASIUM_MODE = {"auto": None, "vector": "vector_entry_point", "sync": "sync", "async": "async"}
 
 
@@ -52,8 +56,10 @@ def make_env(env_id, num_envs, vectorization="auto"):
         raise ValueError(f"vectorization must be one of {VECTORIZATION_MODES}, got {vectorization!r}")
     if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
         raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
-    if vectorization == "vector" and _spec(env_id).vector_entry_point is None:
+    if vectorization == "vector" and env_spec(env_id).vector_entry_point is None:
         raise ValueError(f"{env_id} has no batched (vector) implementation; use sync or async")
+    if vectorization == "envpool":
+        return clip_actions(_envpool(env_id, num_envs))
     return _make(gymnasium.make_vec, env_id, num_envs=num_envs, vectorization_mode=_GYMNASIUM_MODE[vectorization])
 
 
@@ -68,18 +74,39 @@ def make_single_env(env_id, **kwargs):
     return _make(gymnasium.make, env_id, **kwargs)
 
 
-def _spec(env_id):
-    """gymnasium's EnvSpec of env_id, or a ValueError naming the unknown id."""
+def env_spec(env_id):
+    """gymnasium's EnvSpec of env_id, or a ValueError naming the unknown id.
+
+    An id "module:EnvId" (gymnasium.make's way to name a user's own env) imports the module
+    first, whose import registers EnvId, as gymnasium.make does; a module that cannot be
+    imported is a ValueError naming it."""
+    module, _, name = env_id.rpartition(":")
+    if module:
+        try:
+            importlib.import_module(module)
+        except Exception as error:  # whatever the user's module raises on import
+            raise ValueError(f"environment id {env_id!r}: cannot import {module!r}, the module that registers "
+                             f"{name} ({type(error).__name__}: {error})") from None
     try:
-        return gymnasium.spec(env_id)
+        return gymnasium.spec(name)
     except gymnasium.error.Error as error:
         raise ValueError(f"unknown environment id {env_id!r}: {error}") from None
+
+
+def _envpool(env_id, num_envs):
+    """EnvPool's copies of env_id declaring gymnasium's spaces and episode limit (read from one
+    gymnasium env of the task, so its errors are make_single_env's)."""
+    reference = make_single_env(env_id)
+    try:
+        return EnvPoolVectorEnv(env_id, num_envs, *single_spaces(reference), reference.spec.max_episode_steps)
+    finally:
+        reference.close()
 
 
 def _make(make, env_id, **kwargs):
     """make(env_id, **kwargs) (gymnasium.make or make_vec) with actions clipped; the one path of
     make_env and make_single_env."""
-    _spec(env_id)
+    env_spec(env_id)
     if is_mujoco(env_id):
         mujoco_warnings_as_python_warnings()
     with warnings.catch_warnings():
@@ -96,8 +123,8 @@ def is_mujoco(env_id):
     """True for a task of gymnasium's MuJoCo family (HalfCheetah, Hopper, ...), False for any other
     or an unknown id."""
     try:
-        entry_point = gymnasium.spec(env_id).entry_point
-    except gymnasium.error.Error:
+        entry_point = env_spec(env_id).entry_point
+    except ValueError:
         return False
     return isinstance(entry_point, str) and entry_point.startswith("gymnasium.envs.mujoco")
 

@@ -21,9 +21,11 @@ written to a temporary file in the same directory, fsync'ed, then renamed over t
 checkpoint (os.replace, atomic on POSIX and Windows): a crash leaves the old file or the new.
 """
 
+import errno
 import json
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,8 +117,12 @@ def write_atomically(path, write):
 
     A crash at any moment leaves the old file or the new one, never a partial file; parent
     directories are created.  Used for every file a run writes whole (checkpoints, CSVs, JSON).
+    Raises OSError (EINVAL) naming `path` if it exists and is not a regular file (a device, a
+    FIFO, a socket, a directory): replacing it would destroy it, not write to it.
     """
     path = os.fspath(path)
+    if os.path.exists(path) and special_file(path):  # the rename would put a file in a device's place
+        raise OSError(errno.EINVAL, f"not a regular file ({special_file(path)}); not replaced", path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     # Same directory, so os.replace is a rename within one filesystem.  O_EXCL: never clobber
@@ -143,6 +149,17 @@ def write_atomically(path, write):
         pass
     finally:
         os.close(descriptor)
+
+
+def special_file(path):
+    """What the existing `path` is if not a regular file ('a character device', 'a FIFO', ...),
+    else None; symbolic links are followed."""
+    mode = os.stat(path).st_mode
+    if stat.S_ISREG(mode):
+        return None
+    kinds = {stat.S_ISDIR: "a directory", stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device",
+             stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket"}
+    return next((kind for test, kind in kinds.items() if test(mode)), "a special file")
 
 
 # ----------------------------------------------------------------------------- loading

@@ -13,24 +13,30 @@ were given (argparse.SUPPRESS defaults); none of the three keeps all of that.
 """
 
 import argparse
+import contextlib
 import dataclasses
 import errno
 import json
 import os
 import sys
+import urllib.parse
 from dataclasses import dataclass, field
 
-import gymnasium
 import numpy as np
 
+from ..envs import env_spec
 from ..envs.vector import MIRRORS, observation_mirror
-from ..options import (FIELDS, FLAG, NAMES, POSITIVE_INT, SIZE_FIELDS, SIZES, OptionsError, flag, load_presets,
-                       optional)
+from ..options import (FIELDS, FLAG, NAMES, POSITIVE_INT, SIZE_FIELDS, SIZES, OptionsError, PresetsError, flag,
+                       load_presets, optional)
 from ..policies import describe_architecture
-from .checkpoint import load_checkpoint, write_atomically
+from .checkpoint import load_checkpoint, special_file, write_atomically
 from .plotting import plot_learning_curves
 from .run import EXIT_IO_ERROR, OutputPaths, Outputs, Run, RunError, algorithm_name, nan_reduce, train_run
 from .sweep import ClusterError, sweep_seeds
+
+EXIT_USAGE = 2  # argparse's status for a usage error, and ours for a run that cannot start
+# The files a run writes, by flag; --plot and --gif have a format, which their suffix names.
+OUTPUT_FLAGS = ("save", "csv", "plot", "gif", "results")
 
 POLICY_CLASS_NAMES = {"categorical": "CategoricalPolicy", "gaussian": "DiagonalGaussianPolicy"}
 
@@ -83,6 +89,29 @@ hidden_size = argument_type(lambda text: None if text.lower() == "none" else int
                             optional(POSITIVE_INT), POSITIVE_INT.expected)
 
 
+def cluster_address(text):
+    """The argparse type of --cluster: 'slurm', or a Dask scheduler's address tcp://HOST:PORT (or
+    tls://, or HOST:PORT meaning tcp://), parsed here so that a typo is a usage error, not a wait
+    for a scheduler that cannot answer.  Returns the text as given."""
+    if text == "slurm":
+        return text
+    scheme, found, rest = text.partition("://")
+    if not found:
+        scheme, rest = "tcp", text
+    expected = "'slurm' or a scheduler address tcp://HOST:PORT (or HOST:PORT)"
+    if scheme not in ("tcp", "tls"):
+        raise argparse.ArgumentTypeError(f"expected {expected}; {scheme}:// is not a scheduler this process can "
+                                         f"reach, got {text!r}")
+    try:
+        address = urllib.parse.urlsplit(f"{scheme}://{rest}")
+        port = address.port  # ValueError for a port that is not a number in 0-65535
+    except ValueError:
+        port = None
+    if not address.hostname or not port or address.path or address.query or address.fragment:
+        raise argparse.ArgumentTypeError(f"expected {expected}, with a port in 1-65535, got {text!r}")
+    return text
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Each flag's default in its help, except a None default (the help says what not giving it does)."""
 
@@ -98,7 +127,7 @@ def build_parser(script):
     defaults = script.presets[script.default_preset]
     parser.add_argument("--preset", choices=sorted(script.presets), default=argparse.SUPPRESS,
                         help=f"a named set of defaults (default: {script.default_preset}); explicit flags override it")
-    parser.add_argument("--seed", type=int, default=argparse.SUPPRESS,
+    parser.add_argument("--seed", type=non_negative_int, default=argparse.SUPPRESS,
                         help="seeds the policy (init and sampling) and the envs (default: 0)")
     if script.needs_env:
         parser.add_argument("--list", action="store_true",
@@ -123,7 +152,8 @@ def build_parser(script):
         group.add_argument(flag(name), **kwargs)
     outputs = parser.add_argument_group("outputs and runs")
     add = outputs.add_argument
-    add("--plot", help="learning-curve PNG path (default: runs/<name>-seed<seed>.png)")
+    add("--plot", help="learning-curve image path, its format named by its suffix (.png, .pdf, .svg, ...; none: "
+        ".png is added) (default: runs/<name>-seed<seed>.png)")
     add("--reference", metavar="JSON", help="overlay learning curves of the original code on the plot: a JSON file "
         "{run name: {'avg_reward_per_epoch': [...]}}; runs named <name>_* are drawn")
     add("--save", metavar="PATH", help="write a checkpoint (a safetensors file) at the end")
@@ -136,14 +166,15 @@ def build_parser(script):
     add("--csv", metavar="PATH", help="write one row per epoch to this CSV file")
     add("--results", metavar="JSON", help="write the run's options and, per seed, its evaluation returns, env steps "
         "and wall seconds to this JSON file")
-    add("--gif", metavar="PATH", help="render one deterministic episode as a GIF")
-    add("--seeds", type=int, nargs="+", metavar="SEED",
+    add("--gif", metavar="PATH", help="render one deterministic episode as a GIF (a path without a suffix gets "
+        ".gif)")
+    add("--seeds", type=non_negative_int, nargs="+", metavar="SEED",
         help="run each seed in turn; plot mean ± std over them and print a table")
     add("--jobs", type=check_type(POSITIVE_INT), default=1, metavar="N",
         help="with --seeds, run N seeds at once in a local process pool, each run's learn step on cores // N "
              "threads (each seed's results are those of a sequential run); with --cluster slurm, the number of "
              "Dask workers; with --cluster ADDRESS, ignored (the cluster's workers decide)")
-    add("--cluster", metavar="ADDRESS",
+    add("--cluster", type=cluster_address, metavar="ADDRESS",
         help="with --seeds, run the seeds on a Dask cluster: the address of a running `dask scheduler` (e.g. "
              "tcp://127.0.0.1:8786), whose workers need minipg but no shared filesystem (the files are written "
              "here), or 'slurm': a dask-jobqueue SLURMCluster of --jobs workers, from dask-jobqueue's own "
@@ -164,11 +195,21 @@ def task_script(argv):
     prober.add_argument("--preset")
     known = prober.parse_known_args(argv)[0]
     default = known.env if known.env in presets else "default"
-    return Script(name=(known.env or presets[known.preset or default].env).replace("/", "-"), prog="python -m minipg",
+    # an unknown --preset is argparse's "invalid choice" later; the name is the run's env (default_name)
+    env_id = known.env or presets.get(known.preset, presets[default]).env
+    return Script(name=env_id.replace("/", "-").replace(":", "-"), prog="python -m minipg",
                   description="Train any gymnasium task with a flat Box observation and a Discrete or Box action "
                               "space: the categorical or the Gaussian policy, as the action space says, with the "
                               "solver's options (minipg/options.py) and the task's preset (minipg/presets.toml).",
                   presets=presets, default_preset=default, needs_env=True)
+
+
+def default_name(script, env_id):
+    """The stem of a run's default plot: the script's name for its own task, else the env id
+    (a run of another task, e.g. resumed with --load, does not overwrite the script's plot)."""
+    if env_id == script.presets[script.default_preset].env:
+        return script.name
+    return env_id.replace("/", "-").replace(":", "-")
 
 
 def list_presets(presets):
@@ -178,8 +219,8 @@ def list_presets(presets):
     for name, options in presets.items():
         if name != "default":
             changes = options.changes(default)
-            lines.append(f"  {name}: " + " ".join(shown(field, value) for field, (value, _) in changes.items()
-                                                  if field != "env"))
+            lines.append(f"  {name}: " + " ".join(shown(field, value).replace("(none)", "none")  # as typed
+                                                  for field, (value, _) in changes.items() if field != "env"))
     return "\n".join(lines)
 
 
@@ -189,6 +230,10 @@ def parse_args(script, argv=None):
     checkpoint.  Every usage error exits as argparse does (status 2), before anything is written."""
     parser = build_parser(script)
     args = parser.parse_args(argv)
+    if args.seeds and len(set(args.seeds)) < len(args.seeds):
+        twice = sorted({seed for seed in args.seeds if args.seeds.count(seed) > 1})
+        parser.error(f"argument --seeds: each seed once (a seed's run and files are a function of it), "
+                     f"given more than once: {' '.join(map(str, twice))}")
     if getattr(args, "list", False):
         print(list_presets(script.presets))
         raise SystemExit(0)
@@ -225,9 +270,9 @@ def parse_args(script, argv=None):
                          f"{POLICY_CLASS_NAMES['categorical']}")
     args.env = args.options.env
     try:
-        gymnasium.spec(args.env)
-    except gymnasium.error.Error as error:
-        parser.error(f"argument --env: unknown environment id {args.env!r} ({error})")
+        env_spec(args.env)
+    except ValueError as error:
+        parser.error(f"argument --env: {error}")
     if args.options.mirror and args.env not in MIRRORS:
         if "mirror" in explicit or args.checkpoint is not None:
             parser.error(f"argument --mirror: {observation_mirror_error(args.env)}")
@@ -242,14 +287,69 @@ def parse_args(script, argv=None):
         parser.error("--load takes one run, not --seeds")
     if args.plot is None:
         seeds = "-".join(str(seed) for seed in args.seeds) if args.seeds else args.seed
-        args.plot = f"runs/{script.name}-seed{seeds}.png"
-    # Now, not after a run that then cannot keep what it trained.
-    for option in ("save", "csv", "plot", "gif", "results"):
-        path = getattr(args, option)
-        reason = None if path is None else unwritable(path)
-        if reason:
-            parser.error(f"argument --{option}: cannot write {path}: {reason}")
+        args.plot = f"runs/{default_name(script, args.env)}-seed{seeds}.png"
+    check_outputs(parser, args)
     return args
+
+
+def output_format(option, path):
+    """`path` with the suffix of its format added if it has none (--plot curve: curve.png,
+    --gif anim: anim.gif); raises ValueError if its suffix names a format the writer lacks.
+    Only --plot (matplotlib's formats) and --gif (.gif) have one: --save, --csv and --results
+    write their format whatever the name."""
+    if option not in ("plot", "gif"):
+        return path
+    if option == "plot":
+        import matplotlib.figure  # the formats this matplotlib can write, as savefig would find them
+        formats, default = sorted(matplotlib.figure.Figure().canvas.get_supported_filetypes()), "png"
+    else:
+        formats, default = ["gif"], "gif"
+    suffix = os.path.splitext(path)[1]
+    if not suffix:
+        return f"{path}.{default}"
+    if suffix[1:].lower() not in formats:
+        raise ValueError(f"{path}: the format {suffix!r} cannot be written; --{option} writes "
+                         + (f"one of .{', .'.join(formats)}" if len(formats) > 1 else f".{default}"))
+    return path
+
+
+def check_outputs(parser, args):
+    """Refuse, before training, the outputs that could not be kept: a format the writer lacks, a
+    path that cannot be written, or one file named by two flags (compared as os.path.realpath
+    resolves them, with the '-seedS' suffixes of --seeds), or the --load or --reference file
+    under an output's name (but --save over --load: resuming in place).  A --plot or --gif
+    path without a suffix gets its format's (output_format), in args."""
+    for option in OUTPUT_FLAGS:
+        path = getattr(args, option)
+        if path is None:
+            continue
+        try:
+            path = output_format(option, path)
+        except ValueError as error:
+            parser.error(f"argument --{option}: {error}")
+        setattr(args, option, path)
+        reason = unwritable(path)
+        if reason:  # now, not after a run that then cannot keep what it trained
+            parser.error(f"argument --{option}: cannot write {path}: {reason}")
+    seeds = args.seeds if args.seeds else [args.seed]
+    several = len(seeds) > 1
+    owners = {}  # real path -> (flag, path as given) of the first flag that writes it
+    named = [("load", args.load), ("reference", args.reference)]
+    for option in OUTPUT_FLAGS:
+        per_seed = option not in ("plot", "results") or not several  # one plot and one JSON for a sweep
+        paths = [suffixed(getattr(args, option), seed, several) for seed in seeds] if per_seed else \
+            [getattr(args, option)]
+        named += [(option, path) for path in paths]
+    for option, path in named:
+        if path is None:
+            continue
+        real = os.path.realpath(path)
+        if real in owners and {owners[real][0], option} != {"load", "save"}:
+            other, first = owners[real]
+            alias = "" if path == first else f" ({first})"
+            parser.error(f"argument --{option}: {path} is also the file of --{other}{alias}; each output needs "
+                         "a file of its own")
+        owners.setdefault(real, (option, path))
 
 
 def gaussian_only(explicit):
@@ -315,13 +415,17 @@ def shown(name, value):
 def unwritable(path):
     """Why the file `path` could not be written, as the OS would say it; None if it can.
 
-    Checked without creating anything: an existing `path` must be a file we may write;
-    otherwise its nearest existing ancestor must be a directory we may add entries to (the
-    writers create the missing directories, such as runs/).
+    Checked without creating anything: an existing `path` must be a regular file we may write
+    (the writers replace it by a new file, which would put a regular file in the place of a
+    device, a FIFO or a socket); otherwise its nearest existing ancestor must be a directory we
+    may add entries to (the writers create the missing directories, such as runs/).
     """
     if not os.path.basename(path) or os.path.isdir(path):
         return os.strerror(errno.EISDIR)
     if os.path.exists(path):
+        kind = special_file(path)
+        if kind:
+            return f"not a regular file ({kind}); give the path of a file to create or replace"
         return None if os.access(path, os.W_OK) else os.strerror(errno.EACCES)
     ancestor = os.path.dirname(path) or os.curdir
     while not os.path.exists(ancestor):
@@ -371,14 +475,14 @@ def main(script, argv=None):
         try:
             results, status = sweep_seeds(runs, args.jobs, args.cluster, outputs, script.prog)
         except ClusterError as error:
-            build_parser(script).error(f"argument --cluster: {error}")
+            run_error(script, f"argument --cluster: {error}")
     else:
         results, status = [], 0
         for run in runs:
             try:
                 results.append(train_run(run))
             except RunError as error:
-                build_parser(script).error(str(error))
+                run_error(script, str(error))
             status = results[-1].status
             if status:  # a failed or interrupted seed stops the ones after it
                 break
@@ -400,6 +504,25 @@ def main(script, argv=None):
     return (results[-1].policy, results[-1].history) if results else (None, None)
 
 
+def run_error(script, message):
+    """Exit with status 2 and one line for what the flags asked but the run found it cannot do
+    (an env that cannot be made, spaces that do not fit, a cluster that does not answer): the
+    flags parsed, so argparse's usage block would not help."""
+    print(f"{script.prog}: error: {message} (see {script.prog} --help)", file=sys.stderr, flush=True)
+    raise SystemExit(EXIT_USAGE)
+
+
+@contextlib.contextmanager
+def presets_errors(prog):
+    """Around what reads presets.toml at a command line's edge (python -m minipg, run_swingup.py):
+    a PresetsError ends the process with its one line and status 2, not a traceback."""
+    try:
+        yield
+    except PresetsError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_USAGE) from None
+
+
 def reference_curves(path, name):
     """{label: avg_reward per epoch} of the runs in the JSON file `path` named after the script
     (`name`_*), or None with a warning if it cannot be read."""
@@ -415,6 +538,7 @@ def reference_curves(path, name):
 
 def print_seed_table(results):
     """Per seed: last-10-epoch mean return, deterministic evaluation (mean, min) and wall time."""
+    print("per seed: the training episodes' mean return over the last 10 epochs, the deterministic evaluation")
     print(f"{'seed':>6} {'epochs':>7} {'last-10 mean return':>20} {'eval mean':>10} {'eval min':>9} {'wall s':>8}")
     for result in results:
         returns = np.asarray(result.history["mean_return"], dtype=float)

@@ -124,6 +124,9 @@ def render_episode_gif(policy, env_id, path, seed=None, deterministic=True, max_
             policy, env_id, lambda env: mujoco_shapes(env.unwrapped.model, env.unwrapped.data), **episode)
         draw = _robot_scene(shots, env_id)
     else:
+        # An rgb_array renderer draws off screen: SDL (pygame's, for classic control and Box2D) needs no
+        # display then, and without this it prints "error: XDG_RUNTIME_DIR is invalid" on a machine that has none.
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         try:
             shots, total_return, seconds_per_step = record(policy, env_id, _rendered_frame, render_mode="rgb_array",
                                                            **episode)

@@ -32,10 +32,11 @@ from dataclasses import dataclass, field
 
 import gymnasium
 import numpy as np
+from gymnasium import spaces
 
-from ..envs import make_env
+from ..envs import env_spec, make_env, make_single_env
 from ..options import Options, OptionsError, flag
-from ..policies import NonFiniteError
+from ..policies import DEFAULT_CHUNK_SIZE, NonFiniteError
 from ..reinforce import reinforce
 from ..solver import make_policy, new_state, train
 from .checkpoint import Checkpoint, CheckpointError, restore, save_checkpoint, write_atomically
@@ -151,7 +152,7 @@ def train_run(run):
 
     print(f"{run.prog}: {options.env}, {options.num_envs} envs × T {options.T}, {options.epochs} epochs, "
           f"lr {options.lr}, γ {options.gamma}, seed {run.seed}", flush=True)
-    time_limit = gymnasium.spec(options.env).max_episode_steps
+    time_limit = env_spec(options.env).max_episode_steps
     if time_limit is not None and options.T < time_limit:
         # Every rollout resets the envs (the post's loop), so steps past T are never trained on.
         print(f"note: T {options.T} is shorter than {options.env}'s time limit of {time_limit} steps: each "
@@ -215,6 +216,7 @@ def start(run):
     """(env, SolverState) of the run: made from its options, or resumed from its checkpoint.
     Raises RunError naming what does not fit."""
     options = run.options
+    check_memory(options)
     try:
         env = make_env(options.env, options.num_envs, options.vectorization)
     except ValueError as error:  # a missing optional dependency, a vectorization the env lacks
@@ -240,6 +242,77 @@ def start(run):
     return env, state
 
 
+def memory_needed(options, observation_space, action_space):
+    """A rough estimate of the bytes a run's arrays take at once, by the flags that size them:
+    {(what, its flags): bytes}.
+
+    - rollout buffers: T·E·(obs_dim + act + 4) float64 (observations, actions, rewards, returns,
+      advantages, mask; act: 1 for a Discrete action, act_dim for a Box);
+    - networks: 3 × their parameters (the parameters and Adam's two moments), in --dtype;
+    - activations of one learn chunk: 2 × rows × (obs_dim + the layers' widths), in --dtype
+      (pre-activations and activations), rows = min(T·E, --chunk-size).
+    It leaves out what is small beside these (the envs, gradients of one chunk, the history).
+    """
+    obs_dim = int(np.prod(observation_space.shape))
+    discrete = isinstance(action_space, spaces.Discrete)
+    act, outputs = (1, int(action_space.n)) if discrete else (int(np.prod(action_space.shape)),) * 2
+    itemsize = np.dtype(options.dtype).itemsize
+    rows = options.T * options.num_envs  # Python ints: no overflow for any size a flag accepts
+    layers = [(obs_dim, *options.hidden, outputs)]
+    if options.baseline == "value":
+        layers.append((obs_dim, *options.value_hidden, 1))
+    parameters = sum((a + 1) * b for sizes in layers for a, b in zip(sizes, sizes[1:]))
+    widths = sum(sum(sizes[1:]) for sizes in layers)
+    chunk = min(rows, options.chunk_size or DEFAULT_CHUNK_SIZE)
+    networks = ", ".join(shown_sizes(name, getattr(options, name))
+                         for name in ("hidden", "value_hidden")[:len(layers)])
+    return {("rollout buffers", f"--T {options.T} × --num-envs {options.num_envs}"):
+            rows * (obs_dim + act + 4) * 8,
+            ("networks and Adam's moments", networks): 3 * parameters * itemsize,
+            ("activations of a learn chunk", f"{chunk} rows (--chunk-size) × {networks}"):
+            2 * chunk * (obs_dim + widths) * itemsize}
+
+
+def shown_sizes(name, sizes):
+    return f"{flag(name)} {' '.join(map(str, sizes)) if sizes else 'none'}"
+
+
+def physical_memory():
+    """The machine's memory in bytes (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(options):
+    """Raise RunError naming the flags if memory_needed (for the env's spaces, from one env made
+    alone) exceeds the machine's memory: refused before any array is allocated."""
+    available = physical_memory()
+    if available is None:
+        return
+    try:
+        env = make_single_env(options.env)
+    except Exception:  # start() makes the env next and says why it cannot
+        return
+    env.close()
+    if not (isinstance(env.observation_space, spaces.Box) and isinstance(env.action_space, (spaces.Discrete,
+                                                                                           spaces.Box))):
+        return  # spaces no policy takes: make_policy says so
+    needed = memory_needed(options, env.observation_space, env.action_space)
+    total = sum(needed.values())
+    if total > available:
+        (what, flags), largest = max(needed.items(), key=lambda item: item[1])
+        raise RunError(f"{options.env}: the run would need about {gibibytes(total)} of memory, more than this "
+                       f"machine's {gibibytes(available)}; most of it {what} ({flags}: {gibibytes(largest)})")
+
+
+def gibibytes(count):
+    """A byte count for people: '74.5 GiB', or '3.2e+12 GiB' for what no machine has."""
+    value = count / 2**30
+    return f"{value:.1f} GiB" if value < 1e6 else f"{value:.2g} GiB"
+
+
 def run_loop(env, policy, options, seed, callback, state):
     """The post's REINFORCE itself (reinforce.py) when no addition of the solver is on, else the
     solver (solver.py), which gives the same history in that case (tested)."""
@@ -255,14 +328,16 @@ def algorithm_name(options):
 
 # ---------------------------------------------------------------- reporting
 def format_progress(epoch, epochs, history):
-    """One line per epoch: the post's metric, the honest one, loss, entropy, speed and ETA."""
+    """One line per epoch: the post's metric (avg_reward: the rollout's rewards over its finished
+    episodes, unfinished ones' rewards included), the mean return of the finished episodes,
+    loss, entropy, speed and ETA."""
     seconds = history["seconds"]
     steps_per_epoch = history["env_steps"][-1] / (epoch + 1)
     rate = steps_per_epoch / seconds[-1] if seconds[-1] > 0 else float("inf")
     eta = (epochs - epoch - 1) * float(np.median(seconds))
     return (f"epoch {epoch + 1:>{len(str(epochs))}}/{epochs}"
-            f"  avg_reward {history['avg_reward'][-1]:8.2f}"
-            f"  mean_return {history['mean_return'][-1]:8.2f}"
+            f"  avg_reward (post's metric) {history['avg_reward'][-1]:8.2f}"
+            f"  mean_return (finished episodes) {history['mean_return'][-1]:8.2f}"
             f"  episodes {history['episodes'][-1]:5d}"
             f"  loss {history['loss'][-1]:10.4g}"
             f"  entropy {history['entropy'][-1]:7.3f}"
@@ -278,10 +353,16 @@ def nan_reduce(reduce, values):
 
 
 def summarize_training(history, start_epoch):
+    """The line after training: epochs, seconds per epoch and the last epochs' mean return."""
+    if not history["loss"]:  # stopped (NaN, Ctrl-C) before the first epoch ended
+        print("no epoch completed", flush=True)
+        return
     seconds = history["seconds"][start_epoch:] or history["seconds"]
     last = history["mean_return"][-10:]
-    print(f"done: {len(history['loss'])} epochs ({np.median(seconds):.3f}s per epoch, median); "
-          f"mean episode return over the last {len(last)} epochs: {nan_reduce(np.mean, last):.2f}")
+    mean = nan_reduce(np.mean, last)
+    returns = (f"mean episode return over the last {len(last)} epochs: {mean:.2f}" if not np.isnan(mean) else
+               f"no episode ended in the last {len(last)} epochs (T shorter than an episode?)")
+    print(f"done: {len(history['loss'])} epochs ({np.median(seconds):.3f}s per epoch, median); {returns}")
 
 
 def report_evaluation(policy, options, episodes, seed, normalizer=None):

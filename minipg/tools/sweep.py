@@ -6,13 +6,13 @@ submitted to an executor: the standard library's ProcessPoolExecutor, or the one
 `distributed.Client(address).get_executor()` hands out.  The call is `train_run`, exactly as a
 sequential run (results do not depend on thread counts, see minipg/parallel.py), with its output
 paths redirected into a temporary directory of the worker, and returns a SeedRun: the RunResult
-and the bytes of the files it wrote.  This process writes those files where the flags say (atomically, with the
-'-seedS' suffixes of a sequential sweep), so the workers need no shared filesystem.
+and the bytes of the files it wrote.  This process writes those files where the Run says
+(atomically), so the workers need no shared filesystem.
 
 Progress: one line per finished run (its seed, evaluation or last-10 return, wall time, how many
 remain).  A run that stops on a non-finite value or cannot start (RunError), a run that raises,
-and a worker that dies are each named in one line; the finished runs are kept
-and written, and the exit status says that one failed (1, or the run's own status).
+and a worker that dies are each named in one line; the finished runs are kept and written, and
+the exit status says that one failed (1, or the run's own status).
 
 Signals.  On the first Ctrl-C or SIGTERM no further run starts: what has not started is
 cancelled, what finished is written, and the exit status is 130 or 143.  On a local pool the

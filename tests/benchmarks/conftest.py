@@ -80,7 +80,8 @@ class BenchRun:
         self.rounds_option = option("bench_rounds")
         self.check_targets = option("bench_check_targets")
         self.suite_floors = option("bench_suite_floors")
-        self.results = {"blog": {}, "scaling": [], "envs": {}, "busy": {}, "solve": {}, "floors": {}}
+        self.results = {"blog": {}, "scaling": [], "envs": {}, "busy": {}, "solve": {}, "floors": {}, "envpool": {},
+                        "minibatch": {}}
         self.before = self.after = None
 
     def start(self):

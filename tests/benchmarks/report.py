@@ -226,6 +226,26 @@ def floors_table(floors):
                                        "preset's env, random actions, no policy), medians ==")
 
 
+def envpool_table(results):
+    """Each suite task's env-alone floor with the preset's gymnasium vectorization and with EnvPool."""
+    headers = ["task", "E", "vectorization", "env steps", "rounds", "gymnasium steps/s", "EnvPool steps/s",
+               "EnvPool ÷ gymnasium"]
+    rows = [[env_id, r["E"], r["vectorization"], f"{r['env_steps']:,}", r["rounds"], rate(r["gymnasium_steps_per_s"]),
+             rate(r["envpool_steps_per_s"]), f"{r['speedup']:.2f}×"] for env_id, r in results.items()]
+    return format_table(headers, rows, "== EnvPool against gymnasium: the env-alone floor of each, back to back in "
+                                       "each round, medians ==")
+
+
+def minibatch_table(results):
+    """The minibatch Adam step of a preset's network, and its products and Adam alone (CPU µs)."""
+    headers = ["preset", "network", "minibatch", "rounds", "minibatch step [µs]", "policy.step [µs]",
+               "its 6 products [µs]", "Adam [µs]"]
+    rows = [[env_id, "-".join(str(size) for size in r["hidden"]), r["minibatch_size"], r["rounds"],
+             f"{r['minibatch_step_us_median']:.1f}", f"{r['policy_step_us_median']:.1f}",
+             f"{r['products_us_median']:.1f}", f"{r['adam_us_median']:.1f}"] for env_id, r in results.items()]
+    return format_table(headers, rows, "== The minibatch Adam step (CPU time per call, medians) ==")
+
+
 def render(meta, results):
     """Every table that has figures, after the header; blank lines between them."""
     lines = header(meta)
@@ -243,6 +263,10 @@ def render(meta, results):
         sections += [solve_table(solve), ceiling_table(solve)]
     if results["floors"]:
         sections.append(floors_table(results["floors"]))
+    if results["envpool"]:
+        sections.append(envpool_table(results["envpool"]))
+    if results["minibatch"]:
+        sections.append(minibatch_table(results["minibatch"]))
     if not sections:
         lines.append("no figures: no benchmark finished with pytest-benchmark enabled")
     for section in sections:

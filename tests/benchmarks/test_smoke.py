@@ -2,6 +2,7 @@
 benchmark still runs, at toy sizes, its tables and JSON included; a few seconds."""
 
 import dataclasses
+import importlib.util
 import json
 import math
 import subprocess
@@ -103,8 +104,11 @@ def test_every_benchmark_runs_at_toy_sizes(tmp_path):
     figures = {bench["name"]: bench for bench in written["benchmarks"]}
     floors = sorted(name for name in figures if name.startswith("test_env_floor["))
     assert "test_env_floor[CartPole-v1]" in floors
-    assert f"{9 + len(floors)} passed" in out
-    skipped = len(suite.TASKS) - len(floors)
+    # test_envpool.py: a task each when EnvPool is installed, else the module skipped as one
+    envpool_runs = sorted(name for name in figures if name.startswith("test_envpool_against_gymnasium["))
+    has_envpool = importlib.util.find_spec("envpool") is not None
+    assert f"{10 + len(floors) + len(envpool_runs)} passed" in out
+    skipped = len(suite.TASKS) - len(floors) + (len(suite.TASKS) - len(envpool_runs) if has_envpool else 1)
     assert (f"{skipped} skipped" in out) == (skipped > 0)
     summary = out.split("= minipg benchmarks =")[1]
     for text in ("TOY SIZES", "threads: BLAS 1", "load average",
@@ -115,7 +119,8 @@ def test_every_benchmark_runs_at_toy_sizes(tmp_path):
                  "== The env alone", "n/a (not blog size)", "== Swing-up scaling", "linearity:",
                  "== Swing-up env stepping", "twin / package", "== Busy machine",
                  "== Solve epoch (run_swingup.SOLVE: E=3 T=12, float32", "clipped passes (ppo_update)",
-                 "GFLOP by term:", "== Matrix-product ceiling", "learn step (value fit + passes)"):
+                 "GFLOP by term:", "== Matrix-product ceiling", "learn step (value fit + passes)",
+                 "== The minibatch Adam step", "Acrobot-v1    64-64         64"):
         assert text in summary, text
 
     assert written["minipg"]["toy"] is True and "calib" not in json.dumps(written["minipg"])
@@ -125,7 +130,13 @@ def test_every_benchmark_runs_at_toy_sizes(tmp_path):
         "test_blog_epoch[cartpole]", "test_blog_epoch[swingup]",
         "test_busy_machine[cartpole]", "test_busy_machine[swingup]",
         "test_swingup_env_stepping[vector]", "test_swingup_env_stepping[sync]",
-        "test_swingup_scaling[E2-T10]", "test_swingup_scaling[E5-T10]", "test_solve_epoch", *floors])
+        "test_swingup_scaling[E2-T10]", "test_swingup_scaling[E5-T10]", "test_solve_epoch", "test_minibatch_step",
+        *floors, *envpool_runs])
+    if has_envpool:
+        assert "test_envpool_against_gymnasium[CartPole-v1]" in envpool_runs
+        assert "== EnvPool against gymnasium" in summary
+        versus = figures["test_envpool_against_gymnasium[CartPole-v1]"]["extra_info"]
+        assert versus["speedup"] > 0 and len(versus["seconds"]["envpool"]) == 2
     for bench in figures.values():
         assert bench["stats"]["median"] > 0 and bench["stats"]["rounds"] == 2
     blog = figures["test_blog_epoch[swingup]"]["extra_info"]
@@ -142,7 +153,8 @@ def test_every_benchmark_runs_at_toy_sizes(tmp_path):
     assert (floor["E"], floor["T"], floor["env_steps"], len(floor["seconds"])) == (preset.num_envs, preset.T, 20, 2)
     budget = preset.num_envs * preset.T * preset.epochs
     assert floor["budget_env_steps"] == budget and floor["budget_s"] == pytest.approx(floor["median_s"] * budget / 20)
-    assert [line.split()[:3] for line in summary.splitlines() if line.startswith("CartPole-v1 ")] == [
+    floors_section = summary.split("== Env-alone floors")[1].split("\n\n")[0]
+    assert [line.split()[:3] for line in floors_section.splitlines() if line.startswith("CartPole-v1 ")] == [
         ["CartPole-v1", str(preset.num_envs), str(preset.T)]]
     reference = written["minipg"]["reference"]
     assert reference["blog"]["cartpole"] == {"env_id": "CartPole-v0", "E": 3, "env_steps": 36,
@@ -150,6 +162,9 @@ def test_every_benchmark_runs_at_toy_sizes(tmp_path):
                                                  "env_alone_median_s"]}
     assert sorted(reference["floors"]) == [name[len("test_env_floor["):-1] for name in floors]
     assert reference["floors"]["CartPole-v1"]["seconds"] == floor["median_s"] > 0
+    minibatch = figures["test_minibatch_step"]["extra_info"]
+    assert (minibatch["minibatch_size"], minibatch["samples"], minibatch["rounds"]) == (64, 130, 2)
+    assert all(minibatch[f"{part}_us_median"] > 0 for part in ("minibatch_step", "policy_step", "products", "adam"))
     solve = figures["test_solve_epoch"]["extra_info"]
     assert (solve["E"], solve["T"], solve["dtype"]) == (3, 12, "float32")
     assert len(solve["per_round"]) == len(solve["ceiling_per_round"]) == 2  # warm-up round dropped

@@ -73,7 +73,7 @@ def test_list_shows_each_tasks_preset_as_its_changes_from_default(capsys):
     assert [line.split(":")[0].strip() for line in lines[1:]] == [name for name in presets if name != "default"]
     assert "  CartPole-v1: --num-envs 8 --T 500 --epochs 25" in lines
     assert "  MountainCarContinuous-v0: --num-envs 8 --T 999 --epochs 20 --lr 0.01 --hidden none --update-epochs 4 " \
-           "--minibatch-size 1000" in lines
+           "--minibatch-size 1000 --count-bonus 2.0" in lines
 
 
 def test_an_unknown_preset_is_argparses_invalid_choice(capsys):

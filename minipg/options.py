@@ -110,6 +110,10 @@ class Options:
                                 "implementation when it has one, else sync), vector, sync, async, envpool "
                                 "(EnvPool, an optional extra; see minipg/envs/vector.py)",
                                 choice("auto", "vector", "sync", "async", "envpool"), EXPERIMENT)
+    learners: int = option(1, "train this many learners at once, one a thread, from the seed and seeds "
+                           "derived from it, and keep the one with the highest mean return over its last 10 "
+                           "epochs: training returns, never the evaluation (see minipg/tools/run.py)",
+                           POSITIVE_INT, EXPERIMENT, fixed=True)
 
     # --- the policy network
     hidden: tuple = option((), "hidden layer sizes of the policy network (none: linear)", SIZES, POLICY,

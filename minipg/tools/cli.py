@@ -555,7 +555,7 @@ def write_results(args, results):
     seeds = []
     for result in results:
         returns = np.asarray(result.history["mean_return"], dtype=float)
-        seeds.append({"seed": result.seed, "epochs": len(returns),
+        seeds.append({"seed": result.seed, "learner_seed": result.learner_seed, "epochs": len(returns),
                       "env_steps": result.history["env_steps"][-1] if len(returns) else 0,
                       "last_10_mean_return": nan_reduce(np.mean, returns[-10:]),
                       "eval_returns": None if result.evaluation is None else [float(x) for x in result.evaluation],

@@ -22,13 +22,15 @@ always written first —
 """
 
 import csv
+import functools
 import io
 import os
 import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
 
 import gymnasium
 import numpy as np
@@ -101,7 +103,8 @@ class RunResult:
     """How a run ended.  status: 0, EXIT_NON_FINITE, EXIT_IO_ERROR, EXIT_INTERRUPTED or
     EXIT_TERMINATED; history: per-epoch lists; policy: the trained policy; evaluation: the
     deterministic evaluation's returns (evaluation,) or None; written: {path: what it holds};
-    wall: seconds of training and evaluation."""
+    wall: seconds of training and evaluation; learner_seed: the seed of the learner kept (the
+    run's seed but with options.learners > 1)."""
 
     seed: int
     status: int
@@ -110,16 +113,71 @@ class RunResult:
     evaluation: np.ndarray = None
     written: dict = field(default_factory=dict)
     wall: float = 0.0
+    learner_seed: int = None
+
+
+# ---------------------------------------------------------------- several learners
+LEARNER_WINDOW = 10  # the kept learner has the highest mean return over this many last epochs
+
+
+def learner_seeds(seed, learners):
+    """The seeds of a run's learners: the run's own seed, then one derived from it per further
+    learner (NumPy's SeedSequence(seed) with spawn key (k,)), each a 32-bit integer: learner k of
+    a run is the one-learner run of its seed, bit for bit."""
+    return [seed] + [int(np.random.SeedSequence(seed, spawn_key=(k,)).generate_state(1)[0])
+                     for k in range(1, learners)]
+
+
+def learner_score(history):
+    """The mean return of the finished episodes over the last LEARNER_WINDOW epochs (−inf if none)."""
+    score = nan_reduce(np.mean, history["mean_return"][-LEARNER_WINDOW:])
+    return -np.inf if np.isnan(score) else score
+
+
+def kept_learner(histories, failed=()):
+    """Index of the learner to keep: the highest learner_score among those not in `failed`
+    (a NaN stopped them), the lowest index on a tie; training returns only, never an evaluation."""
+    candidates = [k for k in range(len(histories)) if k not in failed] or list(range(len(histories)))
+    return max(candidates, key=lambda k: (learner_score(histories[k]), -k))
+
+
+@dataclass
+class Learner:
+    """One learner of a run: its seed, env and SolverState; rng_after_epoch: its generator's state
+    after its last complete epoch; error: the NonFiniteError that stopped it, if one did."""
+
+    seed: int
+    env: object
+    state: object
+    rng_after_epoch: dict = None
+    error: Exception = None
 
 
 def train_run(run):
     """Train (or resume, or only evaluate a finished) run and write its outputs; see the module
-    docstring.  Returns a RunResult; raises RunError if the run cannot start."""
+    docstring.  Returns a RunResult; raises RunError if the run cannot start.
+
+    With options.learners = n > 1, n learners (seeds: learner_seeds) train at once, one on each
+    of n threads, in step: after each epoch the progress shows every learner, and the CSV and
+    checkpoints hold the one kept_learner would keep then; at the end that one is the run's
+    policy, evaluated and saved.  Its checkpoint is a one-learner run of its own seed, so `--load`
+    resumes that learner alone; a stopped run keeps the learner ahead, the others are dropped.
+    """
     started = time.perf_counter()
     options = run.options
-    env, state = start(run)
-    policy, history = state.policy, state.history
-    start_epoch = len(history["loss"])
+    if run.resume is not None and options.learners > 1:
+        raise RunError(f"{flag('learners')} {options.learners}: a checkpoint holds one learner, so a "
+                       f"resumed run has {flag('learners')} 1")
+    learners = []
+    try:
+        for seed in learner_seeds(run.seed, options.learners):
+            learners.append(Learner(seed, *start(replace(run, seed=seed))))
+    except RunError:
+        for learner in learners:
+            learner.env.close()
+        raise
+    several = len(learners) > 1
+    start_epoch = len(learners[0].state.history["loss"])
     outputs = Outputs(run.prog)
     paths = run.outputs
     if run.resume is not None:
@@ -130,62 +188,115 @@ def train_run(run):
                 f"{flag(name)} {old} → {new}" for name, (old, new) in changed.items()), flush=True)
         if paths.save and os.path.abspath(run.resume.path) == os.path.abspath(paths.save):
             outputs.complete[paths.save] = ("checkpoint", start_epoch)
-    config = {**options.asdict(), "seed": run.seed, "preset": run.preset}
-    # The policy's generator as it was after the last complete epoch: an interrupted epoch has
-    # drawn from it already, and the checkpoint must hold the state a resumed run starts from.
-    rng_after_epoch = policy.rng.bit_generator.state
+    for learner in learners:
+        # The generator as it was after the last complete epoch: an interrupted epoch has drawn
+        # from it already, and the checkpoint must hold the state a resumed run starts from.
+        learner.rng_after_epoch = learner.state.policy.rng.bit_generator.state
+
+    def kept():
+        return learners[kept_learner([learner.state.history for learner in learners],
+                                     [k for k, learner in enumerate(learners) if learner.error])]
 
     def save(epochs):
-        return outputs.write(paths.save, lambda: save_checkpoint(paths.save, state, config), "checkpoint", epochs)
+        learner = kept()  # saved as the one-learner run of its seed, which --load resumes
+        config = {**options.replace(learners=1).asdict(), "seed": learner.seed, "preset": run.preset}
+        return outputs.write(paths.save, lambda: save_checkpoint(paths.save, learner.state, config),
+                             "checkpoint", epochs)
 
     def log():
-        return outputs.write(paths.csv, lambda: write_csv(state.history, paths.csv), "CSV", len(state.history["loss"]))
+        history = kept().state.history
+        return outputs.write(paths.csv, lambda: write_csv(history, paths.csv), "CSV", len(history["loss"]))
 
-    def after_epoch(epoch, history):
-        nonlocal rng_after_epoch
-        rng_after_epoch = policy.rng.bit_generator.state
-        print(format_progress(epoch, options.epochs, history), flush=True)
+    def report(epoch):
+        for k, learner in enumerate(learners):
+            prefix = f"learner {k}: " if several else ""
+            print(prefix + format_progress(epoch, options.epochs, learner.state.history), flush=True)
         if paths.csv:
             log()
         if paths.save and paths.save_every and (epoch + 1) % paths.save_every == 0:
             save(epoch + 1)
 
+    # Several learners meet after each epoch; the last to arrive reports it for all.
+    step = threading.Barrier(len(learners), action=lambda: report(len(learners[0].state.history["loss"]) - 1))
+
+    def after_epoch(learner, epoch, history):
+        learner.rng_after_epoch = learner.state.policy.rng.bit_generator.state
+        if not several:
+            report(epoch)
+            return
+        try:
+            step.wait()
+        except threading.BrokenBarrierError:  # another learner stopped: so does this one
+            raise Stopped from None
+
+    def train_learner(learner):
+        watched = Watched(learner.env, lambda: interrupt() or outputs.failed)
+        try:
+            # Overflows and NaNs are caught by the loops' own checks and reported in one line;
+            # NumPy's warnings before that line would only repeat it.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                run_loop(watched, learner.state.policy, options, learner.seed,
+                         functools.partial(after_epoch, learner), learner.state)
+        except Stopped:
+            pass  # the unfinished epoch is dropped; history holds the complete ones
+        except NonFiniteError as error:
+            learner.error = error
+        finally:
+            step.abort()  # wakes the learners waiting for this one, if it stopped early
+
     print(f"{run.prog}: {options.env}, {options.num_envs} envs × T {options.T}, {options.epochs} epochs, "
           f"lr {options.lr}, γ {options.gamma}, seed {run.seed}", flush=True)
+    if several:
+        print(f"{len(learners)} learners at once (seeds {', '.join(str(learner.seed) for learner in learners)}); "
+              f"kept: the highest mean return over its last {LEARNER_WINDOW} epochs", flush=True)
     time_limit = env_spec(options.env).max_episode_steps
     if time_limit is not None and options.T < time_limit:
         # Every rollout resets the envs (the post's loop), so steps past T are never trained on.
         print(f"note: T {options.T} is shorter than {options.env}'s time limit of {time_limit} steps: each "
               f"rollout starts new episodes, so only their first {options.T} steps are trained on", flush=True)
-    ok = True
     with Interrupt() as interrupt:
-        watched = Watched(env, lambda: interrupt() or outputs.failed)
-        try:
-            # Overflows and NaNs are caught by the loops' own checks and reported in one line;
-            # NumPy's warnings before that line would only repeat it.
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                run_loop(watched, policy, options, run.seed, after_epoch, state)
-        except Stopped:
-            pass  # the unfinished epoch is dropped; history holds the complete ones
-        except NonFiniteError as error:
-            ok = False
-            print(f"stopped: epoch {len(history['loss']) + 1}: {error}. Outputs keep the {len(history['loss'])} "
-                  "good epochs; the last checkpoint written before this epoch is kept.", file=sys.stderr, flush=True)
-    env.close()
+        if several:
+            with ThreadPoolExecutor(len(learners), thread_name_prefix="learner") as pool:
+                futures = [pool.submit(train_learner, learner) for learner in learners]
+                # Waited for in slices, so that the main thread runs the signal handlers.
+                while wait(futures, timeout=0.1, return_when=FIRST_EXCEPTION).not_done:
+                    pass
+                for future in futures:
+                    future.result()  # a bug's exception, raised here
+        else:
+            train_learner(learners[0])
+    for learner in learners:
+        learner.env.close()
+    learner = kept()
+    state, policy, history = learner.state, learner.state.policy, learner.state.history
     done = len(history["loss"])
+    ok = not any(learner.error for learner in learners)
+    for k, failed in enumerate(learners):
+        if failed.error:
+            prefix = f"learner {k}: " if several else ""
+            print(f"stopped: {prefix}epoch {len(failed.state.history['loss']) + 1}: {failed.error}. Outputs keep "
+                  f"the {done} good epochs; the last checkpoint written before this epoch is kept.",
+                  file=sys.stderr, flush=True)
     stopped = interrupt.requested or outputs.failed
     if stopped:
-        policy.rng.bit_generator.state = rng_after_epoch
+        policy.rng.bit_generator.state = learner.rng_after_epoch
     if interrupt.requested:
         print(f"interrupted after {done} complete epochs; writing what was done", flush=True)
+    if several:
+        scores = ", ".join(f"{learner_score(other.state.history):.2f}" for other in learners)
+        print(f"kept learner {learners.index(learner)} (seed {learner.seed}): mean return over the last "
+              f"{LEARNER_WINDOW} epochs {scores} (learners 0–{len(learners) - 1})", flush=True)
     if done > start_epoch or run.resume is None:
         summarize_training(history, start_epoch)
     if paths.save and ok and save(done):  # each output is written if it still can be
         print(f"checkpoint: {paths.save}")
     if paths.csv and log():
         print(f"csv: {paths.csv}")
+    curves = {f"minipg seed {run.seed}": history} if not several else {
+        f"learner {k}, seed {other.seed}" + (" (kept)" if other is learner else ""): other.state.history
+        for k, other in enumerate(learners)}
     if paths.plot and done and outputs.write(paths.plot, lambda: plot_learning_curves(
-            {f"minipg seed {run.seed}": history}, paths.plot, reference=run.reference,
+            curves, paths.plot, reference=run.reference,
             title=f"{algorithm_name(options)} on {options.env} ({options.num_envs} envs, T={options.T})"), "plot"):
         print(f"learning curve: {paths.plot}")
     evaluation = None
@@ -209,7 +320,8 @@ def train_run(run):
         status = EXIT_IO_ERROR
     if not ok:
         status = EXIT_NON_FINITE
-    return RunResult(run.seed, status, history, policy, evaluation, outputs.written, time.perf_counter() - started)
+    return RunResult(run.seed, status, history, policy, evaluation, outputs.written, time.perf_counter() - started,
+                     learner.seed)
 
 
 def start(run):
@@ -252,6 +364,7 @@ def memory_needed(options, observation_space, action_space):
     - activations of one learn chunk: 2 × rows × (obs_dim + the layers' widths), in --dtype
       (pre-activations and activations), rows = min(T·E, --chunk-size).
     It leaves out what is small beside these (the envs, gradients of one chunk, the history).
+    Each of --learners N learners has all of these: N > 1 multiplies them.
     """
     obs_dim = int(np.prod(observation_space.shape))
     discrete = isinstance(action_space, spaces.Discrete)
@@ -266,11 +379,12 @@ def memory_needed(options, observation_space, action_space):
     chunk = min(rows, options.chunk_size or DEFAULT_CHUNK_SIZE)
     networks = ", ".join(shown_sizes(name, getattr(options, name))
                          for name in ("hidden", "value_hidden")[:len(layers)])
-    return {("rollout buffers", f"--T {options.T} × --num-envs {options.num_envs}"):
-            rows * (obs_dim + act + 4) * 8,
-            ("networks and Adam's moments", networks): 3 * parameters * itemsize,
-            ("activations of a learn chunk", f"{chunk} rows (--chunk-size) × {networks}"):
-            2 * chunk * (obs_dim + widths) * itemsize}
+    learners = f" × --learners {options.learners}" if options.learners > 1 else ""
+    return {("rollout buffers", f"--T {options.T} × --num-envs {options.num_envs}{learners}"):
+            rows * (obs_dim + act + 4) * 8 * options.learners,
+            ("networks and Adam's moments", networks + learners): 3 * parameters * itemsize * options.learners,
+            ("activations of a learn chunk", f"{chunk} rows (--chunk-size) × {networks}{learners}"):
+            2 * chunk * (obs_dim + widths) * itemsize * options.learners}
 
 
 def shown_sizes(name, sizes):

@@ -1,0 +1,140 @@
+"""Several learners in one run (Options.learners, minipg/tools/run.py): learner k of seed S is the
+one-learner run of learner_seeds(S)[k] bit for bit, the kept one is chosen by training returns,
+and what is saved, resumed, interrupted or stopped by a NaN is that learner's."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # the run_*.py scripts live at the repository root
+    sys.path.insert(0, str(REPO))
+
+import run_swingup  # noqa: E402
+from minipg.policies import NonFiniteError  # noqa: E402
+from minipg.tools import cli  # noqa: E402
+from minipg.tools import run as run_module  # noqa: E402
+from minipg.tools.checkpoint import load_checkpoint  # noqa: E402
+from minipg.tools.run import kept_learner, learner_score, learner_seeds  # noqa: E402
+from test_cli import assert_same_run, interrupt_after  # noqa: E402
+
+# The swing-up's solve preset, tiny (as in test_cli.py): value fit, GAE, clipped passes.
+TINY = ["--num-envs", "8", "--T", "60", "--hidden", "8", "8", "--value-steps", "2", "--update-epochs", "2",
+        "--minibatch-size", "160", "--eval", "0", "--epochs", "3"]
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a default plot would land in runs/ of the working directory
+
+
+def main(tmp_path, *flags):
+    return cli.main(run_swingup.SWINGUP, TINY + ["--plot", str(tmp_path / "curve.png"), *map(str, flags)])
+
+
+def history(mean_returns):
+    return {"mean_return": list(mean_returns)}
+
+
+def test_learner_seeds_are_the_seed_then_derived_32_bit_seeds():
+    assert learner_seeds(7, 1) == [7]
+    seeds = learner_seeds(7, 3)
+    assert seeds[0] == 7 and len(set(seeds)) == 3
+    assert all(isinstance(seed, int) and 0 <= seed < 2**32 for seed in seeds)
+    assert seeds == learner_seeds(7, 3) and learner_seeds(7, 2) == seeds[:2]  # a function of (seed, k)
+    assert learner_seeds(8, 2)[1] != seeds[1]
+
+
+def test_the_kept_learner_has_the_best_mean_return_over_its_last_10_epochs():
+    early_star = history([500.0] + [10.0] * 10)  # only its last 10 epochs count
+    steady = history([0.0] + [20.0] * 10)
+    assert learner_score(early_star) == 10.0
+    assert kept_learner([early_star, steady]) == 1
+    assert kept_learner([steady, steady]) == 0  # a tie: the first
+    assert kept_learner([history([np.nan] * 3), history([-500.0])]) == 1  # no finished episode: −inf
+    assert kept_learner([history([50.0]), history([60.0])], failed=[1]) == 0  # a NaN stopped learner 1
+
+
+# Whole 500-step episodes, so that every epoch has a mean return to choose by.
+EPISODES = ["--T", 500, "--minibatch-size", 1000]
+
+
+def test_each_learner_is_the_one_learner_run_of_its_seed(tmp_path, capsys):
+    main(tmp_path, *EPISODES, "--seed", 3, "--learners", 2, "--save", tmp_path / "both.safetensors",
+         "--csv", tmp_path / "both.csv")
+    out = capsys.readouterr().out
+    seeds = learner_seeds(3, 2)
+    assert f"2 learners at once (seeds 3, {seeds[1]})" in out
+    assert out.count("learner 1: epoch ") == 3
+    alone = {}
+    for seed in seeds:
+        main(tmp_path, *EPISODES, "--seed", seed, "--save", tmp_path / f"{seed}.safetensors")
+        alone[seed] = load_checkpoint(tmp_path / f"{seed}.safetensors")
+    scores = [learner_score(alone[seed].history) for seed in seeds]
+    assert scores[1] > scores[0]  # this seed's second learner is ahead: the kept one is not the first
+    kept = seeds[1]
+    assert f"kept learner {seeds.index(kept)} (seed {kept})" in out
+    saved = load_checkpoint(tmp_path / "both.safetensors")
+    assert saved.config["seed"] == kept and saved.config["learners"] == 1  # resumable as its own run
+    assert_same_run(saved, alone[kept])
+    assert (tmp_path / "both.csv").read_text().count("\n") == 1 + 3
+
+
+def test_a_saved_learner_resumes_alone_and_a_resumed_run_has_one_learner(tmp_path, capsys):
+    main(tmp_path, "--seed", 3, "--learners", 2, "--save", tmp_path / "both.safetensors")
+    kept = load_checkpoint(tmp_path / "both.safetensors").config["seed"]
+    main(tmp_path, "--load", tmp_path / "both.safetensors", "--epochs", 4, "--save", tmp_path / "more.safetensors")
+    assert load_checkpoint(tmp_path / "more.safetensors").epoch == 4
+    assert load_checkpoint(tmp_path / "more.safetensors").config["seed"] == kept
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(tmp_path, "--load", tmp_path / "both.safetensors", "--learners", 2)
+    assert exit_info.value.code == 2
+    assert "--learners" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_every_learner_and_saves_the_one_ahead(tmp_path, monkeypatch, capsys):
+    # Both learners poll the one flag after each env step: 2 learners × 60 steps × 1.5 epochs.
+    monkeypatch.setattr(run_module, "Interrupt", interrupt_after(2 * 60 + 60))
+    with pytest.raises(SystemExit) as exit_info:
+        main(tmp_path, "--seed", 3, "--learners", 2, "--save", tmp_path / "stopped.safetensors")
+    assert exit_info.value.code == 130
+    out = capsys.readouterr().out
+    assert "interrupted after 1 complete epochs" in out
+    saved = load_checkpoint(tmp_path / "stopped.safetensors")
+    assert saved.epoch == 1 and saved.config["seed"] in learner_seeds(3, 2)
+
+
+def test_a_nan_in_one_learner_stops_the_run_and_names_it(tmp_path, monkeypatch, capsys):
+    real_run_loop = run_module.run_loop
+    second = learner_seeds(3, 2)[1]
+
+    def run_loop(env, policy, options, seed, callback, state):
+        if seed != second:
+            return real_run_loop(env, policy, options, seed, callback, state)
+
+        def fail_in_epoch_2(epoch, history):
+            callback(epoch, history)
+            raise NonFiniteError("the loss is nan")
+        return real_run_loop(env, policy, options, seed, fail_in_epoch_2, state)
+
+    monkeypatch.setattr(run_module, "run_loop", run_loop)
+    with pytest.raises(SystemExit) as exit_info:
+        main(tmp_path, "--seed", 3, "--learners", 2, "--save", tmp_path / "nan.safetensors")
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "stopped: learner 1: epoch 2: the loss is nan" in err
+    assert not (tmp_path / "nan.safetensors").exists()  # as with one learner: no checkpoint of a NaN run
+
+
+def test_memory_is_counted_for_every_learner():
+    import gymnasium
+    from minipg import Options
+    env = gymnasium.make("CartPole-v1")
+    one = run_module.memory_needed(Options(env="CartPole-v1"), env.observation_space, env.action_space)
+    two = run_module.memory_needed(Options(env="CartPole-v1", learners=2), env.observation_space,
+                                   env.action_space)
+    assert sum(two.values()) == 2 * sum(one.values())
+    assert all("--learners 2" in flags for _, flags in two)

@@ -63,15 +63,18 @@ EPISODES = ["--T", 500, "--minibatch-size", 1000]
 
 def test_each_learner_is_the_one_learner_run_of_its_seed(tmp_path, capsys):
     main(tmp_path, *EPISODES, "--seed", 3, "--learners", 2, "--save", tmp_path / "both.safetensors",
-         "--csv", tmp_path / "both.csv")
+         "--csv", tmp_path / "both.csv", "--eval", 3)
     out = capsys.readouterr().out
     seeds = learner_seeds(3, 2)
     assert f"2 learners at once (seeds 3, {seeds[1]})" in out
     assert out.count("learner 1: epoch ") == 3
     alone = {}
     for seed in seeds:
-        main(tmp_path, *EPISODES, "--seed", seed, "--save", tmp_path / f"{seed}.safetensors")
+        main(tmp_path, *EPISODES, "--seed", seed, "--save", tmp_path / f"{seed}.safetensors", "--eval", 3)
         alone[seed] = load_checkpoint(tmp_path / f"{seed}.safetensors")
+        evaluations = [line for line in capsys.readouterr().out.splitlines() if line.startswith("eval")]
+        if seed == seeds[1]:  # the kept learner is evaluated as its own run is
+            assert evaluations == [line for line in out.splitlines() if line.startswith("eval")]
     scores = [learner_score(alone[seed].history) for seed in seeds]
     assert scores[1] > scores[0]  # this seed's second learner is ahead: the kept one is not the first
     kept = seeds[1]
@@ -96,8 +99,9 @@ def test_a_saved_learner_resumes_alone_and_a_resumed_run_has_one_learner(tmp_pat
 
 
 def test_ctrl_c_stops_every_learner_and_saves_the_one_ahead(tmp_path, monkeypatch, capsys):
-    # Both learners poll the one flag after each env step: 2 learners × 60 steps × 1.5 epochs.
-    monkeypatch.setattr(run_module, "Interrupt", interrupt_after(2 * 60 + 60))
+    # Both learners poll the one flag after each env step, and meet after each epoch: 2 × 60 polls
+    # end epoch 1, and 30 more (fewer than one learner's 60) stop both in epoch 2.
+    monkeypatch.setattr(run_module, "Interrupt", interrupt_after(2 * 60 + 30))
     with pytest.raises(SystemExit) as exit_info:
         main(tmp_path, "--seed", 3, "--learners", 2, "--save", tmp_path / "stopped.safetensors")
     assert exit_info.value.code == 130

@@ -160,8 +160,9 @@ def train_run(run):
     With options.learners = n > 1, n learners (seeds: learner_seeds) train at once, one on each
     of n threads, in step: after each epoch the progress shows every learner, and the CSV and
     checkpoints hold the one kept_learner would keep then; at the end that one is the run's
-    policy, evaluated and saved.  Its checkpoint is a one-learner run of its own seed, so `--load`
-    resumes that learner alone; a stopped run keeps the learner ahead, the others are dropped.
+    policy, evaluated and saved as the one-learner run of its own seed would be (`--seed` of that
+    learner alone gives the same run, evaluation included), so `--load` resumes that learner
+    alone; a stopped run keeps the learner ahead, the others are dropped.
     """
     started = time.perf_counter()
     options = run.options
@@ -301,7 +302,7 @@ def train_run(run):
         print(f"learning curve: {paths.plot}")
     evaluation = None
     if ok and not stopped:
-        eval_seed = run.seed + EVAL_SEED_OFFSET
+        eval_seed = learner.seed + EVAL_SEED_OFFSET  # the kept learner's: its own run's evaluation
         if run.evaluation:
             evaluation = report_evaluation(policy, options, run.evaluation, eval_seed, state.observation_normalizer)
         if paths.gif:

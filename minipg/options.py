@@ -110,10 +110,12 @@ class Options:
                                 "implementation when it has one, else sync), vector, sync, async, envpool "
                                 "(EnvPool, an optional extra; see minipg/envs/vector.py)",
                                 choice("auto", "vector", "sync", "async", "envpool"), EXPERIMENT)
-    learners: int = option(1, "train this many learners at once, one a thread, from the seed and seeds "
-                           "derived from it, and keep the one with the highest mean return over its last 10 "
-                           "epochs: training returns, never the evaluation (see minipg/tools/run.py)",
-                           POSITIVE_INT, EXPERIMENT, fixed=True)
+    learners: int = option(1, "train this many learners at once, each on its own thread (n times the "
+                           "compute and memory), from the seed and seeds derived from it, and keep the one whose "
+                           "training episodes scored most over its last 10 epochs (never the evaluation); the "
+                           "outputs are that learner's, a one-learner run of its own seed.  A rule of a run "
+                           "(minipg/tools/run.py's train_run): solver.train trains one",
+                           POSITIVE_INT, EXPERIMENT, fixed=True, metavar="N")
 
     # --- the policy network
     hidden: tuple = option((), "hidden layer sizes of the policy network (none: linear)", SIZES, POLICY,

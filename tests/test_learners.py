@@ -21,8 +21,8 @@ from minipg.tools.run import kept_learner, learner_score, learner_seeds  # noqa:
 from test_cli import assert_same_run, interrupt_after  # noqa: E402
 
 # The swing-up's solve preset, tiny (as in test_cli.py): value fit, GAE, clipped passes.
-TINY = ["--num-envs", "8", "--T", "60", "--hidden", "8", "8", "--value-steps", "2", "--update-epochs", "2",
-        "--minibatch-size", "160", "--eval", "0", "--epochs", "3"]
+TINY = ["--learners", "1", "--num-envs", "8", "--T", "60", "--hidden", "8", "8", "--value-steps", "2",
+        "--update-epochs", "2", "--minibatch-size", "160", "--eval", "0", "--epochs", "3"]
 
 
 @pytest.fixture(autouse=True)
@@ -55,6 +55,8 @@ def test_the_kept_learner_has_the_best_mean_return_over_its_last_10_epochs():
     assert kept_learner([steady, steady]) == 0  # a tie: the first
     assert kept_learner([history([np.nan] * 3), history([-500.0])]) == 1  # no finished episode: −inf
     assert kept_learner([history([50.0]), history([60.0])], failed=[1]) == 0  # a NaN stopped learner 1
+    # A stop left learner 0 an epoch ahead: both are judged over the epochs both completed.
+    assert kept_learner([history([10.0, 10.0, 90.0]), history([20.0, 20.0])]) == 1
 
 
 # Whole 500-step episodes, so that every epoch has a mean return to choose by.
@@ -111,26 +113,58 @@ def test_ctrl_c_stops_every_learner_and_saves_the_one_ahead(tmp_path, monkeypatc
     assert saved.epoch == 1 and saved.config["seed"] in learner_seeds(3, 2)
 
 
-def test_a_nan_in_one_learner_stops_the_run_and_names_it(tmp_path, monkeypatch, capsys):
+def nan_in_learners(monkeypatch, seeds, epoch):
+    """run_module.run_loop, but the learners of `seeds` raise NonFiniteError after `epoch` epochs."""
     real_run_loop = run_module.run_loop
-    second = learner_seeds(3, 2)[1]
 
     def run_loop(env, policy, options, seed, callback, state):
-        if seed != second:
-            return real_run_loop(env, policy, options, seed, callback, state)
-
-        def fail_in_epoch_2(epoch, history):
-            callback(epoch, history)
-            raise NonFiniteError("the loss is nan")
-        return real_run_loop(env, policy, options, seed, fail_in_epoch_2, state)
+        def fail(done, history):
+            callback(done, history)
+            if seed in seeds and done + 1 == epoch:
+                raise NonFiniteError("the loss is nan")
+        return real_run_loop(env, policy, options, seed, fail, state)
 
     monkeypatch.setattr(run_module, "run_loop", run_loop)
+
+
+def test_a_nan_in_one_learner_drops_it_and_the_run_goes_on(tmp_path, monkeypatch, capsys):
+    seeds = learner_seeds(3, 2)
+    nan_in_learners(monkeypatch, {seeds[1]}, epoch=1)
+    main(tmp_path, "--seed", 3, "--learners", 2, "--save", tmp_path / "kept.safetensors", "--eval", 2)
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [f"warning: learner 1 (seed {seeds[1]}) stopped in epoch 2: the loss is nan; "
+                                "dropped, the others went on"]
+    assert out.count("learner 0: epoch ") == 3 and out.count("learner 1: epoch ") == 1
+    saved = load_checkpoint(tmp_path / "kept.safetensors")
+    assert saved.config["seed"] == 3 and saved.epoch == 3
+    assert "eval (deterministic)" in out
+
+
+def test_a_nan_in_every_learner_stops_the_run_in_one_line(tmp_path, monkeypatch, capsys):
+    nan_in_learners(monkeypatch, set(learner_seeds(3, 2)), epoch=2)
     with pytest.raises(SystemExit) as exit_info:
         main(tmp_path, "--seed", 3, "--learners", 2, "--save", tmp_path / "nan.safetensors")
     assert exit_info.value.code == 1
-    err = capsys.readouterr().err
-    assert "stopped: learner 1: epoch 2: the loss is nan" in err
+    assert capsys.readouterr().err.splitlines() == [
+        "stopped: learner 0: epoch 3: the loss is nan; learner 1: epoch 3: the loss is nan. Outputs keep the 2 "
+        "good epochs; the last checkpoint written before this epoch is kept."]
     assert not (tmp_path / "nan.safetensors").exists()  # as with one learner: no checkpoint of a NaN run
+
+
+def test_resuming_names_the_run_a_kept_learner_came_from(tmp_path, capsys):
+    main(tmp_path, *EPISODES, "--seed", 3, "--learners", 2, "--save", tmp_path / "both.safetensors")
+    kept = learner_seeds(3, 2)[1]
+    assert f"checkpoint: {tmp_path / 'both.safetensors'} (learner 1: --seed {kept})" in capsys.readouterr().out
+    assert load_checkpoint(tmp_path / "both.safetensors").config["learner_of"] == {"seed": 3, "learners": 2,
+                                                                                  "learner": 1}
+    for flags, message in [(["--seed", 3], "(got --seed 3; leave --seed out)"),
+                           (["--learners", 2], "(got --learners 2; leave --learners out)")]:
+        with pytest.raises(SystemExit):
+            main(tmp_path, "--load", tmp_path / "both.safetensors", *flags)
+        err = capsys.readouterr().err
+        assert ("holds learner 1 of a run of --seed 3 --learners 2, saved as the one-learner run of its own "
+                f"--seed {kept}") in err
+        assert message in err
 
 
 def test_memory_is_counted_for_every_learner():

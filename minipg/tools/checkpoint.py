@@ -42,13 +42,18 @@ FORMAT, VERSION = "minipg-checkpoint", 4  # versions 1-3 were .npz archives (min
 MAX_BYTES = 1 << 30
 
 
+# The config's keys that are not Options fields: the run's seed, its preset's name, and for the
+# learner a run of several kept, {"seed", "learners", "learner"} of that run (tools/run.py).
+RUN_KEYS = ("seed", "preset", "learner_of")
+
+
 class CheckpointError(ValueError):
     """A file is not a usable minipg checkpoint, or does not fit the run it is loaded into."""
 
 
 @dataclass
 class Checkpoint:
-    """A checkpoint's contents: `config` ({Options field: value, "seed", "preset"}) and `state`
+    """A checkpoint's contents: `config` ({Options field: value} and RUN_KEYS) and `state`
     (a SolverState.state_dict() tree, its arrays read from the file)."""
 
     path: str
@@ -58,7 +63,7 @@ class Checkpoint:
     @property
     def options(self):
         """The Options the run was trained with (CheckpointError if the saved fields are not valid)."""
-        fields = {name: value for name, value in self.config.items() if name not in ("seed", "preset")}
+        fields = {name: value for name, value in self.config.items() if name not in RUN_KEYS}
         try:
             return Options.from_dict(fields)
         except (OptionsError, TypeError) as error:

@@ -379,15 +379,22 @@ def resumed_options(parser, script, args, explicit):
                      f"{saved.get('preset')}); give single flags to change them")
     args.preset = saved.get("preset")
     seed = saved.get("seed", 0)
+    origin = saved.get("learner_of")  # the learner a run of several kept: saved as the run of its own seed
+    trained = (f"holds learner {origin.get('learner')} of a run of --seed {origin.get('seed')} --learners "
+               f"{origin.get('learners')}, saved as the one-learner run of its own --seed {seed}"
+               if isinstance(origin, dict) else f"was trained with --seed {seed}")
     if getattr(args, "seed", seed) != seed:
-        parser.error(f"--load: {args.load} was trained with --seed {seed}; the seed of a resumed run "
-                     f"cannot change (got --seed {args.seed})")
+        parser.error(f"--load: {args.load} {trained}; the seed of a resumed run cannot change (got --seed "
+                     f"{args.seed}; leave --seed out)")
     args.seed = seed
     for name, value in explicit.items():
         if value == getattr(base, name):
             continue
         if name == "env":
             parser.error(f"--load: {args.load} was trained on {base.env}, not on --env {value}")
+        if name == "learners":
+            parser.error(f"--load: a checkpoint holds one learner ({args.load} {trained}); a resumed run goes on "
+                         f"with that one (got {shown(name, value)}; leave --learners out)")
         if FIELDS[name].metadata["fixed"]:
             parser.error(f"--load: {args.load} was trained with {shown(name, getattr(base, name))}; "
                          f"{flag(name)} cannot change in a resumed run (got {shown(name, value)})")

@@ -1,8 +1,9 @@
 """One training run as a function: `train_run(Run(options, seed, outputs, ...))` → RunResult.
 
 A run makes its env and policy from its Options (or resumes a checkpoint), trains with the
-post's `reinforce` or the solver's `train`, writes the files its OutputPaths name, evaluates,
-and returns what happened: its history, the evaluation's returns, the files written and an
+post's `reinforce` or the solver's `train` (with Options.learners > 1, several learners at once,
+keeping one: `train_run`), writes the files its OutputPaths name, evaluates, and returns what
+happened: its history, the evaluation's returns, the files written and an
 exit status.  It never parses anything: the command line (cli.py) builds the Run, the sweep
 (sweep.py) submits the same function to a process pool or a Dask cluster.
 
@@ -29,7 +30,6 @@ import signal
 import sys
 import threading
 import time
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 
 import gymnasium
@@ -79,7 +79,8 @@ class OutputPaths:
 class Run:
     """Everything a run is a function of.
 
-    options: its Options; seed: seeds the policy and the envs; preset: the name its options came
+    options: its Options; seed: seeds the policy and the envs (with options.learners > 1, learner
+    0's; the others' are derived from it: learner_seeds); preset: the name its options came
     from (saved in checkpoints); outputs: OutputPaths; evaluation: episodes evaluated after
     training (0: none); resume: a loaded Checkpoint to continue (its options' fixed fields must
     be `options`'); policy: "categorical" or "gaussian" to require one (None: the action
@@ -104,7 +105,7 @@ class RunResult:
     EXIT_TERMINATED; history: per-epoch lists; policy: the trained policy; evaluation: the
     deterministic evaluation's returns (evaluation,) or None; written: {path: what it holds};
     wall: seconds of training and evaluation; learner_seed: the seed of the learner kept (the
-    run's seed but with options.learners > 1)."""
+    run's seed unless options.learners > 1)."""
 
     seed: int
     status: int
@@ -136,9 +137,11 @@ def learner_score(history):
 
 def kept_learner(histories, failed=()):
     """Index of the learner to keep: the highest learner_score among those not in `failed`
-    (a NaN stopped them), the lowest index on a tie; training returns only, never an evaluation."""
+    (a NaN stopped them), each over the epochs all of them completed (a stop can leave one an
+    epoch ahead), the lowest index on a tie; training returns only, never an evaluation."""
     candidates = [k for k in range(len(histories)) if k not in failed] or list(range(len(histories)))
-    return max(candidates, key=lambda k: (learner_score(histories[k]), -k))
+    common = min(len(histories[k]["mean_return"]) for k in candidates)
+    return max(candidates, key=lambda k: (learner_score({"mean_return": histories[k]["mean_return"][:common]}), -k))
 
 
 @dataclass
@@ -151,18 +154,21 @@ class Learner:
     state: object
     rng_after_epoch: dict = None
     error: Exception = None
+    crash: BaseException = None  # anything else it raised (a bug), raised again by the main thread
+    shown: int = 0  # epochs whose progress line was printed
 
 
 def train_run(run):
     """Train (or resume, or only evaluate a finished) run and write its outputs; see the module
     docstring.  Returns a RunResult; raises RunError if the run cannot start.
 
-    With options.learners = n > 1, n learners (seeds: learner_seeds) train at once, one on each
-    of n threads, in step: after each epoch the progress shows every learner, and the CSV and
-    checkpoints hold the one kept_learner would keep then; at the end that one is the run's
-    policy, evaluated and saved as the one-learner run of its own seed would be (`--seed` of that
-    learner alone gives the same run, evaluation included), so `--load` resumes that learner
-    alone; a stopped run keeps the learner ahead, the others are dropped.
+    With options.learners = n > 1, n learners (seeds: learner_seeds) train at once, each on its
+    own thread, in step: after each epoch the progress shows every learner, and the CSV and
+    checkpoints hold the one kept_learner keeps then.  At the end that one is the run's policy,
+    plotted, evaluated and saved as the one-learner run of its own seed (`--seed` of that learner
+    alone gives the same run, evaluation included), so `--load` resumes it alone.  A learner
+    stopped by a NaN is dropped, with a warning, and the others go on (status 1 if none is
+    left); Ctrl-C stops them all after their current env step.
     """
     started = time.perf_counter()
     options = run.options
@@ -193,6 +199,7 @@ def train_run(run):
         # The generator as it was after the last complete epoch: an interrupted epoch has drawn
         # from it already, and the checkpoint must hold the state a resumed run starts from.
         learner.rng_after_epoch = learner.state.policy.rng.bit_generator.state
+        learner.shown = start_epoch
 
     def kept():
         return learners[kept_learner([learner.state.history for learner in learners],
@@ -201,6 +208,8 @@ def train_run(run):
     def save(epochs):
         learner = kept()  # saved as the one-learner run of its seed, which --load resumes
         config = {**options.replace(learners=1).asdict(), "seed": learner.seed, "preset": run.preset}
+        if several:
+            config["learner_of"] = {"seed": run.seed, "learners": len(learners), "learner": learners.index(learner)}
         return outputs.write(paths.save, lambda: save_checkpoint(paths.save, learner.state, config),
                              "checkpoint", epochs)
 
@@ -208,30 +217,38 @@ def train_run(run):
         history = kept().state.history
         return outputs.write(paths.csv, lambda: write_csv(history, paths.csv), "CSV", len(history["loss"]))
 
-    def report(epoch):
+    def show_progress():
+        """The progress lines of the epochs each learner completed since the last call."""
         for k, learner in enumerate(learners):
-            prefix = f"learner {k}: " if several else ""
-            print(prefix + format_progress(epoch, options.epochs, learner.state.history), flush=True)
+            history = learner.state.history
+            for epoch in range(learner.shown, len(history["loss"])):
+                prefix = f"learner {k}: " if several else ""
+                print(prefix + format_progress(epoch, options.epochs, slice_history(history, epoch + 1)), flush=True)
+            learner.shown = len(history["loss"])
+
+    def report():
+        show_progress()
+        epochs = len(kept().state.history["loss"])
         if paths.csv:
             log()
-        if paths.save and paths.save_every and (epoch + 1) % paths.save_every == 0:
-            save(epoch + 1)
+        if paths.save and paths.save_every and epochs % paths.save_every == 0:
+            save(epochs)
 
-    # Several learners meet after each epoch; the last to arrive reports it for all.
-    step = threading.Barrier(len(learners), action=lambda: report(len(learners[0].state.history["loss"]) - 1))
+    # The learners meet after each epoch; the last to arrive reports it for all of them.
+    step = threading.Barrier(len(learners), action=report)
 
     def after_epoch(learner, epoch, history):
         learner.rng_after_epoch = learner.state.policy.rng.bit_generator.state
         if not several:
-            report(epoch)
+            report()
             return
         try:
             step.wait()
-        except threading.BrokenBarrierError:  # another learner stopped: so does this one
+        except threading.BrokenBarrierError:  # another learner stopped (Ctrl-C, a failed write): so does this one
             raise Stopped from None
 
     def train_learner(learner):
-        watched = Watched(learner.env, lambda: interrupt() or outputs.failed)
+        watched = Watched(learner.env, lambda: interrupt() or outputs.failed or step.broken)
         try:
             # Overflows and NaNs are caught by the loops' own checks and reported in one line;
             # NumPy's warnings before that line would only repeat it.
@@ -239,17 +256,35 @@ def train_run(run):
                 run_loop(watched, learner.state.policy, options, learner.seed,
                          functools.partial(after_epoch, learner), learner.state)
         except Stopped:
-            pass  # the unfinished epoch is dropped; history holds the complete ones
+            step.abort()  # the others stop after their current env step
         except NonFiniteError as error:
             learner.error = error
-        finally:
-            step.abort()  # wakes the learners waiting for this one, if it stopped early
+            if several:
+                drop(learner)
+        except Exception as error:  # a bug: raised again by the main thread
+            if not several:
+                raise
+            learner.crash = error
+            step.abort()
+
+    def drop(learner):
+        """A learner stopped by a NaN: while another goes on, it still meets them after each of
+        their epochs (the barrier counts it), so that they can finish."""
+        try:
+            for _ in range(len(learner.state.history["loss"]), options.epochs):
+                if all(other.error is not None for other in learners):
+                    step.abort()
+                    return
+                step.wait()
+        except threading.BrokenBarrierError:
+            pass
 
     print(f"{run.prog}: {options.env}, {options.num_envs} envs × T {options.T}, {options.epochs} epochs, "
           f"lr {options.lr}, γ {options.gamma}, seed {run.seed}", flush=True)
     if several:
         print(f"{len(learners)} learners at once (seeds {', '.join(str(learner.seed) for learner in learners)}); "
-              f"kept: the highest mean return over its last {LEARNER_WINDOW} epochs", flush=True)
+              f"kept: the highest mean return of its training episodes over its last {LEARNER_WINDOW} epochs",
+              flush=True)
     time_limit = env_spec(options.env).max_episode_steps
     if time_limit is not None and options.T < time_limit:
         # Every rollout resets the envs (the post's loop), so steps past T are never trained on.
@@ -257,13 +292,18 @@ def train_run(run):
               f"rollout starts new episodes, so only their first {options.T} steps are trained on", flush=True)
     with Interrupt() as interrupt:
         if several:
-            with ThreadPoolExecutor(len(learners), thread_name_prefix="learner") as pool:
-                futures = [pool.submit(train_learner, learner) for learner in learners]
-                # Waited for in slices, so that the main thread runs the signal handlers.
-                while wait(futures, timeout=0.1, return_when=FIRST_EXCEPTION).not_done:
-                    pass
-                for future in futures:
-                    future.result()  # a bug's exception, raised here
+            # Daemon threads: a second Ctrl-C ends the process without waiting for their learn steps.
+            threads = [threading.Thread(target=train_learner, args=(learner,), daemon=True,
+                                        name=f"learner {k}") for k, learner in enumerate(learners)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                while thread.is_alive():  # joined in slices, so that the main thread runs the signal handlers
+                    thread.join(0.1)
+            for learner in learners:
+                if learner.crash is not None:
+                    raise learner.crash
+            show_progress()  # an epoch a stop left unreported (one learner ahead of another)
         else:
             train_learner(learners[0])
     for learner in learners:
@@ -271,33 +311,42 @@ def train_run(run):
     learner = kept()
     state, policy, history = learner.state, learner.state.policy, learner.state.history
     done = len(history["loss"])
-    ok = not any(learner.error for learner in learners)
+    ok = learner.error is None
     for k, failed in enumerate(learners):
-        if failed.error:
-            prefix = f"learner {k}: " if several else ""
-            print(f"stopped: {prefix}epoch {len(failed.state.history['loss']) + 1}: {failed.error}. Outputs keep "
-                  f"the {done} good epochs; the last checkpoint written before this epoch is kept.",
+        if ok and failed.error:  # a learner dropped, the run kept another
+            print(f"warning: learner {k} (seed {failed.seed}) stopped in epoch "
+                  f"{len(failed.state.history['loss']) + 1}: {failed.error}; dropped, the others went on",
                   file=sys.stderr, flush=True)
+    if not ok:  # one line, naming each learner where there are several
+        print("stopped: " + "; ".join(
+            ("learner {k}: " if several else "").format(k=k) + f"epoch {len(failed.state.history['loss']) + 1}: "
+            f"{failed.error}" for k, failed in enumerate(learners) if failed.error) +
+            f". Outputs keep the {done} good epochs; the last checkpoint written before this epoch is kept.",
+            file=sys.stderr, flush=True)
     stopped = interrupt.requested or outputs.failed
     if stopped:
         policy.rng.bit_generator.state = learner.rng_after_epoch
     if interrupt.requested:
         print(f"interrupted after {done} complete epochs; writing what was done", flush=True)
-    if several:
-        scores = ", ".join(f"{learner_score(other.state.history):.2f}" for other in learners)
-        print(f"kept learner {learners.index(learner)} (seed {learner.seed}): mean return over the last "
-              f"{LEARNER_WINDOW} epochs {scores} (learners 0–{len(learners) - 1})", flush=True)
+    if several and ok:
+        window = min(LEARNER_WINDOW, done)
+        scores = ", ".join("dropped" if other.error else "no episode ended" if learner_score(other.state.history)
+                           == -np.inf else f"{learner_score(other.state.history):.2f}" for other in learners)
+        print(f"kept learner {learners.index(learner)} (seed {learner.seed}): its training episodes' mean return "
+              f"over the last {window} epochs was the highest (learners 0–{len(learners) - 1}: {scores})",
+              flush=True)
     if done > start_epoch or run.resume is None:
         summarize_training(history, start_epoch)
     if paths.save and ok and save(done):  # each output is written if it still can be
-        print(f"checkpoint: {paths.save}")
+        print(f"checkpoint: {paths.save}" + (f" (learner {learners.index(learner)}: --seed {learner.seed})"
+                                             if several else ""))
     if paths.csv and log():
         print(f"csv: {paths.csv}")
-    curves = {f"minipg seed {run.seed}": history} if not several else {
-        f"learner {k}, seed {other.seed}" + (" (kept)" if other is learner else ""): other.state.history
-        for k, other in enumerate(learners)}
+    label = f"minipg seed {run.seed}"
+    if several:
+        label += f" (learner {learners.index(learner)}, seed {learner.seed})"
     if paths.plot and done and outputs.write(paths.plot, lambda: plot_learning_curves(
-            curves, paths.plot, reference=run.reference,
+            {label: history}, paths.plot, reference=run.reference,
             title=f"{algorithm_name(options)} on {options.env} ({options.num_envs} envs, T={options.T})"), "plot"):
         print(f"learning curve: {paths.plot}")
     evaluation = None
@@ -323,6 +372,11 @@ def train_run(run):
         status = EXIT_NON_FINITE
     return RunResult(run.seed, status, history, policy, evaluation, outputs.written, time.perf_counter() - started,
                      learner.seed)
+
+
+def slice_history(history, epochs):
+    """The history's first `epochs` entries of each metric (format_progress of an earlier epoch)."""
+    return {key: values[:epochs] for key, values in history.items()}
 
 
 def start(run):

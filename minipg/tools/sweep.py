@@ -97,7 +97,7 @@ def run_elsewhere(run):
     What the run prints is captured, so that it works alike in a pool's process, on a Dask
     worker, or here: its progress lines stay in the worker (the sweep prints one line per run),
     its errors are returned.  The capture is process-wide (sys.stdout), so a Dask worker should
-    run one task at a time (`--nthreads 1`; a run is one Python thread anyway).
+    run one task at a time (`--nthreads 1`; a run is one Python thread, or one per learner).
     """
     with tempfile.TemporaryDirectory(prefix=f"minipg-seed{run.seed}-") as directory:
         paths = dataclasses.asdict(run.outputs)

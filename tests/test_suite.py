@@ -124,6 +124,7 @@ def test_the_table_gives_median_worst_zoo_steps_and_wall_over_the_env_floor(tmp_
     assert row["per_seed"] == {seed: 10.0 * seed for seed in range(10)}
     # the floor measured for 500 env steps, scaled to the run's 1,000: 4 s; the median wall 24.5 s
     assert row["wall"] == 24.5 and row["floor"] == 4.0 and row["wall_over_floor"] == 6.125
+    assert row["backend"] == "gymnasium"  # the options' vectorization: "envpool" would be EnvPool
     (tmp_path / "Pendulum-v1.floor.json").unlink()
     no_floor = suite.summarize(suite.load("Pendulum-v1"))
     assert no_floor["floor"] is None and no_floor["wall_over_floor"] is None
@@ -131,9 +132,9 @@ def test_the_table_gives_median_worst_zoo_steps_and_wall_over_the_env_floor(tmp_
     lines = text.splitlines()
     assert "| env steps (anchor's) | wall per run (× env floor) | reached | seeds at the anchor | per seed |" \
         in lines[0]
-    assert lines[2] == ("| CartPole-v1 | 45.0 | 0.0 | 500 | 1,000 (100,000) | 24 s (6.1×) | **no** | 0/10 | "
-                        "0–9: 0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0 |")
-    assert lines[3] == "| Acrobot-v1 | not run | | -73.5 | (1,000,000) | | | | |"
+    assert lines[2] == ("| CartPole-v1 | gymnasium | 45.0 | 0.0 | 500 | 1,000 (100,000) | 24 s (6.1×) | **no** | "
+                        "0/10 | 0–9: 0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0 |")
+    assert lines[3] == "| Acrobot-v1 | | not run | | -73.5 | (1,000,000) | | | | |"
     assert "| 1,000 (100,000) | 24 s (?) |" in lines[5]
     # a seed's own evaluation counts: Pendulum's anchor −172.2 is reached by every seed, CartPole's 500 by none
     assert lines[5].endswith("| yes | 10/10 | 0–9: 1.0, 11.0, 21.0, 31.0, 41.0, 51.0, 61.0, 71.0, 81.0, 91.0 |")

@@ -106,8 +106,9 @@ def load(env_id):
 
 
 def summarize(results):
-    """{median, worst, per_seed, env_steps, wall, floor, wall_over_floor} of one task's results
-    (per_seed: {seed: its evaluation's mean return}); wall, the median seed's wall seconds;
+    """{median, worst, per_seed, env_steps, wall, floor, backend, wall_over_floor} of one task's
+    results (per_seed: {seed: its evaluation's mean return}); backend: what stepped the envs
+    ("EnvPool" or "gymnasium", from the options' vectorization); wall, the median seed's wall seconds;
     floor, the env-alone seconds for the run's env steps (the measured floor per env step × the
     run's env steps), or None without a floor."""
     per_seed = {seed["seed"]: float(np.mean(seed["eval_returns"])) for seed in results["seeds"]}
@@ -117,8 +118,9 @@ def summarize(results):
     env_steps = results["seeds"][0]["env_steps"]
     measured = results["floor"]
     floor = None if measured is None else measured["seconds"] * env_steps / measured["env_steps"]
+    backend = "EnvPool" if results.get("options", {}).get("vectorization") == "envpool" else "gymnasium"
     return {"median": float(np.median(means)), "worst": min(means), "per_seed": per_seed,
-            "env_steps": env_steps, "wall": wall, "floor": floor,
+            "env_steps": env_steps, "wall": wall, "floor": floor, "backend": backend,
             "wall_over_floor": None if floor is None else wall / floor}
 
 
@@ -142,13 +144,13 @@ def seed_range(seeds):
 
 def table(rows):
     """The results table (markdown) for {env_id: summary or None}."""
-    lines = ["| env | median | worst seed | anchor | env steps (anchor's) | wall per run (× env floor) | "
+    lines = ["| env | backend | median | worst seed | anchor | env steps (anchor's) | wall per run (× env floor) | "
              "reached | seeds at the anchor | per seed |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for env_id, (zoo, zoo_steps, _) in TASKS.items():
         row = rows.get(env_id)
         if row is None:
-            lines.append(f"| {env_id} | not run | | {zoo:g} | ({zoo_steps:,}) | | | | |")
+            lines.append(f"| {env_id} | | not run | | {zoo:g} | ({zoo_steps:,}) | | | | |")
             continue
         ratio = "?" if row["wall_over_floor"] is None else times(row["wall_over_floor"])
         reached = "yes" if row["median"] >= zoo else "**no**"
@@ -156,7 +158,7 @@ def table(rows):
         budget = f"{zoo_steps:,}"
         if row["env_steps"] > zoo_steps and env_id in ALLOWED_STEPS:  # the larger budget allowed for it
             budget += f"; {ALLOWED_STEPS[env_id]:,} allowed"
-        lines.append(f"| {env_id} | {row['median']:.1f} | {row['worst']:.1f} | {zoo:g} | "
+        lines.append(f"| {env_id} | {row['backend']} | {row['median']:.1f} | {row['worst']:.1f} | {zoo:g} | "
                      f"{row['env_steps']:,} ({budget}) | {row['wall']:.0f} s ({ratio}) | "
                      f"{reached} | {seeds_at_anchor(row['per_seed'], zoo)} | {per_seed} |")
     return "\n".join(lines)

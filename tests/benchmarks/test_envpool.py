@@ -1,9 +1,9 @@
 """EnvPool against gymnasium, per suite task: the env-alone floor (minipg/tools/floor.py) of the
-preset's env as the preset makes it (its num_envs and vectorization) and of the same copies
-made with vectorization = "envpool", measured back to back in each round (the machine's speed
-swings between sittings, not within a round), medians of the rounds.  A task EnvPool lacks, or
-whose gymnasium env needs an extra that is not installed, is skipped; so is the whole file
-without EnvPool.
+preset's gymnasium env as the preset makes it (its num_envs and vectorization; `auto` where the
+preset uses EnvPool) and of the same copies made with vectorization = "envpool", measured back
+to back in each round (the machine's speed swings between sittings, not within a round),
+medians of the rounds.  A task EnvPool lacks, or whose gymnasium env needs an extra that is not
+installed, is skipped; so is the whole file without EnvPool.
 
     make bench BENCH_ARGS='-k envpool'     2,000 env steps per floor, 5 rounds: about 30 s
 
@@ -29,14 +29,15 @@ ROUNDS = 5
 @pytest.mark.parametrize("env_id", list(TASKS))
 def test_envpool_against_gymnasium(benchmark, bench, env_id):
     options = load_presets()[env_id]
+    gymnasium = "auto" if options.vectorization == "envpool" else options.vectorization
     try:
-        make_env(env_id, 1, options.vectorization).close()
+        make_env(env_id, 1, gymnasium).close()
         make_env(env_id, 1, "envpool").close()
     except ValueError as error:
         pytest.skip(str(error))
     steps = bench.floor_steps(options.num_envs * options.T * options.epochs)
     rounds = 2 if bench.toy else ROUNDS
-    floors = {options.vectorization: [], "envpool": []}
+    floors = {gymnasium: [], "envpool": []}
 
     def both():
         for vectorization, seconds in floors.items():
@@ -47,7 +48,7 @@ def test_envpool_against_gymnasium(benchmark, bench, env_id):
         return
     gymnasium_s, envpool_s = (blocks.median(seconds) for seconds in floors.values())
     bench.record(benchmark, "envpool", env_id, {
-        "env_id": env_id, "E": options.num_envs, "T": options.T, "vectorization": options.vectorization,
+        "env_id": env_id, "E": options.num_envs, "T": options.T, "vectorization": gymnasium,
         "env_steps": steps, "rounds": rounds, "seconds": floors,
         "gymnasium_steps_per_s": steps / gymnasium_s, "envpool_steps_per_s": steps / envpool_s,
         "speedup": gymnasium_s / envpool_s,

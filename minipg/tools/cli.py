@@ -31,7 +31,8 @@ from ..options import (FIELDS, FLAG, NAMES, POSITIVE_INT, SIZE_FIELDS, SIZES, Op
 from ..policies import describe_architecture
 from .checkpoint import load_checkpoint, special_file, write_atomically
 from .plotting import plot_learning_curves
-from .run import EXIT_IO_ERROR, OutputPaths, Outputs, Run, RunError, algorithm_name, nan_reduce, train_run
+from .run import (EXIT_IO_ERROR, OutputPaths, Outputs, Run, RunError, algorithm_name, last_mean_return,
+                  train_run)
 from .sweep import ClusterError, sweep_seeds
 
 EXIT_USAGE = 2  # argparse's status for a usage error, and ours for a run that cannot start
@@ -551,7 +552,7 @@ def print_seed_table(results):
         returns = np.asarray(result.history["mean_return"], dtype=float)
         evaluation = result.evaluation
         eval_mean, eval_min = (evaluation.mean(), evaluation.min()) if evaluation is not None else (np.nan, np.nan)
-        print(f"{result.seed:>6} {len(returns):>7} {nan_reduce(np.mean, returns[-10:]):>20.2f} "
+        print(f"{result.seed:>6} {len(returns):>7} {last_mean_return(result.history):>20.2f} "
               f"{eval_mean:>10.1f} {eval_min:>9.1f} {result.wall:>8.1f}")
 
 
@@ -564,7 +565,7 @@ def write_results(args, results):
         returns = np.asarray(result.history["mean_return"], dtype=float)
         seeds.append({"seed": result.seed, "learner_seed": result.learner_seed, "epochs": len(returns),
                       "env_steps": result.history["env_steps"][-1] if len(returns) else 0,
-                      "last_10_mean_return": nan_reduce(np.mean, returns[-10:]),
+                      "last_10_mean_return": last_mean_return(result.history),
                       "eval_returns": None if result.evaluation is None else [float(x) for x in result.evaluation],
                       "wall_seconds": result.wall})
     text = json.dumps({"env": args.env, "options": args.options.asdict(), "jobs": args.jobs, "cluster": args.cluster,

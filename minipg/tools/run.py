@@ -118,7 +118,7 @@ class RunResult:
 
 
 # ---------------------------------------------------------------- several learners
-LEARNER_WINDOW = 10  # the kept learner has the highest mean return over this many last epochs
+LAST_EPOCHS = 10  # the last epochs whose mean return a run quotes, and its learners are chosen by
 
 
 def learner_seeds(seed, learners):
@@ -129,9 +129,15 @@ def learner_seeds(seed, learners):
                      for k in range(1, learners)]
 
 
+def last_mean_return(history, epochs=LAST_EPOCHS):
+    """The mean return of the finished episodes over the last `epochs` epochs (NaN if none ended):
+    the figure the progress summary, the seed table, --results and the learners' choice quote."""
+    return nan_reduce(np.mean, history["mean_return"][-epochs:])
+
+
 def learner_score(history):
-    """The mean return of the finished episodes over the last LEARNER_WINDOW epochs (−inf if none)."""
-    score = nan_reduce(np.mean, history["mean_return"][-LEARNER_WINDOW:])
+    """last_mean_return over the last LAST_EPOCHS epochs, −inf if no episode ended."""
+    score = last_mean_return(history)
     return -np.inf if np.isnan(score) else score
 
 
@@ -283,7 +289,7 @@ def train_run(run):
           f"lr {options.lr}, γ {options.gamma}, seed {run.seed}", flush=True)
     if several:
         print(f"{len(learners)} learners at once (seeds {', '.join(str(learner.seed) for learner in learners)}); "
-              f"kept: the highest mean return of its training episodes over its last {LEARNER_WINDOW} epochs",
+              f"kept: the highest mean return of its training episodes over its last {LAST_EPOCHS} epochs",
               flush=True)
     time_limit = env_spec(options.env).max_episode_steps
     if time_limit is not None and options.T < time_limit:
@@ -329,7 +335,7 @@ def train_run(run):
     if interrupt.requested:
         print(f"interrupted after {done} complete epochs; writing what was done", flush=True)
     if several and ok:
-        window = min(LEARNER_WINDOW, done)
+        window = min(LAST_EPOCHS, done)
         scores = ", ".join("dropped" if other.error else "no episode ended" if learner_score(other.state.history)
                            == -np.inf else f"{learner_score(other.state.history):.2f}" for other in learners)
         print(f"kept learner {learners.index(learner)} (seed {learner.seed}): its training episodes' mean return "
@@ -527,10 +533,10 @@ def summarize_training(history, start_epoch):
         print("no epoch completed", flush=True)
         return
     seconds = history["seconds"][start_epoch:] or history["seconds"]
-    last = history["mean_return"][-10:]
-    mean = nan_reduce(np.mean, last)
-    returns = (f"mean episode return over the last {len(last)} epochs: {mean:.2f}" if not np.isnan(mean) else
-               f"no episode ended in the last {len(last)} epochs (T shorter than an episode?)")
+    last = min(LAST_EPOCHS, len(history["mean_return"]))
+    mean = last_mean_return(history)
+    returns = (f"mean episode return over the last {last} epochs: {mean:.2f}" if not np.isnan(mean) else
+               f"no episode ended in the last {last} epochs (T shorter than an episode?)")
     print(f"done: {len(history['loss'])} epochs ({np.median(seconds):.3f}s per epoch, median); {returns}")
 
 

@@ -47,11 +47,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 
-import numpy as np
 
 from ..parallel import WORKER_THREADS_VARIABLE, usable_cores
 from .checkpoint import one_line, write_atomically
-from .run import EXIT_INTERRUPTED, EXIT_NON_FINITE, EXIT_TERMINATED, Interrupt, RunError, nan_reduce, train_run
+from .run import EXIT_INTERRUPTED, EXIT_NON_FINITE, EXIT_TERMINATED, Interrupt, RunError, last_mean_return, train_run
 
 DASK_INSTALL = 'pip install "dask[distributed]"'
 JOBQUEUE_INSTALL = "pip install dask-jobqueue"
@@ -361,7 +360,7 @@ def report(prog, seed_run, epochs, remaining):
         figures = []
         if result.evaluation is not None:
             figures.append(f"eval mean {result.evaluation.mean():.1f}, worst {result.evaluation.min():.1f}")
-        figures.append(f"last-10 mean return {nan_reduce(np.mean, result.history['mean_return'][-10:]):.2f}")
+        figures.append(f"last-10 mean return {last_mean_return(result.history):.2f}")
         print(f"seed {seed_run.seed} done: {', '.join(figures)}; {seed_run.wall:.1f} s; {left}", flush=True)
     elif seed_run.status in (EXIT_INTERRUPTED, EXIT_TERMINATED):
         print(f"seed {seed_run.seed} interrupted after {done} of {epochs} epochs; {seed_run.wall:.1f} s; {left}",

@@ -651,13 +651,18 @@ def test_integer_returns_give_the_gradients_of_their_float_values(name):
         np.testing.assert_array_equal(grad, float_grad)
 
 
+def unchecked_batch(where, value):
+    """A categorical policy and a batch of 3 states with one non-finite entry, and its objective."""
+    policy = CategoricalPolicy(stand_in_env(2, spaces.Discrete(2)), seed=0)
+    states = np.zeros((3, 2))
+    states[where] = value
+    return policy, states, reinforce_objective(np.ones(3))
+
+
 def test_step_checks_its_batch_unless_told_it_is_checked():
     """Policy.step on a batch nobody checked refuses a NaN state; ppo_update, which checks its
     rollout once, passes checked=True for its minibatches."""
-    policy = CategoricalPolicy(stand_in_env(2, spaces.Discrete(2)), seed=0)
-    states = np.zeros((3, 2))
-    states[1, 0] = np.nan
-    objective = reinforce_objective(np.ones(3))
+    policy, states, objective = unchecked_batch((1, 0), np.nan)
     with pytest.raises(NonFiniteError, match=exactly("states contain NaN or inf")):
         policy.step(states, np.zeros(3, dtype=int), objective)
     with pytest.raises(NonFiniteError, match="non-finite loss"), np.errstate(invalid="ignore"):
@@ -665,10 +670,7 @@ def test_step_checks_its_batch_unless_told_it_is_checked():
 
 
 def test_the_chunked_pass_checks_its_batch_unless_told_it_is_checked():
-    policy = CategoricalPolicy(stand_in_env(2, spaces.Discrete(2)), seed=0)
-    states = np.zeros((3, 2))
-    states[0, 1] = np.inf
-    objective = reinforce_objective(np.ones(3))
+    policy, states, objective = unchecked_batch((0, 1), np.inf)
     with pytest.raises(NonFiniteError, match=exactly("states contain NaN or inf")):
         policy.chunked_objective_and_grads(states, np.zeros(3, dtype=int), objective)
     with np.errstate(invalid="ignore"):  # the inf goes through the products unchecked, as asked

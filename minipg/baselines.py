@@ -116,14 +116,27 @@ class ValueBaseline:
     def fit(self, states, returns, valid, steps=None):
         """`steps` Adam steps (default self.steps) on minibatches of the valid (s, t, G) samples:
         states (T, E, obs_dim), returns and valid (T, E).  Returns the last loss."""
+        return self.fitting(states, returns, valid, steps)()
+
+    def fitting(self, states, returns, valid, steps=None):
+        """fit's Adam steps as a function of no arguments, their minibatches drawn now.
+
+        The generator is the policy's: drawn here, in the caller's thread, the draws come in the
+        same order as fit's, and the function can then run on another thread while the policy's
+        update shuffles with the same generator (solver.train does): the same bits as fit.
+        """
         features = self.features(states)[valid]
         targets = returns[valid] * self.scale
-        loss = float("nan")
-        for _ in range(self.steps if steps is None else steps):
-            batch = self.rng.integers(len(targets), size=min(self.batch_size, len(targets)))
-            loss, grads = self.loss_and_grads(features[batch], targets[batch])
-            self.opt.step(grads)
-        return loss
+        batches = [self.rng.integers(len(targets), size=min(self.batch_size, len(targets)))
+                   for _ in range(self.steps if steps is None else steps)]
+
+        def run():
+            loss = float("nan")
+            for batch in batches:
+                loss, grads = self.loss_and_grads(features[batch], targets[batch])
+                self.opt.step(grads)
+            return loss
+        return run
 
 
     def state_dict(self):

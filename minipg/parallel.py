@@ -19,6 +19,7 @@ Overrides, read when minipg is imported:
     MINIPG_THREADS=N        worker threads of the learn step (default: the usable cores)
 """
 
+import contextlib
 import contextvars
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -88,6 +89,26 @@ def map_in_order(function, items, threads, multiply_adds=None):
     context = contextvars.copy_context()
     with ThreadPoolExecutor(max_workers=min(threads, len(items))) as pool:
         return list(pool.map(lambda item: context.copy().run(function, item), items))
+
+
+@contextlib.contextmanager
+def beside(function, threads):
+    """Run function() on a thread of its own while the with-block runs in the caller's, and wait
+    for it when the block ends (its exception, if any, is raised there); with threads ≤ 1, run it
+    before the block.  For two independent pieces of work, e.g. the value fit beside the policy's
+    update (solver.train): each does its arithmetic in the same order on any thread, so the
+    results are the same bits either way.  The block's own exception waits for the thread too.
+    function None: nothing beside the block."""
+    if function is None or threads <= 1:
+        if function is not None:
+            function()
+        yield
+        return
+    context = contextvars.copy_context()  # NumPy's error state holds in the thread, as in map_in_order
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        done = pool.submit(context.run, function)
+        yield
+    done.result()
 
 
 def add_gradients(total, grads):

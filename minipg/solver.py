@@ -8,7 +8,8 @@
         an exploration bonus added to the rewards         exploration.py (count_bonus)
         rewards scaled                                    normalization.py (normalize_rewards)
         advantages A and the value fit's targets          G − b (baselines.py) or GAE(λ) (returns.py)
-        fit the value baseline V to the targets           baselines.py
+        fit the value baseline V to the targets           baselines.py (on a second thread,
+                                                          beside the policy's update: parallel.py)
         the learning rate of the epoch                    Schedules (lr_decay)
         one REINFORCE step on −mean(log π · A),            policies.py (and an entropy bonus)
           or clipped-surrogate passes                     ppo.py (clip_ratio)
@@ -36,6 +37,7 @@ from .envs.vector import autoreset_mode, observation_mirror, single_spaces
 from .exploration import StateCounter
 from .normalization import ObservationNormalizer, RewardScaler
 from .options import Options, OptionsError
+from .parallel import beside
 from .policies import CategoricalPolicy, DiagonalGaussianPolicy
 from .ppo import ppo_update
 from .reinforce import (check_loop_arguments, epoch_seed, new_history, record_epoch, rollout_buffers,
@@ -85,16 +87,18 @@ def train(env, policy, options=None, seed=None, callback=None, state=None):
         if state.reward_scaler is not None:
             rewards = state.reward_scaler.scale(rewards, buffers["dones"], options.gamma)
         advantages, targets = advantages_and_targets(buffers, options, baseline, rewards)
+        fit = None  # the value fit's steps, their minibatches drawn now (before the update's shuffles)
         if isinstance(baseline, ValueBaseline):
-            baseline.fit(buffers["states"], targets, buffers["valid"], options.value_steps)
+            fit = baseline.fitting(buffers["states"], targets, buffers["valid"], options.value_steps)
         policy.opt.lr = schedules.learning_rate(epoch, options)
-        if options.clip_ratio is None:
-            stats = policy.update(buffers["states"], buffers["actions"], advantages, buffers["valid"],
-                                  options.max_grad_norm, options.entropy_coef)
-        else:
-            stats = ppo_update(policy, buffers["states"], buffers["actions"], advantages, buffers["valid"],
-                               options.clip_ratio, options.update_epochs, options.minibatch_size,
-                               options.max_grad_norm, options.entropy_coef)
+        with beside(fit, policy.threads):  # the update needs the advantages, not the fitted V: both at once
+            if options.clip_ratio is None:
+                stats = policy.update(buffers["states"], buffers["actions"], advantages, buffers["valid"],
+                                      options.max_grad_norm, options.entropy_coef)
+            else:
+                stats = ppo_update(policy, buffers["states"], buffers["actions"], advantages, buffers["valid"],
+                                   options.clip_ratio, options.update_epochs, options.minibatch_size,
+                                   options.max_grad_norm, options.entropy_coef)
         if options.log_std_final is not None:
             policy.limit_log_std(schedules.cap(epoch, options))
         if state.observation_normalizer is not None:

@@ -106,3 +106,44 @@ def test_learn_step_is_bitwise_the_same_on_any_number_of_threads(make_policy, ac
         assert loss == results[0][0] and entropy == results[0][1]
         for a, b in zip(parameters, results[0][2]):
             np.testing.assert_array_equal(a, b)
+
+
+def test_beside_runs_the_function_on_another_thread_and_waits_for_it():
+    import threading
+    import time
+    log = []
+
+    def slow():
+        time.sleep(0.05)
+        log.append(("beside", threading.current_thread() is threading.main_thread()))
+
+    with parallel.beside(slow, threads=2):
+        log.append(("block", True))
+    assert log == [("block", True), ("beside", False)]  # waited for at the block's end
+    log.clear()
+    with parallel.beside(slow, threads=1):  # one thread: before the block
+        log.append(("block", True))
+    assert log == [("beside", True), ("block", True)]
+    with parallel.beside(None, threads=2):
+        pass
+
+
+def test_beside_raises_the_functions_error_and_waits_for_it_when_the_block_fails():
+    import time
+    finished = []
+
+    def fails():
+        raise ValueError("from beside")
+
+    with pytest.raises(ValueError, match="from beside"):
+        with parallel.beside(fails, threads=2):
+            pass
+
+    def slow():
+        time.sleep(0.05)
+        finished.append(True)
+
+    with pytest.raises(KeyError):
+        with parallel.beside(slow, threads=2):
+            raise KeyError("block")
+    assert finished == [True]

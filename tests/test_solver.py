@@ -514,3 +514,28 @@ def test_the_value_network_has_the_options_hidden_sizes():
     state = new_state(make_policy(env), options(baseline="value", value_hidden=(7,)))
     assert state.baseline.net.sizes == (2, 7, 1)  # the observation, the time feature; one output
     assert new_state(make_policy(env), options(baseline="value")).baseline.net.sizes == (2, 64, 64, 1)
+
+
+@pytest.mark.parametrize("clip_ratio", [None, 0.2], ids=["one-step", "clipped-passes"])
+def test_the_value_fit_beside_the_update_gives_the_same_bits_as_one_thread(clip_ratio):
+    """The value fit runs on a second thread beside the policy's update (parallel.beside), both
+    drawing on the policy's generator: the fit's minibatches are drawn before the update's
+    shuffles, so the run is the same to the bit on one thread or two."""
+    passes = {} if clip_ratio is None else {"clip_ratio": clip_ratio, "update_epochs": 2, "minibatch_size": 7}
+    run_options = options(epochs=3, lr=0.01, baseline="value", value_steps=4, gae_lambda=0.9, bootstrap=True,
+                          **passes)
+    runs = []
+    for threads in (1, 2):
+        env = Corridor(LENGTHS, SAME_STEP)
+        policy = make_policy(env, seed=3)
+        policy.threads = threads
+        state = new_state(policy, run_options)
+        history = train(env, policy, run_options, seed=0, state=state)
+        runs.append((history, policy, state.baseline))
+    (history, policy, baseline), (history2, policy2, baseline2) = runs
+    for key in HISTORY_KEYS:
+        if key != "seconds":
+            assert history2[key] == history[key], key
+    for a, b in zip(policy.parameters() + baseline.net.params, policy2.parameters() + baseline2.net.params):
+        np.testing.assert_array_equal(a, b)
+    assert policy2.rng.bit_generator.state == policy.rng.bit_generator.state

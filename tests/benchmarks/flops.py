@@ -32,11 +32,15 @@ each × 2 FLOP.  The solve preset (E 64, T 500, S 50, K 10, mirror; n ≈ 32,000
 GFLOP, value fit 5.4, rollout 0.57, rest 0.29; ≈ 23.6 GFLOP an epoch.
 
 **Timing.**  SolverParts replaces minipg.solver's collect_rollout and ppo_update and
-ValueBaseline.fit by wrappers that call the original with the same arguments, return its
-result, and add its perf_counter (wall) and process_time (CPU, all threads) seconds to the part,
-as blocks.Timed does for env.step and policy.act.  They also note the sizes the count needs
-(n from the mask the function was given, and so on), outside the timed call.  "rest" is the
-epoch's wall time as train records it (history["seconds"]) less the three parts.
+ValueBaseline.fitting by wrappers that call the original with the same arguments, return its
+result (for fitting, the value fit's steps, themselves timed when they run), and add its
+perf_counter (wall) and CPU seconds to the part, as blocks.Timed does for env.step and
+policy.act: process_time (all threads) for the rollout, thread_time (the thread that ran it) for
+the value fit and the passes, which run at once on two threads (solver.train; the solve
+preset's passes and fit are one chunk each, so each part is one thread).  They also note the
+sizes the count needs (n from the mask the function was given, and so on), outside the timed
+call.  The learn step's wall time is the union of the fit's and the passes' spans; "rest" is the
+epoch's wall time as train records it (history["seconds"]) less the rollout and the learn step.
 
 **The ceiling.**  matmul_rate: the machine's own float32 rate for the products that carry
 nearly all of the learn step's FLOP, those of the 64 → 64 hidden layer over a chunk's rows,
@@ -48,6 +52,7 @@ import functools
 import inspect
 import math
 import sys
+import threading
 import time
 
 import numpy as np
@@ -63,7 +68,7 @@ GIGA = 1e9
 # The parts of a solve epoch, in the order the table prints them.
 SOLVE_PARTS = (
     ("rollout", "rollout (collect_rollout)"),
-    ("value_fit", "value fit (ValueBaseline.fit)"),
+    ("value_fit", "value fit (ValueBaseline.fitting, beside the passes)"),
     ("passes", "clipped passes (ppo_update)"),
     ("rest", "rest (reset, V predictions, GAE, metrics)"),
 )
@@ -132,12 +137,14 @@ def threads_used(threads, samples_per_step, chunk_size, multiply_adds_per_sample
 # ---------------------------------------------------------------- timing
 class SolverParts:
     """A context manager: while entered, minipg.solver.collect_rollout, minipg.solver.ppo_update
-    and ValueBaseline.fit are timed wrappers of themselves (train looks the first two up in
-    minipg.solver when it calls them, and the value baseline's fit on its class).
+    and ValueBaseline.fitting are timed wrappers of themselves (train looks the first two up in
+    minipg.solver when it calls them, and the value baseline's fitting on its class; the steps
+    fitting returns are timed when they run, on the thread that runs them).
 
     After each call, `seconds[part]` and `cpu_seconds[part]` have grown by its wall and CPU
-    time and `sizes[part]` holds what the FLOP count needs; `reset()` starts a new epoch.
-    `active` is the part running now (None outside the three).
+    time, `spans[part]` holds its (start, end) perf_counter times and `sizes[part]` what the FLOP
+    count needs; `learn_seconds()` is the union of the learn parts' spans; `reset()` starts a new epoch.
+    `active` is the part the calling thread is running now (None outside the three).
     The wrappers pass every argument on and return the result: what runs does not change
     (test_smoke.py checks the parameters against a plain train).
     """
@@ -145,18 +152,33 @@ class SolverParts:
     def __init__(self):
         self._patches = [
             (minipg.solver, "collect_rollout", "rollout", self._note_rollout),
-            (ValueBaseline, "fit", "value_fit", self._note_value_fit),
+            (ValueBaseline, "fitting", "value_fit", self._note_value_fit),
             (minipg.solver, "ppo_update", "passes", self._note_passes),
         ]
         self._originals = []
-        self.active = None
+        self._thread = threading.local()  # the part each thread is in: the fit and the passes run at once
         self.reset()
+
+    @property
+    def active(self):
+        """The part the calling thread is running now (None outside the three)."""
+        return getattr(self._thread, "part", None)
 
     def reset(self):
         """Zero the seconds and forget the sizes: the next epoch starts."""
         self.seconds = dict.fromkeys(TIMED_PARTS, 0.0)
         self.cpu_seconds = dict.fromkeys(TIMED_PARTS, 0.0)
+        self.spans = {part: [] for part in TIMED_PARTS}
         self.sizes = {}
+
+    def learn_seconds(self):
+        """Wall seconds in which the value fit or the passes (or both at once) ran."""
+        spans = sorted(span for part in LEARN_PARTS for span in self.spans[part])
+        total, reached = 0.0, float("-inf")
+        for start, end in spans:
+            total += max(0.0, end - max(start, reached))
+            reached = max(reached, end)
+        return total
 
     def __enter__(self):
         for owner, name, part, note in self._patches:
@@ -170,23 +192,37 @@ class SolverParts:
             owner, name, original = self._originals.pop()
             setattr(owner, name, original)
 
+    def _clocked(self, function, part):
+        """function, adding its wall and CPU seconds and its span to `part` when it runs."""
+        cpu_clock = time.process_time if part == "rollout" else time.thread_time
+
+        @functools.wraps(function)
+        def clocked(*args, **kwargs):
+            self._thread.part = part
+            wall, cpu = time.perf_counter(), cpu_clock()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                end = time.perf_counter()
+                self.seconds[part] += end - wall
+                self.cpu_seconds[part] += cpu_clock() - cpu
+                self.spans[part].append((wall, end))
+                self._thread.part = None
+
+        return clocked
+
     def _timed(self, function, part, note):
         signature = inspect.signature(function)
+        timed_call = function if part == "value_fit" else self._clocked(function, part)
 
         @functools.wraps(function)
         def timed(*args, **kwargs):
-            self.active = part
-            wall, cpu = time.perf_counter(), time.process_time()
-            try:
-                result = function(*args, **kwargs)
-            finally:
-                self.seconds[part] += time.perf_counter() - wall
-                self.cpu_seconds[part] += time.process_time() - cpu
-                self.active = None
+            result = timed_call(*args, **kwargs)
             arguments = signature.bind(*args, **kwargs)  # after the clock: the sizes for the count
             arguments.apply_defaults()
             self.sizes[part] = note(arguments.arguments)
-            return result
+            # fitting only draws the minibatches: the fit is the function it returns, timed when it runs
+            return self._clocked(result, part) if part == "value_fit" else result
 
         return timed
 
@@ -244,10 +280,12 @@ def train_one_epoch(env, policy, options, state, seed):
 
 def solve_epoch_figures(parts, history, options):
     """One epoch's figures after train_one_epoch under `parts` (a SolverParts): wall and CPU
-    seconds per part ("rest" = train's epoch seconds less the timed parts; "total" = the epoch),
+    seconds per part ("learn" = the union of the value fit's and the passes' spans, which overlap;
+    "rest" = train's epoch seconds less the rollout and the learn step; "total" = the epoch),
     the sizes noted, and FLOP per term, part and in total."""
-    epoch_seconds = history["seconds"][-1]
-    seconds = dict(parts.seconds, rest=epoch_seconds - sum(parts.seconds.values()), total=epoch_seconds)
+    epoch_seconds, learn = history["seconds"][-1], parts.learn_seconds()
+    seconds = dict(parts.seconds, learn=learn, rest=epoch_seconds - parts.seconds["rollout"] - learn,
+                   total=epoch_seconds)
     sizes = dict(parts.sizes, bootstrap=bool(options.bootstrap and options.gae_lambda is not None))
     return {"seconds": seconds, "cpu_seconds": dict(parts.cpu_seconds), "sizes": sizes, "flop": epoch_flop(sizes)}
 
@@ -335,7 +373,7 @@ def summary(epochs, ceilings, threads):
     over = {part: {count: rate[part] / ceiling[part][count] for count in ceiling[part]} for part in LEARN_PARTS}
     at_ceiling = {count: sum(gflop[part] / ceiling[part][count] for part in LEARN_PARTS)
                   for count in ("one_thread", "threads")}
-    learn_seconds = sum(seconds[part] for part in LEARN_PARTS)
+    learn_seconds = median_of(("seconds", "learn"))
     return {
         "seconds": seconds, "cpu_seconds": cpu, "gflop": gflop, "gflop_terms": terms, "gflop_per_s": rate,
         "ceiling_gflop_per_s": ceiling, "worker_threads": threads, "over_ceiling": over,

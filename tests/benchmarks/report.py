@@ -207,7 +207,7 @@ def ceiling_table(r):
     epoch_at = r["epoch_at_ceiling_s"]
     learn_gflop = sum(r["gflop"][part] for part in LEARN_PARTS)
     return format_table(headers, rows, title) + [
-        f"learn step (value fit + passes): {learn_gflop:.2f} GFLOP in {seconds(learn)} s; at the ceiling "
+        f"learn step (value fit beside the passes): {learn_gflop:.2f} GFLOP in {seconds(learn)} s; at the ceiling "
         f"{seconds(at['one_thread'])} s on 1 thread, {seconds(at['threads'])} s on {threads_text(threads)}",
         f"epoch with the learn step at the ceiling (rollout and rest as measured): "
         f"{seconds(epoch_at['one_thread'])} s on 1 thread, {seconds(epoch_at['threads'])} s on {threads_text(threads)} "

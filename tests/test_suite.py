@@ -216,3 +216,42 @@ def test_run_without_ids_runs_every_task(monkeypatch):
     ran.clear()
     suite.main(["run", "Hopper-v5"])
     assert ran == ["Hopper-v5"]
+
+
+def test_lone_times_each_backend_after_its_floor_and_prints_a_row(tmp_path, monkeypatch, capsys):
+    """`lone`: per task, the preset's backend then the other, each a floor for the same backend
+    and budget followed by one --eval 0 run in a scratch directory; a backend that cannot be made
+    is skipped with a line on stderr; a markdown row per task and runs/suite/lone.json."""
+    monkeypatch.setattr(suite, "RUNS", tmp_path)
+    events = []
+
+    def floor(env_id, num_envs, steps, vectorization, T):
+        if env_id == "LunarLander-v3" and vectorization == "auto":
+            raise ValueError("no such backend here")
+        events.append(("floor", env_id, vectorization, steps))
+        return 2.0
+
+    def train(command, cwd, **kwargs):
+        assert command[command.index("--eval") + 1] == "0" and command[command.index("--plot") + 1].startswith(cwd)
+        events.append(("train", command[command.index("--env") + 1], command[command.index("--vectorization") + 1]))
+
+    monkeypatch.setattr(suite, "env_floor_seconds", floor)
+    monkeypatch.setattr(suite.subprocess, "run", train)
+    suite.main(["lone", "Pendulum-v1", "LunarLander-v3"])
+    pendulum, lander = load_presets()["Pendulum-v1"], load_presets()["LunarLander-v3"]
+    budget = pendulum.num_envs * pendulum.T * pendulum.epochs
+    lander_budget = lander.num_envs * lander.T * lander.epochs
+    assert (pendulum.vectorization, lander.vectorization) == ("auto", "envpool")
+    assert events == [("floor", "Pendulum-v1", "auto", budget), ("train", "Pendulum-v1", "auto"),
+                      ("floor", "Pendulum-v1", "envpool", budget), ("train", "Pendulum-v1", "envpool"),
+                      ("floor", "LunarLander-v3", "envpool", lander_budget), ("train", "LunarLander-v3", "envpool")]
+    out, err = capsys.readouterr()
+    rows = out.splitlines()
+    assert rows[0].startswith("| task (env steps) |") and len(rows) == 4
+    assert rows[2].startswith(f"| Pendulum-v1 ({budget:,} steps) | auto: 2.0 s → ") and "| envpool: 2.0 s → " in rows[2]
+    assert rows[3].startswith(f"| LunarLander-v3 ({lander_budget:,} steps) | envpool: 2.0 s → ")
+    assert rows[3].endswith("| — |")
+    assert "LunarLander-v3, auto: skipped: no such backend here" in err
+    saved = json.loads((tmp_path / "lone.json").read_text())
+    assert [run["vectorization"] for run in saved["Pendulum-v1"]] == ["auto", "envpool"]
+    assert saved["LunarLander-v3"][0]["floor"] == 2.0 and saved["LunarLander-v3"][0]["wall"] >= 0

@@ -5,6 +5,7 @@ tasks the figures that libraries report (see TASKS).
 
     python -m minipg.tools.suite run [ENV_ID ...]   # train: python -m minipg --env ID --seeds 0 1 ... 9 --jobs 2
     python -m minipg.tools.suite report              # docs/results.md's table and docs/suite.png
+    python -m minipg.tools.suite lone [ENV_ID ...]  # one run at a time against its floor (docs/speed.md)
 
 `make suite` runs both.  `run` writes, per task, into runs/suite/: the --results JSON (per seed
 its evaluation returns, env steps and wall seconds), the CSVs of the learning curves, the
@@ -18,6 +19,11 @@ anchor: the median may reach it while a seed fails outright.  It rewrites the ta
 docs/results.md's `<!-- suite -->` markers and draws one small learning-curve panel per task:
 the training episodes' mean return (the sampling policy), mean ± std over the seeds against
 env steps, with the Zoo's figure as a dashed line (a panel per task that was run).
+
+`lone` times one run of each task's preset at a time (seed 0, training only: --eval 0), the
+machine otherwise idle, with the preset's backend and then with the other one (EnvPool or
+gymnasium's `auto`), each just after its env-alone floor for the same backend and budget; it
+prints docs/speed.md's table of lone runs (a row per task) and writes runs/suite/lone.json.
 """
 
 import argparse
@@ -26,6 +32,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -92,6 +99,53 @@ def run(env_ids, extra=()):
         subprocess.run(command, cwd=ROOT, check=True)
         floor["total_seconds"] = time.perf_counter() - started
         (RUNS / f"{stem(env_id)}.floor.json").write_text(json.dumps(floor))
+
+
+def other_backend(vectorization):
+    """The backend a lone run is compared with: gymnasium's auto for EnvPool, else EnvPool."""
+    return "auto" if vectorization == "envpool" else "envpool"
+
+
+def lone_run(env_id, vectorization):
+    """One run of the task's preset with `vectorization` (seed 0, --eval 0), just after its floor:
+    {vectorization, env_steps, floor, wall} in seconds; the outputs go to a directory removed after."""
+    options = load_presets()[env_id]
+    env_steps = options.num_envs * options.T * options.epochs
+    floor = env_floor_seconds(env_id, options.num_envs, env_steps, vectorization, T=options.T)
+    with tempfile.TemporaryDirectory() as scratch:
+        command = [sys.executable, "-m", "minipg", "--env", env_id, "--vectorization", vectorization, "--eval", "0",
+                   "--plot", os.path.join(scratch, "curve.png")]
+        started = time.perf_counter()
+        subprocess.run(command, cwd=scratch, check=True, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - started
+    return {"vectorization": vectorization, "env_steps": env_steps, "floor": floor, "wall": wall}
+
+
+def lone_row(env_id, runs):
+    """A markdown row: the task, then per backend "floor → run (× floor)"."""
+    cells = [f"{run['floor']:.1f} s → {run['wall']:.1f} s ({run['wall'] / run['floor']:.1f}×)" for run in runs]
+    return f"| {env_id} ({runs[0]['env_steps']:,} steps) | {runs[0]['vectorization']}: {cells[0]} | " + (
+        f"{runs[1]['vectorization']}: {cells[1]} |" if len(runs) > 1 else "— |")
+
+
+def lone(env_ids):
+    """`lone`: each task's lone runs, preset's backend first; a backend not installed is skipped."""
+    RUNS.mkdir(parents=True, exist_ok=True)
+    results = {}
+    print("| task (env steps) | the preset's backend: floor → run (× floor) | the other backend |")
+    print("|---|---|---|")
+    for env_id in env_ids:
+        runs = []
+        for vectorization in (load_presets()[env_id].vectorization,
+                              other_backend(load_presets()[env_id].vectorization)):
+            try:
+                runs.append(lone_run(env_id, vectorization))
+            except ValueError as error:  # make_env's line: EnvPool not installed, or the task not in it
+                print(f"({env_id}, {vectorization}: skipped: {error})", file=sys.stderr)
+        results[env_id] = runs
+        if runs:
+            print(lone_row(env_id, runs), flush=True)
+    (RUNS / "lone.json").write_text(json.dumps(results, indent=1))
 
 
 def load(env_id):
@@ -236,13 +290,16 @@ def main(argv=None):
     run_parser = commands.add_parser("run", help="train the tasks (all by default)")
     run_parser.add_argument("env_ids", nargs="*", metavar="ENV_ID", help=f"tasks among {', '.join(TASKS)}")
     commands.add_parser("report", help="docs/results.md's table and docs/suite.png from runs/suite/")
+    lone_parser = commands.add_parser("lone", help="one run of each task at a time against its env-alone floor, "
+                                                   "with both backends (docs/speed.md)")
+    lone_parser.add_argument("env_ids", nargs="*", metavar="ENV_ID", help=f"tasks among {', '.join(TASKS)}")
     args = parser.parse_args(argv)
-    if args.command == "run":
+    if args.command in ("run", "lone"):
         unknown = [env_id for env_id in args.env_ids if env_id not in TASKS]
         if unknown:
             parser.error(f"not in the suite: {', '.join(unknown)} (the suite: {', '.join(TASKS)})")
         try:
-            run(args.env_ids or list(TASKS))
+            (run if args.command == "run" else lone)(args.env_ids or list(TASKS))
         except ValueError as error:  # make_env's one line: an optional dependency not installed
             sys.exit(f"python -m minipg.tools.suite: {error}")
     else:

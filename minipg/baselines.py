@@ -116,14 +116,15 @@ class ValueBaseline:
     def fit(self, states, returns, valid, steps=None):
         """`steps` Adam steps (default self.steps) on minibatches of the valid (s, t, G) samples:
         states (T, E, obs_dim), returns and valid (T, E).  Returns the last loss."""
-        return self.fitting(states, returns, valid, steps)()
+        return self.prepare_fit(states, returns, valid, steps)()
 
-    def fitting(self, states, returns, valid, steps=None):
+    def prepare_fit(self, states, returns, valid, steps=None):
         """fit's Adam steps as a function of no arguments, their minibatches drawn now.
 
         The generator is the policy's: drawn here, in the caller's thread, the draws come in the
-        same order as fit's, and the function can then run on another thread while the policy's
-        update shuffles with the same generator (solver.train does): the same bits as fit.
+        same order as fit's, and the function, which draws nothing, can then run on another thread
+        while the policy's update shuffles with the same generator (solver.train does): the same
+        bits as fit.  Arguments as fit's; the function returns the last loss.
         """
         features = self.features(states)[valid]
         targets = returns[valid] * self.scale

@@ -5,8 +5,9 @@ threads *spin* while they wait for each other.  When another busy process holds 
 small product (a 256 × 64 rollout step) waits for a thread that is not running: two swing-up
 runs at once took 25 s per epoch each instead of 0.75 s.  So on `import minipg` BLAS is set
 to one thread (with threadpoolctl, which works whatever NumPy was imported before), and the
-one place where a second core pays, the learn step's forward and backward pass over tens of
-chunks of 4096 samples (policies.py), runs those chunks on Python threads.  NumPy releases
+second core works where there is independent work of a size that pays: the learn step's chunks,
+when a batch is cut into several (policies.py), and the value fit beside the policy's update
+(`beside`, solver.py), each on Python threads.  NumPy releases
 the GIL inside its array operations, and a Python thread waiting for a busy core sleeps instead
 of spinning, so a shared machine slows a run by about its fair share, not 30×.
 
@@ -22,7 +23,7 @@ Overrides, read when minipg is imported:
 import contextlib
 import contextvars
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy  # noqa: F401  (loads NumPy's BLAS: threadpoolctl only sees loaded libraries)
 from threadpoolctl import threadpool_limits
@@ -97,8 +98,10 @@ def beside(function, threads):
     for it when the block ends (its exception, if any, is raised there); with threads ≤ 1, run it
     before the block.  For two independent pieces of work, e.g. the value fit beside the policy's
     update (solver.train): each does its arithmetic in the same order on any thread, so the
-    results are the same bits either way.  The block's own exception waits for the thread too.
-    function None: nothing beside the block."""
+    results are the same bits either way.  The block's own exception waits for the thread too,
+    and wins if both fail (the function's is then its __context__).  On one thread a failing
+    function stops the block before it starts; on two the block has run.  function None: nothing
+    beside the block."""
     if function is None or threads <= 1:
         if function is not None:
             function()
@@ -107,7 +110,13 @@ def beside(function, threads):
     context = contextvars.copy_context()  # NumPy's error state holds in the thread, as in map_in_order
     with ThreadPoolExecutor(max_workers=1) as pool:
         done = pool.submit(context.run, function)
-        yield
+        try:
+            yield
+        except BaseException as error:
+            wait([done])
+            if done.exception() is not None and error.__context__ is None:
+                error.__context__ = done.exception()
+            raise
     done.result()
 
 

@@ -89,7 +89,7 @@ def train(env, policy, options=None, seed=None, callback=None, state=None):
         advantages, targets = advantages_and_targets(buffers, options, baseline, rewards)
         fit = None  # the value fit's steps, their minibatches drawn now (before the update's shuffles)
         if isinstance(baseline, ValueBaseline):
-            fit = baseline.fitting(buffers["states"], targets, buffers["valid"], options.value_steps)
+            fit = baseline.prepare_fit(buffers["states"], targets, buffers["valid"], options.value_steps)
         policy.opt.lr = schedules.learning_rate(epoch, options)
         with beside(fit, policy.threads):  # the update needs the advantages, not the fitted V: both at once
             if options.clip_ratio is None:

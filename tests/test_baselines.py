@@ -227,3 +227,25 @@ def test_compute_advantages_subtracts_the_time_baseline(normalize_advantages):
         expected = expected / np.sqrt(28.0 / 5)  # the valid −1, 1, −3, −1, 4: mean 0, variance 28/5
     advantages = compute_advantages(returns, valid, "time", normalize_advantages)
     np.testing.assert_allclose(advantages, expected, rtol=1e-12)
+
+
+def test_prepare_fit_draws_every_minibatch_before_it_returns():
+    """What lets solver.train run the fit beside the policy's update, which shuffles with the same
+    generator: prepare_fit takes all its draws at once, the function it returns takes none, and
+    calling it is fit, to the bit."""
+    def made():
+        rng = np.random.default_rng(3)
+        data = (rng.normal(size=(6, 5, 3)), rng.normal(size=(6, 5)), rng.random((6, 5)) < 0.8)
+        return ValueBaseline(3, gamma=0.9, rng=rng, hidden=(8,), steps=4, batch_size=7), data
+
+    fitted, data = made()
+    loss = fitted.fit(*data)
+    prepared, data = made()
+    run = prepared.prepare_fit(*data)
+    drawn = prepared.rng.bit_generator.state
+    assert drawn == fitted.rng.bit_generator.state  # the same draws as fit's
+    assert prepared.opt.t == 0  # nothing fitted yet
+    assert run() == loss
+    assert prepared.rng.bit_generator.state == drawn  # the steps drew nothing
+    for a, b in zip(prepared.net.params, fitted.net.params):
+        np.testing.assert_array_equal(a, b)

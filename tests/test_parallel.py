@@ -147,3 +147,21 @@ def test_beside_raises_the_functions_error_and_waits_for_it_when_the_block_fails
         with parallel.beside(slow, threads=2):
             raise KeyError("block")
     assert finished == [True]
+
+
+def test_beside_runs_the_function_in_the_callers_numpy_error_state():
+    seen = []
+    with np.errstate(over="ignore"):
+        with parallel.beside(lambda: seen.append(np.geterr()["over"]), threads=2):
+            pass
+    assert seen == ["ignore"]
+
+
+def test_when_both_fail_the_blocks_error_wins_with_the_functions_as_its_context():
+    def fails():
+        raise ValueError("from beside")
+
+    with pytest.raises(KeyError) as raised:
+        with parallel.beside(fails, threads=2):
+            raise KeyError("block")
+    assert isinstance(raised.value.__context__, ValueError)

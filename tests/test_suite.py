@@ -220,20 +220,25 @@ def test_run_without_ids_runs_every_task(monkeypatch):
 
 def test_lone_times_each_backend_after_its_floor_and_prints_a_row(tmp_path, monkeypatch, capsys):
     """`lone`: per task, the preset's backend then the other, each a floor for the same backend
-    and budget followed by one --eval 0 run in a scratch directory; a backend that cannot be made
-    is skipped with a line on stderr; a markdown row per task and runs/suite/lone.json."""
+    and budget followed by one --eval 0 run whose plot goes to a scratch directory; a backend
+    that cannot be made, or whose run fails, is skipped with a line on stderr and a "—" in its
+    own column; a markdown row per task and runs/suite/lone.json."""
     monkeypatch.setattr(suite, "RUNS", tmp_path)
     events = []
 
     def floor(env_id, num_envs, steps, vectorization, T):
-        if env_id == "LunarLander-v3" and vectorization == "auto":
+        if env_id == "LunarLander-v3" and vectorization == "envpool":  # the preset's own backend missing
             raise ValueError("no such backend here")
         events.append(("floor", env_id, vectorization, steps))
         return 2.0
 
     def train(command, cwd, **kwargs):
-        assert command[command.index("--eval") + 1] == "0" and command[command.index("--plot") + 1].startswith(cwd)
-        events.append(("train", command[command.index("--env") + 1], command[command.index("--vectorization") + 1]))
+        assert command[command.index("--eval") + 1] == "0" and cwd == suite.ROOT
+        assert not command[command.index("--plot") + 1].startswith(str(suite.ROOT))
+        backend = command[command.index("--vectorization") + 1]
+        events.append(("train", command[command.index("--env") + 1], backend))
+        if command[command.index("--env") + 1] == "Pendulum-v1" and backend == "envpool":
+            raise suite.subprocess.CalledProcessError(1, command)
 
     monkeypatch.setattr(suite, "env_floor_seconds", floor)
     monkeypatch.setattr(suite.subprocess, "run", train)
@@ -244,14 +249,15 @@ def test_lone_times_each_backend_after_its_floor_and_prints_a_row(tmp_path, monk
     assert (pendulum.vectorization, lander.vectorization) == ("auto", "envpool")
     assert events == [("floor", "Pendulum-v1", "auto", budget), ("train", "Pendulum-v1", "auto"),
                       ("floor", "Pendulum-v1", "envpool", budget), ("train", "Pendulum-v1", "envpool"),
-                      ("floor", "LunarLander-v3", "envpool", lander_budget), ("train", "LunarLander-v3", "envpool")]
+                      ("floor", "LunarLander-v3", "auto", lander_budget), ("train", "LunarLander-v3", "auto")]
     out, err = capsys.readouterr()
     rows = out.splitlines()
     assert rows[0].startswith("| task (env steps) |") and len(rows) == 4
-    assert rows[2].startswith(f"| Pendulum-v1 ({budget:,} steps) | auto: 2.0 s → ") and "| envpool: 2.0 s → " in rows[2]
-    assert rows[3].startswith(f"| LunarLander-v3 ({lander_budget:,} steps) | envpool: 2.0 s → ")
-    assert rows[3].endswith("| — |")
-    assert "LunarLander-v3, auto: skipped: no such backend here" in err
+    assert rows[2].startswith(f"| Pendulum-v1 ({budget:,} steps) | auto: 2.0 s → ")
+    assert rows[2].endswith("| envpool: — |")
+    assert rows[3].startswith(f"| LunarLander-v3 ({lander_budget:,} steps) | envpool: — | auto: 2.0 s → ")
+    assert "LunarLander-v3, envpool: skipped: no such backend here" in err
+    assert "Pendulum-v1, envpool: skipped:" in err
     saved = json.loads((tmp_path / "lone.json").read_text())
-    assert [run["vectorization"] for run in saved["Pendulum-v1"]] == ["auto", "envpool"]
-    assert saved["LunarLander-v3"][0]["floor"] == 2.0 and saved["LunarLander-v3"][0]["wall"] >= 0
+    assert saved["Pendulum-v1"]["envpool"] is None and saved["LunarLander-v3"]["envpool"] is None
+    assert saved["LunarLander-v3"]["auto"]["floor"] == 2.0 and saved["LunarLander-v3"]["auto"]["wall"] >= 0

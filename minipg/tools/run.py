@@ -298,7 +298,8 @@ def train_run(run):
               f"rollout starts new episodes, so only their first {options.T} steps are trained on", flush=True)
     with Interrupt() as interrupt:
         if several:
-            # Daemon threads: a second Ctrl-C ends the process without waiting for their learn steps.
+            # Daemon threads: a second Ctrl-C ends the process without waiting for their learn steps
+            # (only for a value fit running beside one, parallel.beside: its steps, ≈ 0.1 s for solve).
             threads = [threading.Thread(target=train_learner, args=(learner,), daemon=True,
                                         name=f"learner {k}") for k, learner in enumerate(learners)]
             for thread in threads:

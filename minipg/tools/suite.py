@@ -20,10 +20,12 @@ docs/results.md's `<!-- suite -->` markers and draws one small learning-curve pa
 the training episodes' mean return (the sampling policy), mean ± std over the seeds against
 env steps, with the Zoo's figure as a dashed line (a panel per task that was run).
 
-`lone` times one run of each task's preset at a time (seed 0, training only: --eval 0), the
-machine otherwise idle, with the preset's backend and then with the other one (EnvPool or
-gymnasium's `auto`), each just after its env-alone floor for the same backend and budget; it
-prints docs/speed.md's table of lone runs (a row per task) and writes runs/suite/lone.json.
+`lone` times one run of each task's preset at a time (seed 0, --eval 0: no evaluation; the wall
+time of the whole `python -m minipg` process, its start, imports, env and learning-curve plot
+included), the machine otherwise idle, with the preset's backend and then with the other one
+(EnvPool or gymnasium's `auto`), each just after its env-alone floor for the same backend and
+budget; it prints the rows of docs/speed.md's table of lone runs (a row per task, "—" for a
+backend that could not run) and writes runs/suite/lone.json after each task.
 """
 
 import argparse
@@ -108,7 +110,8 @@ def other_backend(vectorization):
 
 def lone_run(env_id, vectorization):
     """One run of the task's preset with `vectorization` (seed 0, --eval 0), just after its floor:
-    {vectorization, env_steps, floor, wall} in seconds; the outputs go to a directory removed after."""
+    {vectorization, env_steps, floor, wall} in seconds; its plot goes to a directory removed after.
+    Raises ValueError if the env cannot be made with that backend, CalledProcessError if the run fails."""
     options = load_presets()[env_id]
     env_steps = options.num_envs * options.T * options.epochs
     floor = env_floor_seconds(env_id, options.num_envs, env_steps, vectorization, T=options.T)
@@ -116,36 +119,39 @@ def lone_run(env_id, vectorization):
         command = [sys.executable, "-m", "minipg", "--env", env_id, "--vectorization", vectorization, "--eval", "0",
                    "--plot", os.path.join(scratch, "curve.png")]
         started = time.perf_counter()
-        subprocess.run(command, cwd=scratch, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - started
     return {"vectorization": vectorization, "env_steps": env_steps, "floor": floor, "wall": wall}
 
 
-def lone_row(env_id, runs):
-    """A markdown row: the task, then per backend "floor → run (× floor)"."""
-    cells = [f"{run['floor']:.1f} s → {run['wall']:.1f} s ({run['wall'] / run['floor']:.1f}×)" for run in runs]
-    return f"| {env_id} ({runs[0]['env_steps']:,} steps) | {runs[0]['vectorization']}: {cells[0]} | " + (
-        f"{runs[1]['vectorization']}: {cells[1]} |" if len(runs) > 1 else "— |")
+def lone_row(env_id, env_steps, runs):
+    """A markdown row: the task, then per backend (the preset's, the other) "backend: floor → run
+    (× floor)", or "backend: —" where `runs` holds None for it."""
+    cells = [f"{backend}: —" if run is None else
+             f"{backend}: {run['floor']:.1f} s → {run['wall']:.1f} s ({run['wall'] / run['floor']:.1f}×)"
+             for backend, run in runs.items()]
+    return f"| {env_id} ({env_steps:,} steps) | " + " | ".join(cells) + " |"
 
 
 def lone(env_ids):
-    """`lone`: each task's lone runs, preset's backend first; a backend not installed is skipped."""
+    """`lone`: each task's lone runs, preset's backend first; a backend that cannot run is skipped
+    with a line on stderr (its cell "—"), and the other tasks go on."""
     RUNS.mkdir(parents=True, exist_ok=True)
     results = {}
     print("| task (env steps) | the preset's backend: floor → run (× floor) | the other backend |")
     print("|---|---|---|")
     for env_id in env_ids:
-        runs = []
-        for vectorization in (load_presets()[env_id].vectorization,
-                              other_backend(load_presets()[env_id].vectorization)):
+        options = load_presets()[env_id]
+        runs = {}
+        for vectorization in (options.vectorization, other_backend(options.vectorization)):
             try:
-                runs.append(lone_run(env_id, vectorization))
-            except ValueError as error:  # make_env's line: EnvPool not installed, or the task not in it
-                print(f"({env_id}, {vectorization}: skipped: {error})", file=sys.stderr)
+                runs[vectorization] = lone_run(env_id, vectorization)
+            except (ValueError, subprocess.CalledProcessError) as error:  # EnvPool missing, the task not in it
+                print(f"{env_id}, {vectorization}: skipped: {error}", file=sys.stderr, flush=True)
+                runs[vectorization] = None
         results[env_id] = runs
-        if runs:
-            print(lone_row(env_id, runs), flush=True)
-    (RUNS / "lone.json").write_text(json.dumps(results, indent=1))
+        print(lone_row(env_id, options.num_envs * options.T * options.epochs, runs), flush=True)
+        (RUNS / "lone.json").write_text(json.dumps(results, indent=1))  # after each task: a failure loses none
 
 
 def load(env_id):

@@ -32,8 +32,8 @@ each × 2 FLOP.  The solve preset (E 64, T 500, S 50, K 10, mirror; n ≈ 32,000
 GFLOP, value fit 5.4, rollout 0.57, rest 0.29; ≈ 23.6 GFLOP an epoch.
 
 **Timing.**  SolverParts replaces minipg.solver's collect_rollout and ppo_update and
-ValueBaseline.fitting by wrappers that call the original with the same arguments, return its
-result (for fitting, the value fit's steps, themselves timed when they run), and add its
+ValueBaseline.prepare_fit by wrappers that call the original with the same arguments, return its
+result (prepare_fit's is the value fit's steps as a function, itself timed when it runs), and add its
 perf_counter (wall) and CPU seconds to the part, as blocks.Timed does for env.step and
 policy.act: process_time (all threads) for the rollout, thread_time (the thread that ran it) for
 the value fit and the passes, which run at once on two threads (solver.train; the solve
@@ -68,9 +68,9 @@ GIGA = 1e9
 # The parts of a solve epoch, in the order the table prints them.
 SOLVE_PARTS = (
     ("rollout", "rollout (collect_rollout)"),
-    ("value_fit", "value fit (ValueBaseline.fitting, beside the passes)"),
+    ("value_fit", "value fit (ValueBaseline.prepare_fit, beside the passes)"),
     ("passes", "clipped passes (ppo_update)"),
-    ("rest", "rest (reset, V predictions, GAE, metrics)"),
+    ("rest", "rest (reset, V predictions, GAE, the fit's draws, metrics)"),
 )
 TIMED_PARTS = ("rollout", "value_fit", "passes")
 TERM_NAMES = {"rollout": "rollout", "value_fit": "value fit", "passes": "passes", "rest": "rest"}
@@ -137,9 +137,9 @@ def threads_used(threads, samples_per_step, chunk_size, multiply_adds_per_sample
 # ---------------------------------------------------------------- timing
 class SolverParts:
     """A context manager: while entered, minipg.solver.collect_rollout, minipg.solver.ppo_update
-    and ValueBaseline.fitting are timed wrappers of themselves (train looks the first two up in
-    minipg.solver when it calls them, and the value baseline's fitting on its class; the steps
-    fitting returns are timed when they run, on the thread that runs them).
+    and ValueBaseline.prepare_fit are timed wrappers of themselves (train looks the first two up in
+    minipg.solver when it calls them, and the value baseline's prepare_fit on its class; the
+    function prepare_fit returns is timed when it runs, on the thread that runs it).
 
     After each call, `seconds[part]` and `cpu_seconds[part]` have grown by its wall and CPU
     time, `spans[part]` holds its (start, end) perf_counter times and `sizes[part]` what the FLOP
@@ -152,7 +152,7 @@ class SolverParts:
     def __init__(self):
         self._patches = [
             (minipg.solver, "collect_rollout", "rollout", self._note_rollout),
-            (ValueBaseline, "fitting", "value_fit", self._note_value_fit),
+            (ValueBaseline, "prepare_fit", "value_fit", self._note_value_fit),
             (minipg.solver, "ppo_update", "passes", self._note_passes),
         ]
         self._originals = []
@@ -221,7 +221,7 @@ class SolverParts:
             arguments = signature.bind(*args, **kwargs)  # after the clock: the sizes for the count
             arguments.apply_defaults()
             self.sizes[part] = note(arguments.arguments)
-            # fitting only draws the minibatches: the fit is the function it returns, timed when it runs
+            # prepare_fit only draws the minibatches: the fit is the function it returns, timed when it runs
             return self._clocked(result, part) if part == "value_fit" else result
 
         return timed

@@ -197,7 +197,7 @@ def test_timed_epochs_one_at_a_time_are_train_itself():
     """Epochs run one by one under SolverParts end with the parameters (policy and value net) and
     history of one plain train call: the wrappers and the stop after each epoch change nothing
     that runs; leaving SolverParts puts the originals back."""
-    originals = (minipg.solver.collect_rollout, minipg.solver.ppo_update, ValueBaseline.fitting)
+    originals = (minipg.solver.collect_rollout, minipg.solver.ppo_update, ValueBaseline.prepare_fit)
     env, policy, state, options = toy_solve()
     with flops.SolverParts() as parts:
         assert minipg.solver.ppo_update is not originals[1]
@@ -209,7 +209,7 @@ def test_timed_epochs_one_at_a_time_are_train_itself():
             assert figures["seconds"]["rest"] >= 0
         with pytest.raises(RuntimeError, match="no epoch left"):
             flops.train_one_epoch(env, policy, options, state, seed=5)
-    assert (minipg.solver.collect_rollout, minipg.solver.ppo_update, ValueBaseline.fitting) == originals
+    assert (minipg.solver.collect_rollout, minipg.solver.ppo_update, ValueBaseline.prepare_fit) == originals
     plain_env, plain_policy, plain_state, _ = toy_solve()
     plain = train(plain_env, plain_policy, options, seed=5, state=plain_state)
     assert len(history["loss"]) == len(plain["loss"]) == options.epochs

@@ -6,7 +6,7 @@ samples, update_epochs = 10 clipped-surrogate passes in minibatches of 4096, a m
 mean), on the learn step's default threads (MINIPG_THREADS, default: the usable cores).  Each
 round of pytest-benchmark is the next epoch of one run (flops.train_one_epoch: train continued
 from the run's state and stopped after one epoch, so the schedules run as in a full run), with
-collect_rollout, ValueBaseline.fitting and ppo_update timed by wrappers (flops.SolverParts) that
+collect_rollout, ValueBaseline.prepare_fit and ppo_update timed by wrappers (flops.SolverParts) that
 change nothing that runs.  One warm-up round comes first; every figure is a median over rounds.
 
 Counted analytically (flops.py has the derivation): FLOP = 2 × multiply-adds of the dense
@@ -30,12 +30,13 @@ the rows of the value fit's chunk (4096) and of a minibatch's chunk in the passe
 Measured round by round beside the epochs, a change of the machine's load hits both alike.
 
 Figures (the summary's tables, and extra_info in --benchmark-json):
-    seconds, %        each part's wall time; the value fit runs beside the passes, on a thread
+    seconds, %        each part's wall time (the % add up to more than 100: the fit overlaps the
+                      passes); the value fit runs beside the passes, on a thread
                       of its own; "rest" = the epoch (train's clock) less the rollout and the
                       learn step (the union of the fit's and the passes' spans)
     CPU / wall        the part's CPU seconds over its wall seconds (the process's for the rollout,
-                      its own thread's for the fit and the passes): ≈ 1 for a part on one thread
-                      (< 1 when it waited for a core), up to the threads used
+                      its own thread's for the fit and the passes, so at most 1 for those two):
+                      ≈ 1 for a part on one thread, < 1 when it waited for a core
     threads           the threads a learn step's chunks can run on: one chunk per minibatch (4096
                       samples at chunk_size 4096) runs on the calling thread
     GFLOP, GFLOP/s    the part's count, and count / seconds

@@ -11,7 +11,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.minipg-installed
 
-.PHONY: setup demo swingup test gradcheck notebook bench figures failures suite mutation clean
+.PHONY: setup demo swingup test gradcheck notebook bench figures failures suite lone mutation clean
 
 setup: $(STAMP)
 
@@ -96,11 +96,17 @@ failures: $(STAMP)
 # for seeds 0-9 (two at a time), then the table (between docs/results.md's suite markers) and
 # docs/suite.png.  Its wall column is each run's wall seconds and its ratio to the task's env-alone
 # floor (its env stepped through the preset's env steps with random actions and no policy), measured
-# just before the task's runs: "190 s (1.6×)".  About 3 hours on a 2-core machine (BipedalWalker
-# 100 of them).  A subset: make suite SUITE='Pendulum-v1'
+# just before the task's runs: "190 s (1.6×)".  About 2 hours on a 2-core machine (BipedalWalker
+# 40 minutes of them).  A subset: make suite SUITE='Pendulum-v1'
 suite: $(STAMP)
 	$(BIN)/python -m minipg.tools.suite run $(SUITE)
 	$(BIN)/python -m minipg.tools.suite report
+
+# One run of each suite task at a time against its env-alone floor, with the preset's backend and the
+# other (EnvPool or gymnasium): docs/speed.md's table of lone runs, and runs/suite/lone.json.  Run it on
+# an otherwise idle machine; about 50 minutes (BipedalWalker on gymnasium 15 of them).  make lone SUITE='Hopper-v5'
+lone: $(STAMP)
+	$(BIN)/python -m minipg.tools.suite lone $(SUITE)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache mutants

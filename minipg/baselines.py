@@ -118,6 +118,10 @@ class ValueBaseline:
         states (T, E, obs_dim), returns and valid (T, E).  Returns the last loss."""
         return self.prepare_fit(states, returns, valid, steps)()
 
+    def step_multiply_adds(self, valid):
+        """The multiply-adds of one fit step's products on an epoch with `valid` (T, E) samples."""
+        return min(self.batch_size, int(np.count_nonzero(valid))) * self.net.multiply_adds_per_sample
+
     def prepare_fit(self, states, returns, valid, steps=None):
         """fit's Adam steps as a function of no arguments, their minibatches drawn now.
 

@@ -92,8 +92,16 @@ def map_in_order(function, items, threads, multiply_adds=None):
         return list(pool.map(lambda item: context.copy().run(function, item), items))
 
 
+# A step of the function beside the block (one value-fit step: its rows × the network's forward
+# multiply-adds a row) below this is mostly short NumPy calls: both threads then queue for the
+# interpreter lock.  Pendulum's fit steps (1,600 rows × 4,352 = 7.0M) beside its passes made an epoch
+# 15–20 % slower; Acrobot's and the swing-up's (4,096 rows, 18.4–18.6M) 25 % and 16 % faster
+# (docs/speed.md).  Between the two.
+MIN_BESIDE_MULTIPLY_ADDS = 12_000_000
+
+
 @contextlib.contextmanager
-def beside(function, threads):
+def beside(function, threads, multiply_adds=None):
     """Run function() on a thread of its own while the with-block runs in the caller's, and wait
     for it when the block ends (its exception, if any, is raised there); with threads ≤ 1, run it
     before the block.  For two independent pieces of work, e.g. the value fit beside the policy's
@@ -101,8 +109,10 @@ def beside(function, threads):
     results are the same bits either way.  The block's own exception waits for the thread too,
     and wins if both fail (the function's is then its __context__).  On one thread a failing
     function stops the block before it starts; on two the block has run.  function None: nothing
-    beside the block."""
-    if function is None or threads <= 1:
+    beside the block.  multiply_adds: the work of one of the function's steps, if known; below
+    MIN_BESIDE_MULTIPLY_ADDS it runs before the block, as on one thread."""
+    small = multiply_adds is not None and multiply_adds < MIN_BESIDE_MULTIPLY_ADDS
+    if function is None or threads <= 1 or small:
         if function is not None:
             function()
         yield

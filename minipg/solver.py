@@ -87,11 +87,12 @@ def train(env, policy, options=None, seed=None, callback=None, state=None):
         if state.reward_scaler is not None:
             rewards = state.reward_scaler.scale(rewards, buffers["dones"], options.gamma)
         advantages, targets = advantages_and_targets(buffers, options, baseline, rewards)
-        fit = None  # the value fit's steps, their minibatches drawn now (before the update's shuffles)
+        fit = fit_work = None  # the value fit's steps, their minibatches drawn now (before the update's shuffles)
         if isinstance(baseline, ValueBaseline):
             fit = baseline.prepare_fit(buffers["states"], targets, buffers["valid"], options.value_steps)
+            fit_work = baseline.step_multiply_adds(buffers["valid"])
         policy.opt.lr = schedules.learning_rate(epoch, options)
-        with beside(fit, policy.threads):  # the update needs the advantages, not the fitted V: both at once
+        with beside(fit, policy.threads, fit_work):  # the update needs the advantages, not the fitted V: both at once
             if options.clip_ratio is None:
                 stats = policy.update(buffers["states"], buffers["actions"], advantages, buffers["valid"],
                                       options.max_grad_norm, options.entropy_coef)

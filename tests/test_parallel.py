@@ -165,3 +165,25 @@ def test_when_both_fail_the_blocks_error_wins_with_the_functions_as_its_context(
         with parallel.beside(fails, threads=2):
             raise KeyError("block")
     assert isinstance(raised.value.__context__, ValueError)
+
+
+def test_beside_runs_a_small_function_before_the_block_as_on_one_thread():
+    import threading
+    log = []
+
+    def record():
+        log.append(threading.current_thread() is threading.main_thread())
+
+    with parallel.beside(record, threads=2, multiply_adds=parallel.MIN_BESIDE_MULTIPLY_ADDS - 1):
+        assert log == [True]  # already run, in the caller's thread
+    with parallel.beside(record, threads=2, multiply_adds=parallel.MIN_BESIDE_MULTIPLY_ADDS):
+        pass
+    assert log == [True, False]
+
+
+def test_the_value_fit_steps_work_is_its_rows_times_the_networks_forward_multiply_adds():
+    from minipg.baselines import ValueBaseline
+    baseline = ValueBaseline(3, 0.99, np.random.default_rng(0), hidden=(64, 64), batch_size=4096)
+    per_row = (3 + 1) * 64 + 64 * 64 + 64  # the time feature is an input
+    assert baseline.step_multiply_adds(np.ones((8, 200), dtype=bool)) == 1600 * per_row
+    assert baseline.step_multiply_adds(np.ones((16, 500), dtype=bool)) == 4096 * per_row

@@ -75,11 +75,16 @@ def stem(env_id):
     return env_id.replace("/", "-")
 
 
+def preset_env_steps(options):
+    """The env steps of a run of `options`: E envs × T steps × epochs."""
+    return options.num_envs * options.T * options.epochs
+
+
 def measure_floor(env_id):
     """The task's env-alone floor for its preset's budget (floor.env_floor_seconds, on a slice of
     at most 100,000 env steps, scaled): {env_id, num_envs, T, vectorization, env_steps, seconds}."""
     options = load_presets()[env_id]
-    env_steps = options.num_envs * options.T * options.epochs
+    env_steps = preset_env_steps(options)
     seconds = env_floor_seconds(env_id, options.num_envs, env_steps, options.vectorization, T=options.T)
     return {"env_id": env_id, "num_envs": options.num_envs, "T": options.T, "vectorization": options.vectorization,
             "env_steps": env_steps, "seconds": seconds}
@@ -113,7 +118,7 @@ def lone_run(env_id, vectorization):
     {vectorization, env_steps, floor, wall} in seconds; its plot goes to a directory removed after.
     Raises ValueError if the env cannot be made with that backend, CalledProcessError if the run fails."""
     options = load_presets()[env_id]
-    env_steps = options.num_envs * options.T * options.epochs
+    env_steps = preset_env_steps(options)
     floor = env_floor_seconds(env_id, options.num_envs, env_steps, vectorization, T=options.T)
     with tempfile.TemporaryDirectory() as scratch:
         command = [sys.executable, "-m", "minipg", "--env", env_id, "--vectorization", vectorization, "--eval", "0",
@@ -150,7 +155,7 @@ def lone(env_ids):
                 print(f"{env_id}, {vectorization}: skipped: {error}", file=sys.stderr, flush=True)
                 runs[vectorization] = None
         results[env_id] = runs
-        print(lone_row(env_id, options.num_envs * options.T * options.epochs, runs), flush=True)
+        print(lone_row(env_id, preset_env_steps(options), runs), flush=True)
         (RUNS / "lone.json").write_text(json.dumps(results, indent=1))  # after each task: a failure loses none
 
 

@@ -150,10 +150,11 @@ class SolverParts:
     """
 
     def __init__(self):
+        # (owner, name, part, note, whether the part's work is the function the call returns)
         self._patches = [
-            (minipg.solver, "collect_rollout", "rollout", self._note_rollout),
-            (ValueBaseline, "prepare_fit", "value_fit", self._note_value_fit),
-            (minipg.solver, "ppo_update", "passes", self._note_passes),
+            (minipg.solver, "collect_rollout", "rollout", self._note_rollout, False),
+            (ValueBaseline, "prepare_fit", "value_fit", self._note_value_fit, True),  # only draws: the fit runs later
+            (minipg.solver, "ppo_update", "passes", self._note_passes, False),
         ]
         self._originals = []
         self._thread = threading.local()  # the part each thread is in: the fit and the passes run at once
@@ -181,10 +182,10 @@ class SolverParts:
         return total
 
     def __enter__(self):
-        for owner, name, part, note in self._patches:
+        for owner, name, part, note, returns_work in self._patches:
             original = getattr(owner, name)
             self._originals.append((owner, name, original))
-            setattr(owner, name, self._timed(original, part, note))
+            setattr(owner, name, self._timed(original, part, note, returns_work))
         return self
 
     def __exit__(self, *exc_info):
@@ -211,9 +212,9 @@ class SolverParts:
 
         return clocked
 
-    def _timed(self, function, part, note):
+    def _timed(self, function, part, note, returns_work):
         signature = inspect.signature(function)
-        timed_call = function if part == "value_fit" else self._clocked(function, part)
+        timed_call = function if returns_work else self._clocked(function, part)
 
         @functools.wraps(function)
         def timed(*args, **kwargs):
@@ -221,8 +222,7 @@ class SolverParts:
             arguments = signature.bind(*args, **kwargs)  # after the clock: the sizes for the count
             arguments.apply_defaults()
             self.sizes[part] = note(arguments.arguments)
-            # prepare_fit only draws the minibatches: the fit is the function it returns, timed when it runs
-            return self._clocked(result, part) if part == "value_fit" else result
+            return self._clocked(result, part) if returns_work else result
 
         return timed
 

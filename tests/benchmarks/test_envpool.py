@@ -16,7 +16,7 @@ import pytest
 from minipg.envs import make_env
 from minipg.options import load_presets
 from minipg.tools.floor import env_floor_seconds
-from minipg.tools.suite import TASKS
+from minipg.tools.suite import TASKS, preset_env_steps
 
 from . import blocks
 
@@ -35,7 +35,7 @@ def test_envpool_against_gymnasium(benchmark, bench, env_id):
         make_env(env_id, 1, "envpool").close()
     except ValueError as error:
         pytest.skip(str(error))
-    steps = bench.floor_steps(options.num_envs * options.T * options.epochs)
+    steps = bench.floor_steps(preset_env_steps(options))
     rounds = 2 if bench.toy else ROUNDS
     floors = {gymnasium: [], "envpool": []}
 

@@ -323,6 +323,13 @@ def load_presets(path=None):
     [default] (any task), and tables named after gymnasium ids, each [default] with its own fields
     changed and `env` its name.  The dict keeps the file's order.
 
+    A table may also hold tables of its own: it is then a *family* of presets, another set of
+    defaults for any task ([reinforce]: the post's algorithm), and each table in it
+    ([reinforce.HalfCheetah-v5]) that family's settings for one task.  Preset "reinforce" is
+    [default] with the family's fields changed (its env [default]'s), "reinforce.HalfCheetah-v5"
+    that with the task's fields changed and `env` its id; `preset_for(presets, "reinforce", env)`
+    picks the task's table when there is one.
+
     In the file, a field that may be None is written "none" (TOML has no null); elsewhere "none" is
     the string (baseline = "none").  A task's table may leave `env` out or write its own name;
     [default] may set it: the task of the preset "default" itself (`python -m minipg --preset
@@ -332,8 +339,9 @@ def load_presets(path=None):
     the file, the table and the field, for: a file that cannot be read or is not TOML (with
     tomllib's line and column), no [default] table (an empty file has none), a field outside
     any table, an unknown field, a value its field refuses (written as TOML: "8", true, [64, 64]),
-    a task's table whose `env` is another id, or fields that break a rule together (RULES) in a
-    table once [default] is under it.
+    a task's table whose `env` is another id, a family that sets `env` or whose task's table holds
+    tables, or fields that break a rule together (RULES) in a table once [default] (and its
+    family) is under it.
     """
     path = PRESETS_PATH if path is None else path
     try:
@@ -354,21 +362,52 @@ def load_presets(path=None):
         found = ", ".join(f"[{name}]" for name in tables) or "none"
         raise PresetsError(f"{path}: no [default] table (the settings for any task, which each task's "
                            f"table changes); its tables: {found}")
-    fields = {name: _table_fields(path, name, table) for name, table in tables.items()}
+    # {preset name: the fields it is made of, in order: [default]'s, its family's, its own}
+    layers = {}
+    for name, table in tables.items():
+        own = {key: value for key, value in table.items() if not isinstance(value, dict)}
+        tasks = {key: value for key, value in table.items() if isinstance(value, dict)}
+        if name == "default" and tasks:
+            raise PresetsError(f"{path}, table [default.{next(iter(tasks))}]: [default] holds fields, not tables "
+                               f"(a task's settings go in the table named after it)")
+        if name == "default" or not tasks:
+            layers[name] = [_table_fields(path, name, own)] if name == "default" else \
+                [{"env": name}, _table_fields(path, name, own)]
+            continue
+        if "env" in own:
+            raise PresetsError(f"{path}, table [{name}], field env: a family of presets (a table holding "
+                               f"tables) is for any task; its tasks' tables are named after them")
+        family = _table_fields(path, name, own)
+        layers[name] = [family]
+        for task, table in tasks.items():
+            where = f"{name}.{task}"
+            nested = [key for key, value in table.items() if isinstance(value, dict)]
+            if nested:
+                raise PresetsError(f"{path}, table [{where}.{nested[0]}]: a task's table holds fields, not tables")
+            layers[where] = [family, {"env": task}, _table_fields(path, where, table, env=task)]
     presets = {}
-    for name in ["default", *(name for name in tables if name != "default")]:  # [default]'s rules first
-        merged = {**fields["default"], **fields[name]} if name == "default" else \
-            {**fields["default"], "env": name, **fields[name]}
+    for name in ["default", *(name for name in layers if name != "default")]:  # [default]'s rules first
+        merged = {}
+        for layer in ([] if name == "default" else [layers["default"][0]]) + layers[name]:
+            merged.update(layer)
         try:
             presets[name] = Options(**merged)
         except OptionsError as error:  # only a rule between fields: each value passed its check
             raise PresetsError(f"{path}, table [{name}]: {error}") from None
-    return {name: presets[name] for name in tables}
+    return {name: presets[name] for name in layers}
 
 
-def _table_fields(path, name, table):
+def preset_for(presets, name, env=None):
+    """The name of the preset a run of `name` on task `env` uses: "reinforce.HalfCheetah-v5" for
+    the family "reinforce" when it has a table for that task, else `name` itself."""
+    return f"{name}.{env}" if env is not None and f"{name}.{env}" in presets else name
+
+
+def _table_fields(path, name, table, env=None):
     """The fields of one table, each checked alone: {field: value} with "none" read as None in an
-    optional field and lists of sizes as tuples.  Raises PresetsError naming the table and field."""
+    optional field and lists of sizes as tuples; env: the task's id the table is for (default: its
+    name).  Raises PresetsError naming the table and field."""
+    env = name if env is None else env
     fields = {}
     for key, value in table.items():
         where = f"{path}, table [{name}]"
@@ -384,8 +423,8 @@ def _table_fields(path, name, table):
         if not check(value):
             words = f'{check.expected} or "none"' if check.optional else check.expected
             raise PresetsError(f"{where}, field {key}: must be {words}, got {_toml(table[key])}")
-        if key == "env" and name != "default" and value != name:
-            raise PresetsError(f"{where}, field env: must be the table's own id {_toml(name)} (or left out), "
+        if key == "env" and name != "default" and value != env:
+            raise PresetsError(f"{where}, field env: must be the table's own id {_toml(env)} (or left out), "
                                f"got {_toml(value)}; a task's settings go in the table named after it")
         fields[key] = value
     return fields

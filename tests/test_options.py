@@ -19,7 +19,7 @@ import run_swingup  # noqa: E402
 from conftest import exactly  # noqa: E402
 from minipg import Options, OptionsError  # noqa: E402
 from minipg.options import (FIELDS, FINITE, NAMES, POSITIVE, POSITIVE_INT, RULES, choice, flag,  # noqa: E402
-                            PresetsError, load_presets, option, optional, render)
+                            PresetsError, load_presets, option, optional, preset_for, render)
 from minipg.tools import cli  # noqa: E402
 
 
@@ -233,6 +233,22 @@ def test_a_preset_is_the_default_table_with_its_own_fields_and_its_name_as_env(t
     assert list(presets) == ["default", "Pendulum-v1"]
 
 
+def test_a_family_is_default_with_its_fields_and_its_tasks_tables_over_it(tmp_path):
+    presets = load_presets(write_presets(tmp_path, '[default]\nnum_envs = 4\nlr = 0.5\n\n'
+                                                   '["Pendulum-v1"]\nlr = 0.25\n\n'
+                                                   '[reinforce]\nlr = 0.125\nT = 7\n\n'
+                                                   '[reinforce."Pendulum-v1"]\nT = 9\n\n'
+                                                   '[reinforce.CartPole-v1]\nnum_envs = 2\nenv = "CartPole-v1"\n'))
+    assert list(presets) == ["default", "Pendulum-v1", "reinforce", "reinforce.Pendulum-v1", "reinforce.CartPole-v1"]
+    assert presets["reinforce"] == Options(num_envs=4, lr=0.125, T=7)  # not the task's table: [default]'s
+    assert presets["reinforce.Pendulum-v1"] == Options(env="Pendulum-v1", num_envs=4, lr=0.125, T=9)
+    assert presets["reinforce.CartPole-v1"] == Options(env="CartPole-v1", num_envs=2, lr=0.125, T=7)
+    assert preset_for(presets, "reinforce", "Pendulum-v1") == "reinforce.Pendulum-v1"
+    assert preset_for(presets, "reinforce", "Acrobot-v1") == "reinforce"  # no table: the family's own
+    assert preset_for(presets, "Pendulum-v1", "Pendulum-v1") == "Pendulum-v1"
+    assert preset_for(presets, "reinforce") == "reinforce"
+
+
 def test_none_in_a_preset_switches_a_field_off(tmp_path):
     presets = load_presets(write_presets(tmp_path, '[default]\nclip_ratio = 0.2\nupdate_epochs = 4\n\n'
                                                    '["CartPole-v1"]\nclip_ratio = "none"\nupdate_epochs = 1\n'))
@@ -269,6 +285,24 @@ def test_none_in_a_preset_switches_a_field_off(tmp_path):
     ('[default]\n\n["CartPole-v1"]\nenv = "Pendulum-v1"\n',
      ', table [CartPole-v1], field env: must be the table\'s own id "CartPole-v1" (or left out), got "Pendulum-v1"; '
      "a task's settings go in the table named after it"),
+    # a family's shape
+    ('[default]\n\n[reinforce]\nenv = "CartPole-v1"\n\n[reinforce.Pendulum-v1]\nT = 5\n',
+     ", table [reinforce], field env: a family of presets (a table holding tables) is for any task; its tasks' "
+     "tables are named after them"),
+    ('[default]\n\n[reinforce.Pendulum-v1]\nT = 5\n\n[reinforce.Pendulum-v1.deeper]\nT = 6\n',
+     ", table [reinforce.Pendulum-v1.deeper]: a task's table holds fields, not tables"),
+    ('[default]\nT = 5\n\n[default.Pendulum-v1]\nT = 6\n',
+     ", table [default.Pendulum-v1]: [default] holds fields, not tables (a task's settings go in the table "
+     "named after it)"),
+    ('[default]\n\n[reinforce.Pendulum-v1]\nenv = "CartPole-v1"\n',
+     ', table [reinforce.Pendulum-v1], field env: must be the table\'s own id "Pendulum-v1" (or left out), got '
+     '"CartPole-v1"; a task\'s settings go in the table named after it'),
+    ('[default]\n\n[reinforce]\nnum_envs = 0\n\n[reinforce.Pendulum-v1]\nT = 5\n',
+     ", table [reinforce], field num_envs: must be a positive integer, got 0"),
+    ('[default]\n\n[reinforce]\nclip_ratio = 0.2\n\n[reinforce.Pendulum-v1]\nclip_ratio = "none"\n'
+     'update_epochs = 4\n',
+     ", table [reinforce.Pendulum-v1]: update_epochs and minibatch_size need clip_ratio (several steps on one rollout "
+     "need the clipped surrogate; REINFORCE's one step is update_epochs 1 with minibatch_size none)"),
     # fields that break a rule once [default] is under the table
     ('[default]\nclip_ratio = 0.2\nupdate_epochs = 4\n\n["CartPole-v1"]\nclip_ratio = "none"\n',
      ", table [CartPole-v1]: update_epochs and minibatch_size need clip_ratio (several steps on one rollout "
@@ -329,7 +363,8 @@ def test_the_shipped_presets_load_and_the_swingup_table_is_the_solve_preset():
     presets = load_presets()
     assert {"default", "CartPoleSwingUp-v0", "CartPole-v1", "LunarLander-v3"} <= set(presets)
     assert presets["CartPoleSwingUp-v0"] == run_swingup.SOLVE
-    assert all(options.env == name for name, options in presets.items() if name != "default")
+    assert all(options.env == name.split(".")[-1] for name, options in presets.items()
+               if name != "default" and "." in name or name not in ("default", "reinforce"))
 
 
 def test_the_docstring_lists_every_field_with_its_default_and_doc():

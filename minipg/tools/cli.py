@@ -27,7 +27,7 @@ import numpy as np
 from ..envs import env_spec
 from ..envs.vector import MIRRORS, observation_mirror
 from ..options import (FIELDS, FLAG, NAMES, POSITIVE_INT, SIZE_FIELDS, SIZES, OptionsError, PresetsError, flag,
-                       load_presets, optional)
+                       load_presets, optional, preset_for)
 from ..policies import describe_architecture
 from .checkpoint import load_checkpoint, special_file, write_atomically
 from .plotting import plot_learning_curves
@@ -214,12 +214,15 @@ def default_name(script, env_id):
 
 
 def list_presets(presets):
-    """The lines of --list: each task's table as the fields it changes from [default]."""
+    """The lines of --list: each table as the fields it changes from [default] (a family's table
+    for a task: from the family's)."""
     default = presets["default"]
-    lines = ["tasks with presets (python -m minipg --env ID), each with what it changes from [default]:"]
+    lines = ["tasks with presets (python -m minipg --env ID), each with what it changes from [default]; "
+             "families (--preset NAME --env ID), each task's table with what it changes from the family's:"]
     for name, options in presets.items():
         if name != "default":
-            changes = options.changes(default)
+            family = name.split(".")[0]
+            changes = options.changes(presets[family] if family != name and family in presets else default)
             lines.append(f"  {name}: " + " ".join(shown(field, value).replace("(none)", "none")  # as typed
                                                   for field, (value, _) in changes.items() if field != "env"))
     return "\n".join(lines)
@@ -258,7 +261,8 @@ def parse_args(script, argv=None):
     if args.load:
         base = resumed_options(parser, script, args, explicit)
     else:
-        args.preset = getattr(args, "preset", script.default_preset)
+        # a family's table for the task, when it has one (--preset reinforce --env HalfCheetah-v5)
+        args.preset = preset_for(script.presets, getattr(args, "preset", script.default_preset), explicit.get("env"))
         args.seed = getattr(args, "seed", 0)
         base = script.presets[args.preset]
     try:

@@ -97,10 +97,13 @@ failures: $(STAMP)
 # docs/suite.png.  Its wall column is each run's wall seconds and its ratio to the task's env-alone
 # floor (its env stepped through the preset's env steps with random actions and no policy), measured
 # just before the task's runs: "190 s (1.6×)".  About 2 hours on a 2-core machine (BipedalWalker
-# 40 minutes of them).  A subset: make suite SUITE='Pendulum-v1'
+# 40 minutes of them).  A subset: make suite SUITE='Pendulum-v1'.  The post's REINFORCE at scale (the
+# page's second table, docs/reinforce.png; --preset reinforce, runs in runs/suite/reinforce/):
+# make suite TABLE=reinforce, or one task: make suite TABLE=reinforce SUITE='Hopper-v5'
+TABLE ?= solver
 suite: $(STAMP)
-	$(BIN)/python -m minipg.tools.suite run $(SUITE)
-	$(BIN)/python -m minipg.tools.suite report
+	$(BIN)/python -m minipg.tools.suite run --table $(TABLE) $(SUITE)
+	$(BIN)/python -m minipg.tools.suite report --table $(TABLE)
 
 # One run of each suite task at a time against its env-alone floor, with the preset's backend and the
 # other (EnvPool or gymnasium): docs/speed.md's table of lone runs, and runs/suite/lone.json.  Run it on

@@ -76,6 +76,21 @@ def test_list_shows_each_tasks_preset_as_its_changes_from_default(capsys):
            "--minibatch-size 1000 --count-bonus 2.0" in lines
 
 
+def test_a_family_preset_takes_its_tasks_table_when_it_has_one(tmp_path, monkeypatch):
+    """--preset reinforce --env ID: the family's table for ID, else the family's own with that env."""
+    from minipg import options as options_module
+
+    path = tmp_path / "presets.toml"
+    path.write_text('[default]\nnum_envs = 3\n\n[reinforce]\nlr = 0.125\nT = 7\n\n'
+                    '[reinforce.Pendulum-v1]\nT = 9\n')
+    monkeypatch.setattr(options_module, "PRESETS_PATH", path)
+    for env_id, T in (("Pendulum-v1", 9), ("MountainCarContinuous-v0", 7)):
+        minipg_main(["--env", env_id, "--preset", "reinforce", "--epochs", "1", "--eval", "0",
+                     "--plot", str(tmp_path / "c.png"), "--results", str(tmp_path / "r.json")])
+        options = json.loads((tmp_path / "r.json").read_text())["options"]
+        assert options == Options(env=env_id, num_envs=3, lr=0.125, T=T, epochs=1).asdict()
+
+
 def test_an_unknown_preset_is_argparses_invalid_choice(capsys):
     with pytest.raises(SystemExit) as exit_:
         minipg_main(["--preset", "Pendulum"])
@@ -159,6 +174,22 @@ def test_run_measures_each_tasks_floor_for_its_preset_before_training(tmp_path, 
     assert (floor["num_envs"], floor["T"], floor["vectorization"]) == (preset.num_envs, preset.T, preset.vectorization)
 
 
+def test_the_reinforce_table_runs_its_seeds_with_the_family_preset_into_its_own_directory(tmp_path, monkeypatch):
+    monkeypatch.setattr(suite, "RUNS", tmp_path)
+    commands = []
+    monkeypatch.setattr(suite, "env_floor_seconds", lambda *args, **kwargs: 3.0)
+    monkeypatch.setattr(suite.subprocess, "run", lambda command, **kwargs: commands.append(command))
+    suite.run(["Hopper-v5"], table=suite.REINFORCE)
+    command = commands[0]
+    assert command[command.index("--env"):command.index("--env") + 4] == ["--env", "Hopper-v5", "--preset", "reinforce"]
+    assert command[command.index("--seeds") + 1:command.index("--jobs")] == ["0", "1", "2", "3", "4"]
+    assert command[command.index("--results") + 1] == str(tmp_path / "reinforce" / "Hopper-v5.json")
+    floor = json.loads((tmp_path / "reinforce" / "Hopper-v5.floor.json").read_text())
+    name, options = suite.REINFORCE.preset("Hopper-v5")
+    assert name.startswith("reinforce") and options.env == "Hopper-v5" and options.clip_ratio is None
+    assert floor["env_steps"] == suite.preset_env_steps(options) <= suite.REINFORCE_TASKS["Hopper-v5"][1]
+
+
 def test_a_task_whose_env_cannot_be_made_is_one_line(monkeypatch):
     def missing(*args, **kwargs):
         raise ValueError("BipedalWalker-v3 needs Box2D, which is not installed")
@@ -187,8 +218,9 @@ def test_the_report_writes_into_the_results_page_between_its_markers():
     page = inspect.signature(suite.write_table).parameters["readme"].default
     assert page == suite.ROOT / "docs" / "results.md"
     content = page.read_text()
-    assert [content.count(marker) for marker in suite.MARKERS] == [1, 1]
-    assert content.index(suite.MARKERS[0]) < content.index(suite.MARKERS[1])
+    for table in suite.TABLES.values():
+        assert [content.count(marker) for marker in table.markers] == [1, 1]
+        assert content.index(table.markers[0]) < content.index(table.markers[1])
 
 
 def test_the_figure_has_a_panel_per_task(tmp_path, monkeypatch):
@@ -201,21 +233,26 @@ def test_the_figure_has_a_panel_per_task(tmp_path, monkeypatch):
         assert image.format == "PNG" and image.width > image.height
 
 
-def test_run_refuses_a_task_outside_the_suite(capsys):
+def test_run_refuses_a_task_outside_the_table(capsys):
     with pytest.raises(SystemExit) as exit_:
         suite.main(["run", "Humanoid-v5"])
     assert exit_.value.code == 2
-    assert "not in the suite: Humanoid-v5" in capsys.readouterr().err
+    assert "not in the solver table: Humanoid-v5 (its tasks: CartPole-v1, " in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        suite.main(["run", "--table", "reinforce", "CartPole-v1"])
+    assert exit_.value.code == 2
+    assert "not in the reinforce table: CartPole-v1 (its tasks: InvertedPendulum-v5, " in capsys.readouterr().err
 
 
 def test_run_without_ids_runs_every_task(monkeypatch):
     ran = []
-    monkeypatch.setattr(suite, "run", ran.extend)
+    monkeypatch.setattr(suite, "run", lambda env_ids, table: ran.append((table.name, env_ids)))
     suite.main(["run"])
-    assert ran == list(suite.TASKS)
-    ran.clear()
     suite.main(["run", "Hopper-v5"])
-    assert ran == ["Hopper-v5"]
+    suite.main(["run", "--table", "reinforce"])
+    suite.main(["run", "--table", "reinforce", "Walker2d-v5"])
+    assert ran == [("solver", list(suite.TASKS)), ("solver", ["Hopper-v5"]),
+                   ("reinforce", list(suite.REINFORCE_TASKS)), ("reinforce", ["Walker2d-v5"])]
 
 
 def test_lone_times_each_backend_after_its_floor_and_prints_a_row(tmp_path, monkeypatch, capsys):

@@ -4,8 +4,13 @@ whose episodes are long), against an anchor: the SB3 RL Zoo's PPO figure, or for
 tasks the figures that libraries report (see TASKS).
 
     python -m minipg.tools.suite run [ENV_ID ...]   # train: python -m minipg --env ID --seeds 0 1 ... 9 --jobs 2
-    python -m minipg.tools.suite report              # docs/results.md's table and docs/suite.png
+    python -m minipg.tools.suite report              # docs/results.md's tables, docs/suite.png and reinforce.png
     python -m minipg.tools.suite lone [ENV_ID ...]  # one run at a time against its floor (docs/speed.md)
+
+Two tables (Table): the solver's, each task with its own preset against the best PPO figures
+(TASKS), and the post's REINFORCE at scale, each task with `--preset reinforce` (the presets'
+family [reinforce]) against Tianshou's REINFORCE (REINFORCE_TASKS): `run --table reinforce`,
+its runs in runs/suite/reinforce/, its table between the page's `<!-- reinforce -->` markers.
 
 `make suite` runs both.  `run` writes, per task, into runs/suite/: the --results JSON (per seed
 its evaluation returns, env steps and wall seconds), the CSVs of the learning curves, the
@@ -37,11 +42,12 @@ import sys
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..options import load_presets
+from ..options import load_presets, preset_for
 from .floor import env_floor_seconds
 
 # The tasks: (the anchor's mean return, the env steps of its budget, evaluation episodes).
@@ -62,6 +68,20 @@ TASKS = {
     "Hopper-v5": (2410.0, 1_000_000, 20),
     "BipedalWalker-v3": (213.0, 5_000_000, 20),
 }
+# The post's REINFORCE at scale, each task with the presets' family [reinforce]: Tianshou's
+# REINFORCE (examples/mujoco/README.md, "Tianshou (3M steps)": the max over training of the
+# average return of 10 seeds, MuJoCo v3 / v2 tasks of gym 0.17), within 3M env steps.
+REINFORCE_TASKS = {
+    "InvertedPendulum-v5": (999.2, 3_000_000, 20),
+    "InvertedDoublePendulum-v5": (1059.7, 3_000_000, 20),
+    "Reacher-v5": (-10.5, 3_000_000, 20),
+    "Swimmer-v5": (35.3, 3_000_000, 20),
+    "HalfCheetah-v5": (884.0, 3_000_000, 20),
+    "Hopper-v5": (395.8, 3_000_000, 20),
+    "Walker2d-v5": (412.0, 3_000_000, 20),
+    "Ant-v5": (474.9, 3_000_000, 20),
+    "Humanoid-v5": (438.2, 3_000_000, 20),
+}
 # Budgets the issues allow beyond the anchor's (their row says which was used).
 ALLOWED_STEPS = {"Pendulum-v1": 1_000_000, "MountainCarContinuous-v0": 1_000_000}
 SEEDS = tuple(range(10))
@@ -69,6 +89,40 @@ JOBS = 2
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = ROOT / "runs" / "suite"
 MARKERS = ("<!-- suite -->", "<!-- /suite -->")
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of docs/results.md.  tasks: {env_id: (anchor, the anchor's env steps, evaluation
+    episodes)}; family: the presets' family its runs use (`--preset family`; None: each task's own
+    table); markers: what the table stands between on the page; figure: its learning curves'
+    file name in docs/; subdirectory: where in RUNS its runs go ("" for RUNS itself); seeds: the
+    seeds each task is run for."""
+
+    name: str
+    tasks: dict
+    family: str = None
+    seeds: tuple = SEEDS
+    markers: tuple = MARKERS
+    figure: str = "suite.png"
+    subdirectory: str = ""
+
+    def runs(self):
+        return RUNS / self.subdirectory if self.subdirectory else RUNS
+
+    def preset(self, env_id, presets=None):
+        """The preset name a run of the task uses, and its Options."""
+        presets = load_presets() if presets is None else presets
+        name = env_id if self.family is None else preset_for(presets, self.family, env_id)
+        options = presets[name]
+        return name, options if options.env == env_id else options.replace(env=env_id)
+
+
+SOLVER = Table("solver", TASKS)
+REINFORCE = Table("reinforce", REINFORCE_TASKS, family="reinforce", seeds=tuple(range(5)),
+                  markers=("<!-- reinforce -->", "<!-- /reinforce -->"), figure="reinforce.png",
+                  subdirectory="reinforce")
+TABLES = {table.name: table for table in (SOLVER, REINFORCE)}
 
 
 def stem(env_id):
@@ -80,32 +134,35 @@ def preset_env_steps(options):
     return options.num_envs * options.T * options.epochs
 
 
-def measure_floor(env_id):
+def measure_floor(env_id, table=SOLVER):
     """The task's env-alone floor for its preset's budget (floor.env_floor_seconds, on a slice of
     at most 100,000 env steps, scaled): {env_id, num_envs, T, vectorization, env_steps, seconds}."""
-    options = load_presets()[env_id]
+    options = table.preset(env_id)[1]
     env_steps = preset_env_steps(options)
     seconds = env_floor_seconds(env_id, options.num_envs, env_steps, options.vectorization, T=options.T)
     return {"env_id": env_id, "num_envs": options.num_envs, "T": options.T, "vectorization": options.vectorization,
             "env_steps": env_steps, "seconds": seconds}
 
 
-def run(env_ids, extra=()):
-    """Train each task for SEEDS with `python -m minipg` (JOBS at once), writing into RUNS; its
-    env-alone floor first, into RUNS/<task>.floor.json with the seconds the task took in all."""
-    RUNS.mkdir(parents=True, exist_ok=True)
+def run(env_ids, extra=(), table=SOLVER):
+    """Train each task of `table` for its seeds with `python -m minipg` (JOBS at once; with the table's
+    family, `--preset` it), writing into its runs directory; the task's env-alone floor first, into
+    <task>.floor.json there with the seconds the task took in all."""
+    runs = table.runs()
+    runs.mkdir(parents=True, exist_ok=True)
     for env_id in env_ids:
-        floor = measure_floor(env_id)
-        base = RUNS / stem(env_id)
-        command = [sys.executable, "-m", "minipg", "--env", env_id, "--seeds", *map(str, SEEDS), "--jobs", str(JOBS),
-                   "--eval", str(TASKS[env_id][2]), "--results", f"{base}.json", "--csv", f"{base}.csv",
-                   "--save", f"{base}.safetensors", "--plot", f"{base}.png", *extra]
+        floor = measure_floor(env_id, table)
+        base = runs / stem(env_id)
+        family = [] if table.family is None else ["--preset", table.family]
+        command = [sys.executable, "-m", "minipg", "--env", env_id, *family, "--seeds", *map(str, table.seeds),
+                   "--jobs", str(JOBS), "--eval", str(table.tasks[env_id][2]), "--results", f"{base}.json",
+                   "--csv", f"{base}.csv", "--save", f"{base}.safetensors", "--plot", f"{base}.png", *extra]
         print(f"== {env_id} (env-alone floor {floor['seconds']:.1f} s for {floor['env_steps']:,} env steps): "
               f"{' '.join(command[1:])}", flush=True)
         started = time.perf_counter()
         subprocess.run(command, cwd=ROOT, check=True)
         floor["total_seconds"] = time.perf_counter() - started
-        (RUNS / f"{stem(env_id)}.floor.json").write_text(json.dumps(floor))
+        (runs / f"{stem(env_id)}.floor.json").write_text(json.dumps(floor))
 
 
 def other_backend(vectorization):
@@ -159,13 +216,13 @@ def lone(env_ids):
         (RUNS / "lone.json").write_text(json.dumps(results, indent=1))  # after each task: a failure loses none
 
 
-def load(env_id):
+def load(env_id, table=SOLVER):
     """The task's results JSON with its floor (the .floor.json's dict, or None), or None if it was not run."""
-    path = RUNS / f"{stem(env_id)}.json"
+    path = table.runs() / f"{stem(env_id)}.json"
     if not path.exists():
         return None
     results = json.loads(path.read_text())
-    floor_path = RUNS / f"{stem(env_id)}.floor.json"
+    floor_path = table.runs() / f"{stem(env_id)}.floor.json"
     results["floor"] = json.loads(floor_path.read_text()) if floor_path.exists() else None
     return results
 
@@ -207,12 +264,12 @@ def seed_range(seeds):
     return ", ".join(map(str, seeds))
 
 
-def table(rows):
-    """The results table (markdown) for {env_id: summary or None}."""
+def table(rows, spec=SOLVER):
+    """The results table (markdown) of Table `spec` for {env_id: summary or None}."""
     lines = ["| env | backend | median | worst seed | anchor | env steps (anchor's) | wall per run (× env floor) | "
              "reached | seeds at the anchor | per seed |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    for env_id, (zoo, zoo_steps, _) in TASKS.items():
+    for env_id, (zoo, zoo_steps, _) in spec.tasks.items():
         row = rows.get(env_id)
         if row is None:
             lines.append(f"| {env_id} | | not run | | {zoo:g} | ({zoo_steps:,}) | | | | |")
@@ -229,18 +286,18 @@ def table(rows):
     return "\n".join(lines)
 
 
-def write_table(text, readme=ROOT / "docs" / "results.md"):
-    """Replace what stands between the results page's suite markers with `text`."""
+def write_table(text, readme=ROOT / "docs" / "results.md", markers=MARKERS):
+    """Replace what stands between the results page's `markers` with `text`."""
     content = readme.read_text()
-    start, end = (content.index(marker) for marker in MARKERS)
-    readme.write_text(content[:start + len(MARKERS[0])] + "\n" + text + "\n" + content[end:])
+    start, end = (content.index(marker) for marker in markers)
+    readme.write_text(content[:start + len(markers[0])] + "\n" + text + "\n" + content[end:])
 
 
-def curves(env_id):
+def curves(env_id, table=SOLVER):
     """(env steps, mean, std) of the training mean return over the seeds' CSVs, or None."""
     runs = []
-    for seed in SEEDS:
-        path = RUNS / f"{stem(env_id)}-seed{seed}.csv"
+    for seed in table.seeds:
+        path = table.runs() / f"{stem(env_id)}-seed{seed}.csv"
         if path.exists():
             data = np.genfromtxt(path, delimiter=",", names=True)
             runs.append((data["env_steps"], data["mean_return"]))
@@ -254,7 +311,7 @@ def curves(env_id):
     return runs[0][0][:length], mean, std
 
 
-def figure(env_ids, path=ROOT / "docs" / "suite.png"):
+def figure(env_ids, path=ROOT / "docs" / "suite.png", table=SOLVER):
     """One small panel per task: mean ± std over seeds of the training episodes' mean return."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -265,12 +322,12 @@ def figure(env_ids, path=ROOT / "docs" / "suite.png"):
     FigureCanvasAgg(fig)
     for index, env_id in enumerate(env_ids):
         ax = fig.add_subplot(rows, columns, index + 1)
-        data = curves(env_id)
+        data = curves(env_id, table)
         if data is not None:
             steps, mean, std = data
-            ax.plot(steps, mean, color="tab:blue", linewidth=1.2, label=f"minipg (seeds {seed_range(SEEDS)})")
+            ax.plot(steps, mean, color="tab:blue", linewidth=1.2, label=f"minipg (seeds {seed_range(table.seeds)})")
             ax.fill_between(steps, mean - std, mean + std, color="tab:blue", alpha=0.25, linewidth=0)
-        ax.axhline(TASKS[env_id][0], color="black", linestyle="--", linewidth=0.8, label="anchor")
+        ax.axhline(table.tasks[env_id][0], color="black", linestyle="--", linewidth=0.8, label="anchor")
         ax.set_title(env_id, fontsize=9)
         ax.tick_params(labelsize=7)
         ax.xaxis.get_offset_text().set_fontsize(7)
@@ -284,37 +341,50 @@ def figure(env_ids, path=ROOT / "docs" / "suite.png"):
     return path
 
 
-def report():
+def report(spec=SOLVER):
+    """Write `spec`'s table into docs/results.md and draw its figure, from the runs it finds."""
     rows = {}
-    for env_id in TASKS:
-        results = load(env_id)
+    for env_id in spec.tasks:
+        results = load(env_id, spec)
         rows[env_id] = None if results is None else summarize(results)
-    text = table(rows)
+    text = table(rows, spec)
     print(text)
-    write_table(text)
-    print(f"figure: {figure([env_id for env_id, row in rows.items() if row is not None])}")
+    write_table(text, markers=spec.markers)
+    ran = [env_id for env_id, row in rows.items() if row is not None]
+    if ran:
+        print(f"figure: {figure(ran, ROOT / 'docs' / spec.figure, spec)}")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m minipg.tools.suite", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    run_parser = commands.add_parser("run", help="train the tasks (all by default)")
-    run_parser.add_argument("env_ids", nargs="*", metavar="ENV_ID", help=f"tasks among {', '.join(TASKS)}")
-    commands.add_parser("report", help="docs/results.md's table and docs/suite.png from runs/suite/")
+    run_parser = commands.add_parser("run", help="train the tasks of a table (all by default)")
+    run_parser.add_argument("env_ids", nargs="*", metavar="ENV_ID",
+                            help=f"tasks among {', '.join(TASKS)} (--table reinforce: {', '.join(REINFORCE_TASKS)})")
+    run_parser.add_argument("--table", choices=list(TABLES), default=SOLVER.name,
+                            help="solver: each task's preset (default); reinforce: the post's algorithm, "
+                                 "--preset reinforce")
+    report_parser = commands.add_parser("report", help="docs/results.md's tables and their figures from runs/suite/")
+    report_parser.add_argument("--table", choices=list(TABLES), default=None, help="only this table (default: both)")
     lone_parser = commands.add_parser("lone", help="one run of each task at a time against its env-alone floor, "
                                                    "with both backends (docs/speed.md)")
     lone_parser.add_argument("env_ids", nargs="*", metavar="ENV_ID", help=f"tasks among {', '.join(TASKS)}")
     args = parser.parse_args(argv)
     if args.command in ("run", "lone"):
-        unknown = [env_id for env_id in args.env_ids if env_id not in TASKS]
+        table = TABLES[getattr(args, "table", SOLVER.name)]
+        unknown = [env_id for env_id in args.env_ids if env_id not in table.tasks]
         if unknown:
-            parser.error(f"not in the suite: {', '.join(unknown)} (the suite: {', '.join(TASKS)})")
+            parser.error(f"not in the {table.name} table: {', '.join(unknown)} (its tasks: {', '.join(table.tasks)})")
         try:
-            (run if args.command == "run" else lone)(args.env_ids or list(TASKS))
+            if args.command == "run":
+                run(args.env_ids or list(table.tasks), table=table)
+            else:
+                lone(args.env_ids or list(TASKS))
         except ValueError as error:  # make_env's one line: an optional dependency not installed
             sys.exit(f"python -m minipg.tools.suite: {error}")
     else:
-        report()
+        for table in ([TABLES[args.table]] if args.table else TABLES.values()):
+            report(table)
 
 
 if __name__ == "__main__":

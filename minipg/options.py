@@ -321,14 +321,15 @@ class PresetsError(OptionsError):
 def load_presets(path=None):
     """{name: Options} from a TOML file of tables of fields (default: the package's presets.toml):
     [default] (any task), and tables named after gymnasium ids, each [default] with its own fields
-    changed and `env` its name.  The dict keeps the file's order.
+    changed and `env` its name.
 
-    A table may also hold tables of its own: it is then a *family* of presets, another set of
-    defaults for any task ([reinforce]: the post's algorithm), and each table in it
-    ([reinforce.HalfCheetah-v5]) that family's settings for one task.  Preset "reinforce" is
+    A table that says `family = true` is a *family* of presets: another set of defaults for any
+    task ([reinforce]: the post's algorithm), and each table in it ([reinforce.HalfCheetah-v5])
+    that family's settings for one task (a family may have none).  Preset "reinforce" is
     [default] with the family's fields changed (its env [default]'s), "reinforce.HalfCheetah-v5"
-    that with the task's fields changed and `env` its id; `preset_for(presets, "reinforce", env)`
-    picks the task's table when there is one.
+    that with the task's fields changed and `env` its id; the result's `families` says which is
+    which, and `preset_for(presets, "reinforce", env)` picks the task's table when there is one.
+    The dict keeps the file's order, a family's tables right after it.
 
     In the file, a field that may be None is written "none" (TOML has no null); elsewhere "none" is
     the string (baseline = "none").  A task's table may leave `env` out or write its own name;
@@ -339,9 +340,10 @@ def load_presets(path=None):
     the file, the table and the field, for: a file that cannot be read or is not TOML (with
     tomllib's line and column), no [default] table (an empty file has none), a field outside
     any table, an unknown field, a value its field refuses (written as TOML: "8", true, [64, 64]),
-    a task's table whose `env` is another id, a family that sets `env` or whose task's table holds
-    tables, or fields that break a rule together (RULES) in a table once [default] (and its
-    family) is under it.
+    a task's table whose `env` is another id, a table inside one that is not a family, a family
+    that sets `env` (or `family` not true), a family's task table that holds tables or is also a
+    top-level table, or fields that break a rule together (RULES) in a table once [default]
+    (and its family) is under it.
     """
     path = PRESETS_PATH if path is None else path
     try:
@@ -363,29 +365,41 @@ def load_presets(path=None):
         raise PresetsError(f"{path}: no [default] table (the settings for any task, which each task's "
                            f"table changes); its tables: {found}")
     # {preset name: the fields it is made of, in order: [default]'s, its family's, its own}
-    layers = {}
+    layers, families = {}, {}
     for name, table in tables.items():
         own = {key: value for key, value in table.items() if not isinstance(value, dict)}
         tasks = {key: value for key, value in table.items() if isinstance(value, dict)}
-        if name == "default" and tasks:
-            raise PresetsError(f"{path}, table [default.{next(iter(tasks))}]: [default] holds fields, not tables "
-                               f"(a task's settings go in the table named after it)")
-        if name == "default" or not tasks:
+        marked = own.pop("family", None)
+        if marked is not None and marked is not True:  # `is`: TOML's 1 is not true
+            raise PresetsError(f"{path}, table [{name}], field family: must be true (it marks a family of "
+                               f"presets), got {_toml(marked)}")
+        if marked and name == "default":
+            raise PresetsError(f"{path}, table [default], field family: [default] is the settings for any "
+                               f"task, not a family")
+        if tasks and not marked:
+            raise PresetsError(f"{path}, table [{name}.{next(iter(tasks))}]: a table inside [{name}], which is "
+                               f"not a family (a family says family = true); a task id with a dot is "
+                               f"written quoted: [\"{name}.{next(iter(tasks))}\"]")
+        if not marked:
             layers[name] = [_table_fields(path, name, own)] if name == "default" else \
                 [{"env": name}, _table_fields(path, name, own)]
             continue
         if "env" in own:
-            raise PresetsError(f"{path}, table [{name}], field env: a family of presets (a table holding "
-                               f"tables) is for any task; its tasks' tables are named after them")
+            raise PresetsError(f"{path}, table [{name}], field env: a family of presets is for any task; its "
+                               f"tasks' tables are named after them")
         family = _table_fields(path, name, own)
-        layers[name] = [family]
+        layers[name], families[name] = [family], {}
         for task, table in tasks.items():
             where = f"{name}.{task}"
             nested = [key for key, value in table.items() if isinstance(value, dict)]
             if nested:
                 raise PresetsError(f"{path}, table [{where}.{nested[0]}]: a task's table holds fields, not tables")
+            if where in tables:
+                raise PresetsError(f"{path}, table [{where}]: defined twice, as a task's table and as "
+                                   f"family {name}'s table for {task}")
             layers[where] = [family, {"env": task}, _table_fields(path, where, table, env=task)]
-    presets = {}
+            families[name][task] = where
+    presets = Presets(families=families)
     for name in ["default", *(name for name in layers if name != "default")]:  # [default]'s rules first
         merged = {}
         for layer in ([] if name == "default" else [layers["default"][0]]) + layers[name]:
@@ -394,13 +408,24 @@ def load_presets(path=None):
             presets[name] = Options(**merged)
         except OptionsError as error:  # only a rule between fields: each value passed its check
             raise PresetsError(f"{path}, table [{name}]: {error}") from None
-    return {name: presets[name] for name in layers}
+    ordered = Presets(families=families)
+    ordered.update((name, presets[name]) for name in layers)
+    return ordered
+
+
+class Presets(dict):
+    """load_presets' {name: Options}, with `families`: {family: {task id: its table's preset name}}
+    (a family with no task's table maps to {})."""
+
+    def __init__(self, families=None):
+        super().__init__()
+        self.families = {} if families is None else families
 
 
 def preset_for(presets, name, env=None):
     """The name of the preset a run of `name` on task `env` uses: "reinforce.HalfCheetah-v5" for
     the family "reinforce" when it has a table for that task, else `name` itself."""
-    return f"{name}.{env}" if env is not None and f"{name}.{env}" in presets else name
+    return getattr(presets, "families", {}).get(name, {}).get(env, name)
 
 
 def _table_fields(path, name, table, env=None):

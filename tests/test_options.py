@@ -236,7 +236,7 @@ def test_a_preset_is_the_default_table_with_its_own_fields_and_its_name_as_env(t
 def test_a_family_is_default_with_its_fields_and_its_tasks_tables_over_it(tmp_path):
     presets = load_presets(write_presets(tmp_path, '[default]\nnum_envs = 4\nlr = 0.5\n\n'
                                                    '["Pendulum-v1"]\nlr = 0.25\n\n'
-                                                   '[reinforce]\nlr = 0.125\nT = 7\n\n'
+                                                   '[reinforce]\nfamily = true\nlr = 0.125\nT = 7\n\n'
                                                    '[reinforce."Pendulum-v1"]\nT = 9\n\n'
                                                    '[reinforce.CartPole-v1]\nnum_envs = 2\nenv = "CartPole-v1"\n'))
     assert list(presets) == ["default", "Pendulum-v1", "reinforce", "reinforce.Pendulum-v1", "reinforce.CartPole-v1"]
@@ -247,6 +247,10 @@ def test_a_family_is_default_with_its_fields_and_its_tasks_tables_over_it(tmp_pa
     assert preset_for(presets, "reinforce", "Acrobot-v1") == "reinforce"  # no table: the family's own
     assert preset_for(presets, "Pendulum-v1", "Pendulum-v1") == "Pendulum-v1"
     assert preset_for(presets, "reinforce") == "reinforce"
+    assert presets.families == {"reinforce": {"Pendulum-v1": "reinforce.Pendulum-v1",
+                                              "CartPole-v1": "reinforce.CartPole-v1"}}
+    alone = load_presets(write_presets(tmp_path, '[default]\n\n[reinforce]\nfamily = true\nT = 7\n'))
+    assert alone.families == {"reinforce": {}} and alone["reinforce"] == Options(T=7)  # a family with no task's table
 
 
 def test_none_in_a_preset_switches_a_field_off(tmp_path):
@@ -286,21 +290,32 @@ def test_none_in_a_preset_switches_a_field_off(tmp_path):
      ', table [CartPole-v1], field env: must be the table\'s own id "CartPole-v1" (or left out), got "Pendulum-v1"; '
      "a task's settings go in the table named after it"),
     # a family's shape
-    ('[default]\n\n[reinforce]\nenv = "CartPole-v1"\n\n[reinforce.Pendulum-v1]\nT = 5\n',
-     ", table [reinforce], field env: a family of presets (a table holding tables) is for any task; its tasks' "
-     "tables are named after them"),
-    ('[default]\n\n[reinforce.Pendulum-v1]\nT = 5\n\n[reinforce.Pendulum-v1.deeper]\nT = 6\n',
+    ('[default]\n\n[reinforce]\nfamily = true\nenv = "CartPole-v1"\n',
+     ", table [reinforce], field env: a family of presets is for any task; its tasks' tables are named after them"),
+    ('[default]\n\n[reinforce]\nfamily = 1\n', ", table [reinforce], field family: must be true (it marks a "
+     "family of presets), got 1"),
+    ('[default]\nfamily = true\n', ", table [default], field family: [default] is the settings for any task, "
+     "not a family"),
+    ('[default]\n\n[reinforce]\nfamily = true\n\n[reinforce.Pendulum-v1]\nT = 5\n\n'
+     '[reinforce.Pendulum-v1.deeper]\nT = 6\n',
      ", table [reinforce.Pendulum-v1.deeper]: a task's table holds fields, not tables"),
+    ('[default]\n\n[Foo.Bar-v0]\nT = 6\n',
+     ', table [Foo.Bar-v0]: a table inside [Foo], which is not a family (a family says family = true); a task '
+     'id with a dot is written quoted: ["Foo.Bar-v0"]'),
     ('[default]\nT = 5\n\n[default.Pendulum-v1]\nT = 6\n',
-     ", table [default.Pendulum-v1]: [default] holds fields, not tables (a task's settings go in the table "
-     "named after it)"),
-    ('[default]\n\n[reinforce.Pendulum-v1]\nenv = "CartPole-v1"\n',
+     ', table [default.Pendulum-v1]: a table inside [default], which is not a family (a family says family = '
+     'true); a task id with a dot is written quoted: ["default.Pendulum-v1"]'),
+    ('[default]\n\n["reinforce.Pendulum-v1"]\nT = 4\n\n[reinforce]\nfamily = true\n\n'
+     '[reinforce.Pendulum-v1]\nT = 5\n',
+     ", table [reinforce.Pendulum-v1]: defined twice, as a task's table and as family reinforce's table for "
+     "Pendulum-v1"),
+    ('[default]\n\n[reinforce]\nfamily = true\n\n[reinforce.Pendulum-v1]\nenv = "CartPole-v1"\n',
      ', table [reinforce.Pendulum-v1], field env: must be the table\'s own id "Pendulum-v1" (or left out), got '
      '"CartPole-v1"; a task\'s settings go in the table named after it'),
-    ('[default]\n\n[reinforce]\nnum_envs = 0\n\n[reinforce.Pendulum-v1]\nT = 5\n',
+    ('[default]\n\n[reinforce]\nfamily = true\nnum_envs = 0\n',
      ", table [reinforce], field num_envs: must be a positive integer, got 0"),
-    ('[default]\n\n[reinforce]\nclip_ratio = 0.2\n\n[reinforce.Pendulum-v1]\nclip_ratio = "none"\n'
-     'update_epochs = 4\n',
+    ('[default]\n\n[reinforce]\nfamily = true\nclip_ratio = 0.2\n\n[reinforce.Pendulum-v1]\n'
+     'clip_ratio = "none"\nupdate_epochs = 4\n',
      ", table [reinforce.Pendulum-v1]: update_epochs and minibatch_size need clip_ratio (several steps on one rollout "
      "need the clipped surrogate; REINFORCE's one step is update_epochs 1 with minibatch_size none)"),
     # fields that break a rule once [default] is under the table
@@ -363,8 +378,11 @@ def test_the_shipped_presets_load_and_the_swingup_table_is_the_solve_preset():
     presets = load_presets()
     assert {"default", "CartPoleSwingUp-v0", "CartPole-v1", "LunarLander-v3"} <= set(presets)
     assert presets["CartPoleSwingUp-v0"] == run_swingup.SOLVE
-    assert all(options.env == name.split(".")[-1] for name, options in presets.items()
-               if name != "default" and "." in name or name not in ("default", "reinforce"))
+    assert set(presets.families) == {"reinforce"}
+    assert presets["reinforce"].env == presets["default"].env  # a family: for any task
+    tasks = {name: task for family, tables in presets.families.items() for task, name in tables.items()}
+    assert all(options.env == tasks.get(name, name) for name, options in presets.items()
+               if name != "default" and name not in presets.families)
 
 
 def test_the_docstring_lists_every_field_with_its_default_and_doc():

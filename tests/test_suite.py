@@ -70,18 +70,21 @@ def test_list_shows_each_tasks_preset_as_its_changes_from_default(capsys):
     assert exit_.value.code == 0
     lines = capsys.readouterr().out.splitlines()
     presets = load_presets()
-    assert [line.split(":")[0].strip() for line in lines[1:]] == [name for name in presets if name != "default"]
+    tasks = [line.split(":")[0].strip() for line in lines[1:] if line.startswith("  ")]
+    assert tasks == [name for name in presets if name != "default" and name not in presets.families]
+    assert lines[-1].startswith("family reinforce (python -m minipg --env ID --preset reinforce), what it changes "
+                                "from [default]: --num-envs 2 --T 1000 --epochs 1500")
     assert "  CartPole-v1: --num-envs 8 --T 500 --epochs 25" in lines
     assert "  MountainCarContinuous-v0: --num-envs 8 --T 999 --epochs 20 --lr 0.01 --hidden none --update-epochs 4 " \
            "--minibatch-size 1000 --count-bonus 2.0" in lines
 
 
-def test_a_family_preset_takes_its_tasks_table_when_it_has_one(tmp_path, monkeypatch):
+def test_a_family_preset_takes_its_tasks_table_when_it_has_one(tmp_path, monkeypatch, capsys):
     """--preset reinforce --env ID: the family's table for ID, else the family's own with that env."""
     from minipg import options as options_module
 
     path = tmp_path / "presets.toml"
-    path.write_text('[default]\nnum_envs = 3\n\n[reinforce]\nlr = 0.125\nT = 7\n\n'
+    path.write_text('[default]\nnum_envs = 3\n\n[reinforce]\nfamily = true\nlr = 0.125\nT = 7\n\n'
                     '[reinforce.Pendulum-v1]\nT = 9\n')
     monkeypatch.setattr(options_module, "PRESETS_PATH", path)
     for env_id, T in (("Pendulum-v1", 9), ("MountainCarContinuous-v0", 7)):
@@ -89,6 +92,18 @@ def test_a_family_preset_takes_its_tasks_table_when_it_has_one(tmp_path, monkeyp
                      "--plot", str(tmp_path / "c.png"), "--results", str(tmp_path / "r.json")])
         options = json.loads((tmp_path / "r.json").read_text())["options"]
         assert options == Options(env=env_id, num_envs=3, lr=0.125, T=T, epochs=1).asdict()
+    for argv, message in ((["--preset", "reinforce"], "--preset reinforce is a family of presets, for any task: "
+                                                      "give --env ID"),
+                          (["--env", "Pendulum-v1", "--preset", "reinforce.Pendulum-v1"],
+                           "argument --preset: invalid choice: 'reinforce.Pendulum-v1'")):  # the family's, by --env
+        with pytest.raises(SystemExit) as exit_:
+            minipg_main(argv)
+        assert exit_.value.code == 2 and message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        minipg_main(["--list"])
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        "family reinforce (python -m minipg --env ID --preset reinforce), what it changes from [default]: --T 7 "
+        "--lr 0.125", "  Pendulum-v1: --T 9"]
 
 
 def test_an_unknown_preset_is_argparses_invalid_choice(capsys):
@@ -186,7 +201,7 @@ def test_the_reinforce_table_runs_its_seeds_with_the_family_preset_into_its_own_
     assert command[command.index("--results") + 1] == str(tmp_path / "reinforce" / "Hopper-v5.json")
     floor = json.loads((tmp_path / "reinforce" / "Hopper-v5.floor.json").read_text())
     name, options = suite.REINFORCE.preset("Hopper-v5")
-    assert name.startswith("reinforce") and options.env == "Hopper-v5" and options.clip_ratio is None
+    assert name == "reinforce" and options.env == "Hopper-v5" and options.clip_ratio is None  # no table of its own
     assert floor["env_steps"] == suite.preset_env_steps(options) <= suite.REINFORCE_TASKS["Hopper-v5"][1]
 
 
@@ -204,6 +219,18 @@ def test_a_budget_beyond_the_anchors_names_the_allowed_one(tmp_path, monkeypatch
     row = dict(suite.summarize(suite.load("MountainCarContinuous-v0")), env_steps=159_840)
     line = suite.table({"MountainCarContinuous-v0": row}).splitlines()[6]
     assert "| 159,840 (20,000; 1,000,000 allowed) |" in line
+
+
+def test_report_without_a_table_reports_each_table_that_has_runs(tmp_path, monkeypatch):
+    """A clone without runs/suite/reinforce/ keeps the page's REINFORCE rows (runs/ is not in git)."""
+    monkeypatch.setattr(suite, "RUNS", tmp_path)
+    reported = []
+    monkeypatch.setattr(suite, "report", lambda table: reported.append(table.name))
+    suite.main(["report"])
+    (tmp_path / "reinforce").mkdir()
+    suite.main(["report"])
+    suite.main(["report", "--table", "reinforce"])
+    assert reported == ["solver", "solver", "reinforce", "reinforce"]
 
 
 def test_the_block_between_the_markers_is_replaced(tmp_path):

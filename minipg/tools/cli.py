@@ -126,13 +126,18 @@ def build_parser(script):
     not given, a flag leaves the field to the preset or the loaded checkpoint), and the run's own."""
     parser = argparse.ArgumentParser(prog=script.prog, description=script.description, formatter_class=HelpFormatter)
     defaults = script.presets[script.default_preset]
-    parser.add_argument("--preset", choices=sorted(script.presets), default=argparse.SUPPRESS,
-                        help=f"a named set of defaults (default: {script.default_preset}); explicit flags override it")
+    families = getattr(script.presets, "families", {})
+    in_family = {name for tables in families.values() for name in tables.values()}  # chosen by --env
+    parser.add_argument("--preset", choices=sorted(set(script.presets) - in_family), default=argparse.SUPPRESS,
+                        help=f"a named set of defaults (default: {script.default_preset}); explicit flags override it" +
+                             (f"; a family ({', '.join(families)}) needs --env ID and takes its table for that task "
+                              "if it has one" if families else ""))
     parser.add_argument("--seed", type=non_negative_int, default=argparse.SUPPRESS,
                         help="seeds the policy (init and sampling) and the envs (default: 0)")
     if script.needs_env:
         parser.add_argument("--list", action="store_true",
-                            help="list the tasks that have presets, each with what it changes from [default]")
+                            help="list the tasks that have presets and the families, each with what it changes "
+                                 "from [default]")
     groups = {}
     for name, spec in FIELDS.items():
         meta, check = spec.metadata, spec.metadata["check"]
@@ -214,17 +219,21 @@ def default_name(script, env_id):
 
 
 def list_presets(presets):
-    """The lines of --list: each table as the fields it changes from [default] (a family's table
-    for a task: from the family's)."""
-    default = presets["default"]
-    lines = ["tasks with presets (python -m minipg --env ID), each with what it changes from [default]; "
-             "families (--preset NAME --env ID), each task's table with what it changes from the family's:"]
-    for name, options in presets.items():
-        if name != "default":
-            family = name.split(".")[0]
-            changes = options.changes(presets[family] if family != name and family in presets else default)
-            lines.append(f"  {name}: " + " ".join(shown(field, value).replace("(none)", "none")  # as typed
-                                                  for field, (value, _) in changes.items() if field != "env"))
+    """The lines of --list: each task's table as the fields it changes from [default]; then each
+    family as what it changes from [default], and its tasks' tables as what they change from it."""
+    def changes(options, base):
+        return " ".join(shown(field, value).replace("(none)", "none")  # as typed
+                        for field, (value, _) in options.changes(base).items() if field != "env")
+
+    families = getattr(presets, "families", {})
+    in_family = {name for tables in families.values() for name in tables.values()}
+    lines = ["tasks with presets (python -m minipg --env ID), each with what it changes from [default]:"]
+    lines += [f"  {name}: {changes(options, presets['default'])}" for name, options in presets.items()
+              if name != "default" and name not in families and name not in in_family]
+    for family, tables in families.items():
+        lines.append(f"family {family} (python -m minipg --env ID --preset {family}), what it changes from "
+                     f"[default]: {changes(presets[family], presets['default'])}")
+        lines += [f"  {task}: {changes(presets[name], presets[family])}" for task, name in tables.items()]
     return "\n".join(lines)
 
 
@@ -261,8 +270,11 @@ def parse_args(script, argv=None):
     if args.load:
         base = resumed_options(parser, script, args, explicit)
     else:
-        # a family's table for the task, when it has one (--preset reinforce --env HalfCheetah-v5)
-        args.preset = preset_for(script.presets, getattr(args, "preset", script.default_preset), explicit.get("env"))
+        args.preset = getattr(args, "preset", script.default_preset)
+        if args.preset in getattr(script.presets, "families", {}):
+            if "env" not in explicit:
+                parser.error(f"--preset {args.preset} is a family of presets, for any task: give --env ID")
+            args.preset = preset_for(script.presets, args.preset, explicit["env"])  # its table for the task, if any
         args.seed = getattr(args, "seed", 0)
         base = script.presets[args.preset]
     try:

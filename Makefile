@@ -99,7 +99,8 @@ failures: $(STAMP)
 # just before the task's runs: "190 s (1.6×)".  About 2 hours on a 2-core machine (BipedalWalker
 # 40 minutes of them).  A subset: make suite SUITE='Pendulum-v1'.  The post's REINFORCE at scale (the
 # page's second table, docs/reinforce.png; --preset reinforce, runs in runs/suite/reinforce/):
-# make suite TABLE=reinforce, or one task: make suite TABLE=reinforce SUITE='Hopper-v5'
+# make suite TABLE=reinforce, or one task: make suite TABLE=reinforce SUITE='Hopper-v5' (seeds 0-4, two at a
+# time: ≈ 20-30 minutes a task, HalfCheetah 18 and Hopper 22 in one sitting; some 4 hours for all nine)
 TABLE ?= solver
 suite: $(STAMP)
 	$(BIN)/python -m minipg.tools.suite run --table $(TABLE) $(SUITE)

@@ -1,29 +1,31 @@
-"""The suite: minipg on standard tasks, each trained with its preset (presets.toml) for seeds
-0–9 and evaluated over deterministic episodes (100; 20 for the MuJoCo tasks and BipedalWalker,
-whose episodes are long), against an anchor: the SB3 RL Zoo's PPO figure, or for the MuJoCo
-tasks the figures that libraries report (see TASKS).
+"""The suite: minipg on standard tasks, evaluated over deterministic episodes (100; 20 for the
+MuJoCo tasks and BipedalWalker, whose episodes are long) against an anchor, in two tables
+(Table):
 
-    python -m minipg.tools.suite run [ENV_ID ...]   # train: python -m minipg --env ID --seeds 0 1 ... 9 --jobs 2
-    python -m minipg.tools.suite report              # docs/results.md's tables, docs/suite.png and reinforce.png
-    python -m minipg.tools.suite lone [ENV_ID ...]  # one run at a time against its floor (docs/speed.md)
+- the solver's (SOLVER, TASKS): each task with its own preset (presets.toml) for seeds 0–9,
+  against the SB3 RL Zoo's PPO figure or, for the MuJoCo tasks, the figures libraries report;
+- the post's REINFORCE at scale (REINFORCE, REINFORCE_TASKS): each task with `--preset
+  reinforce` (the presets' family [reinforce]) for seeds 0–4, against Tianshou's REINFORCE.
 
-Two tables (Table): the solver's, each task with its own preset against the best PPO figures
-(TASKS), and the post's REINFORCE at scale, each task with `--preset reinforce` (the presets'
-family [reinforce]) against Tianshou's REINFORCE (REINFORCE_TASKS): `run --table reinforce`,
-its runs in runs/suite/reinforce/, its table between the page's `<!-- reinforce -->` markers.
+    python -m minipg.tools.suite run [--table reinforce] [ENV_ID ...]  # python -m minipg --env ID --seeds ... --jobs 2
+    python -m minipg.tools.suite report [--table reinforce]             # docs/results.md's tables and figures
+    python -m minipg.tools.suite lone [ENV_ID ...]                      # one run at a time (docs/speed.md)
 
-`make suite` runs both.  `run` writes, per task, into runs/suite/: the --results JSON (per seed
-its evaluation returns, env steps and wall seconds), the CSVs of the learning curves, the
-checkpoints, and the task's env-alone floor (floor.py), measured just before its runs: the
-seconds its vector env (the preset's num_envs and vectorization) takes to step through the
-preset's env steps with random actions and no policy.  `report` quotes each run's wall time
-(training and evaluation, the seeds run two at a time) in seconds and as a ratio to that floor:
-a slower or busier machine stretches both alike, so the ratio carries from one sitting to
-another.  Its column "seeds at the anchor" counts the seeds whose own evaluation reaches the
-anchor: the median may reach it while a seed fails outright.  It rewrites the table between
-docs/results.md's `<!-- suite -->` markers and draws one small learning-curve panel per task:
-the training episodes' mean return (the sampling policy), mean ± std over the seeds against
-env steps, with the Zoo's figure as a dashed line (a panel per task that was run).
+`make suite` runs `run` and `report` for one table (TABLE=solver, the default, or reinforce).
+`run` writes, per task, into the table's directory (runs/suite/, runs/suite/reinforce/): the
+--results JSON (per seed its evaluation returns, env steps and wall seconds), the CSVs of the
+learning curves, the checkpoints, and the task's env-alone floor (floor.py), measured just
+before its runs: the seconds its vector env (the preset's num_envs and vectorization) takes to
+step through the preset's env steps with random actions and no policy.  `report` quotes each
+run's wall time (training and evaluation, the seeds run two at a time) in seconds and as a
+ratio to that floor: a slower or busier machine stretches both alike, so the ratio carries
+from one sitting to another.  Its column "seeds at the anchor" counts the seeds whose own
+evaluation reaches the anchor: the median may reach it while a seed fails outright.  It
+rewrites each table between its docs/results.md markers (`<!-- suite -->`, `<!-- reinforce -->`)
+and draws one small learning-curve panel per task that was run (docs/suite.png,
+docs/reinforce.png): the training episodes' mean return (the sampling policy), mean ± std over
+the seeds against env steps, with the anchor as a dashed line.  Without --table it reports each
+table whose directory exists, so a clone with no runs of one table keeps that table's rows.
 
 `lone` times one run of each task's preset at a time (seed 0, --eval 0: no evaluation; the wall
 time of the whole `python -m minipg` process, its start, imports, env and learning-curve plot
@@ -383,7 +385,8 @@ def main(argv=None):
         except ValueError as error:  # make_env's one line: an optional dependency not installed
             sys.exit(f"python -m minipg.tools.suite: {error}")
     else:
-        for table in ([TABLES[args.table]] if args.table else TABLES.values()):
+        tables = [TABLES[args.table]] if args.table else [table for table in TABLES.values() if table.runs().is_dir()]
+        for table in tables:
             report(table)
 
 

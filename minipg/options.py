@@ -399,7 +399,7 @@ def load_presets(path=None):
                                    f"family {name}'s table for {task}")
             layers[where] = [family, {"env": task}, _table_fields(path, where, table, env=task)]
             families[name][task] = where
-    presets = Presets(families=families)
+    presets = {}
     for name in ["default", *(name for name in layers if name != "default")]:  # [default]'s rules first
         merged = {}
         for layer in ([] if name == "default" else [layers["default"][0]]) + layers[name]:
@@ -408,18 +408,21 @@ def load_presets(path=None):
             presets[name] = Options(**merged)
         except OptionsError as error:  # only a rule between fields: each value passed its check
             raise PresetsError(f"{path}, table [{name}]: {error}") from None
-    ordered = Presets(families=families)
-    ordered.update((name, presets[name]) for name in layers)
-    return ordered
+    return Presets(((name, presets[name]) for name in layers), families)
 
 
 class Presets(dict):
     """load_presets' {name: Options}, with `families`: {family: {task id: its table's preset name}}
     (a family with no task's table maps to {})."""
 
-    def __init__(self, families=None):
-        super().__init__()
-        self.families = {} if families is None else families
+    def __init__(self, items, families):
+        super().__init__(items)
+        self.families = families
+
+
+def family_tables(presets):
+    """The names of the presets that are a family's table for one task (none in a plain dict)."""
+    return {name for tables in getattr(presets, "families", {}).values() for name in tables.values()}
 
 
 def preset_for(presets, name, env=None):

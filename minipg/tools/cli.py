@@ -27,7 +27,7 @@ import numpy as np
 from ..envs import env_spec
 from ..envs.vector import MIRRORS, observation_mirror
 from ..options import (FIELDS, FLAG, NAMES, POSITIVE_INT, SIZE_FIELDS, SIZES, OptionsError, PresetsError, flag,
-                       load_presets, optional, preset_for)
+                       family_tables, load_presets, optional, preset_for)
 from ..policies import describe_architecture
 from .checkpoint import load_checkpoint, special_file, write_atomically
 from .plotting import plot_learning_curves
@@ -127,8 +127,8 @@ def build_parser(script):
     parser = argparse.ArgumentParser(prog=script.prog, description=script.description, formatter_class=HelpFormatter)
     defaults = script.presets[script.default_preset]
     families = getattr(script.presets, "families", {})
-    in_family = {name for tables in families.values() for name in tables.values()}  # chosen by --env
-    parser.add_argument("--preset", choices=sorted(set(script.presets) - in_family), default=argparse.SUPPRESS,
+    parser.add_argument("--preset", choices=sorted(set(script.presets) - family_tables(script.presets)),  # by --env
+                        default=argparse.SUPPRESS,
                         help=f"a named set of defaults (default: {script.default_preset}); explicit flags override it" +
                              (f"; a family ({', '.join(families)}) needs --env ID and takes its table for that task "
                               "if it has one" if families else ""))
@@ -225,8 +225,7 @@ def list_presets(presets):
         return " ".join(shown(field, value).replace("(none)", "none")  # as typed
                         for field, (value, _) in options.changes(base).items() if field != "env")
 
-    families = getattr(presets, "families", {})
-    in_family = {name for tables in families.values() for name in tables.values()}
+    families, in_family = getattr(presets, "families", {}), family_tables(presets)
     lines = ["tasks with presets (python -m minipg --env ID), each with what it changes from [default]:"]
     lines += [f"  {name}: {changes(options, presets['default'])}" for name, options in presets.items()
               if name != "default" and name not in families and name not in in_family]

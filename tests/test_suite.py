@@ -10,7 +10,7 @@ from PIL import Image
 
 from minipg import Options
 from minipg.__main__ import run as minipg_main
-from minipg.options import OptionsError, load_presets
+from minipg.options import OptionsError, family_tables, load_presets
 from minipg.tools import suite
 
 
@@ -70,10 +70,15 @@ def test_list_shows_each_tasks_preset_as_its_changes_from_default(capsys):
     assert exit_.value.code == 0
     lines = capsys.readouterr().out.splitlines()
     presets = load_presets()
-    tasks = [line.split(":")[0].strip() for line in lines[1:] if line.startswith("  ")]
-    assert tasks == [name for name in presets if name != "default" and name not in presets.families]
-    assert lines[-1].startswith("family reinforce (python -m minipg --env ID --preset reinforce), what it changes "
-                                "from [default]: --num-envs 2 --T 1000 --epochs 1500")
+    family = next(i for i, line in enumerate(lines) if line.startswith("family reinforce"))
+    tasks = [line.split(":")[0].strip() for line in lines[1:family] if line.startswith("  ")]
+    assert tasks == [name for name in presets
+                     if name != "default" and name not in presets.families and name not in family_tables(presets)]
+    assert lines[family].startswith("family reinforce (python -m minipg --env ID --preset reinforce), what it changes "
+                                    "from [default]: --num-envs 2 --T 1000 --epochs 1500")
+    # Each of the family's task tables, below it, as its changes from the family.
+    assert [line.split(":")[0].strip() for line in lines[family + 1:]] == list(presets.families["reinforce"])
+    assert "  InvertedDoublePendulum-v5: --log-std-init -1.0" in lines[family + 1:]
     assert "  CartPole-v1: --num-envs 8 --T 500 --epochs 25" in lines
     assert "  MountainCarContinuous-v0: --num-envs 8 --T 999 --epochs 20 --lr 0.01 --hidden none --update-epochs 4 " \
            "--minibatch-size 1000 --count-bonus 2.0" in lines

@@ -226,6 +226,29 @@ def test_a_budget_beyond_the_anchors_names_the_allowed_one(tmp_path, monkeypatch
     assert "| 159,840 (20,000; 1,000,000 allowed) |" in line
 
 
+def test_the_reinforce_table_says_what_each_task_changed_from_the_family(tmp_path, monkeypatch):
+    """Its last column: the fields a task's runs changed from [reinforce], as presets.toml writes them."""
+    family = load_presets()["reinforce"]
+    results = {"env": "Hopper-v5", "options": family.replace(env="Hopper-v5").asdict()}
+    assert suite.beyond_family(results, suite.REINFORCE) == "none"
+    results["options"].update(log_std_init=-1.0, gamma=0.999)
+    assert suite.beyond_family(results, suite.REINFORCE) == "gamma = 0.999; log_std_init = -1.0"
+    results["options"].update(baseline="time", lr_decay=False, clip_ratio=None, hidden=[32])
+    assert suite.beyond_family(results, suite.REINFORCE) == ('gamma = 0.999; hidden = [32]; log_std_init = -1.0; '
+                                                             'baseline = "time"; lr_decay = false')
+    assert suite.toml_value(None) == '"none"'
+    assert suite.beyond_family(results, suite.SOLVER) is None
+    fake_results(tmp_path, monkeypatch, ["CartPole-v1"])
+    row = dict(suite.summarize(suite.load("CartPole-v1")), settings="log_std_init = -1.0")
+    lines = suite.table({"Hopper-v5": row}, suite.REINFORCE).splitlines()
+    assert lines[0].endswith("| per seed | beyond [reinforce] |") and lines[1].count("|") == lines[0].count("|")
+    # every row, run or not (InvertedPendulum's), has the column
+    assert [line.count("|") for line in lines[2:]] == [lines[0].count("|")] * len(suite.REINFORCE_TASKS)
+    hopper = next(line for line in lines if line.startswith("| Hopper-v5 "))
+    assert hopper.endswith("| log_std_init = -1.0 |")
+    assert suite.table({"CartPole-v1": row}).splitlines()[0].endswith("| per seed |")  # the solver's: no column
+
+
 def test_report_without_a_table_reports_each_table_that_has_runs(tmp_path, monkeypatch):
     """A clone without runs/suite/reinforce/ keeps the page's REINFORCE rows (runs/ is not in git)."""
     monkeypatch.setattr(suite, "RUNS", tmp_path)

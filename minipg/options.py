@@ -372,7 +372,7 @@ def load_presets(path=None):
         marked = own.pop("family", None)
         if marked is not None and marked is not True:  # `is`: TOML's 1 is not true
             raise PresetsError(f"{path}, table [{name}], field family: must be true (it marks a family of "
-                               f"presets), got {_toml(marked)}")
+                               f"presets), got {toml_value(marked)}")
         if marked and name == "default":
             raise PresetsError(f"{path}, table [default], field family: [default] is the settings for any "
                                f"task, not a family")
@@ -450,22 +450,24 @@ def _table_fields(path, name, table, env=None):
             value = tuple(value)
         if not check(value):
             words = f'{check.expected} or "none"' if check.optional else check.expected
-            raise PresetsError(f"{where}, field {key}: must be {words}, got {_toml(table[key])}")
+            raise PresetsError(f"{where}, field {key}: must be {words}, got {toml_value(table[key])}")
         if key == "env" and name != "default" and value != env:
-            raise PresetsError(f"{where}, field env: must be the table's own id {_toml(env)} (or left out), "
-                               f"got {_toml(value)}; a task's settings go in the table named after it")
+            raise PresetsError(f"{where}, field env: must be the table's own id {toml_value(env)} (or left out), "
+                               f"got {toml_value(value)}; a task's settings go in the table named after it")
         fields[key] = value
     return fields
 
 
-def _toml(value):
-    """A value as the file writes it: "8", true, [64, 64]."""
+def toml_value(value):
+    """A value as presets.toml writes it: 8, true, [64, 64], "envpool", "none" for None (off)."""
+    if value is None:
+        return '"none"'
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml(item) for item in value) + "]"
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{key} = {_toml(item)}" for key, item in value.items()) + "}"
+        return "{" + ", ".join(f"{key} = {toml_value(item)}" for key, item in value.items()) + "}"
     return repr(value)

@@ -226,27 +226,40 @@ def test_a_budget_beyond_the_anchors_names_the_allowed_one(tmp_path, monkeypatch
     assert "| 159,840 (20,000; 1,000,000 allowed) |" in line
 
 
-def test_the_reinforce_table_says_what_each_task_changed_from_the_family(tmp_path, monkeypatch):
-    """Its last column: the fields a task's runs changed from [reinforce], as presets.toml writes them."""
-    family = load_presets()["reinforce"]
-    results = {"env": "Hopper-v5", "options": family.replace(env="Hopper-v5").asdict()}
-    assert suite.beyond_family(results, suite.REINFORCE) == "none"
-    results["options"].update(log_std_init=-1.0, gamma=0.999)
-    assert suite.beyond_family(results, suite.REINFORCE) == "gamma = 0.999; log_std_init = -1.0"
-    results["options"].update(baseline="time", lr_decay=False, clip_ratio=None, hidden=[32])
-    assert suite.beyond_family(results, suite.REINFORCE) == ('gamma = 0.999; hidden = [32]; log_std_init = -1.0; '
-                                                             'baseline = "time"; lr_decay = false')
-    assert suite.toml_value(None) == '"none"'
-    assert suite.beyond_family(results, suite.SOLVER) is None
+def test_the_reinforce_table_says_what_each_tasks_own_table_changes_from_the_family(tmp_path, monkeypatch):
+    """Its last column: the fields of presets.toml's [reinforce.ID], as the file writes them."""
+    from minipg import options as options_module
+
+    assert suite.beyond_family("InvertedDoublePendulum-v5", suite.REINFORCE) == "log_std_init = -1.0"
+    assert suite.beyond_family("Hopper-v5", suite.REINFORCE) == "—"  # no table of its own
+    assert suite.beyond_family("Hopper-v5", suite.SOLVER) is None
+    path = tmp_path / "presets.toml"
+    path.write_text('[default]\nnum_envs = 3\n\n[reinforce]\nfamily = true\nlr = 0.125\n\n'
+                    '[reinforce.Hopper-v5]\ngamma = 0.999\nbaseline = "time"\nlr_decay = true\n'
+                    'hidden = [32]\nclip_ratio = "none"\nnum_envs = 3\n')
+    monkeypatch.setattr(options_module, "PRESETS_PATH", path)
+    presets = load_presets()
+    # only what differs from the family, in the fields' order (clip_ratio and num_envs are the family's)
+    assert suite.beyond_family("Hopper-v5", suite.REINFORCE, presets) == \
+        'gamma = 0.999; hidden = [32]; baseline = "time"; lr_decay = true'
     fake_results(tmp_path, monkeypatch, ["CartPole-v1"])
-    row = dict(suite.summarize(suite.load("CartPole-v1")), settings="log_std_init = -1.0")
-    lines = suite.table({"Hopper-v5": row}, suite.REINFORCE).splitlines()
-    assert lines[0].endswith("| per seed | beyond [reinforce] |") and lines[1].count("|") == lines[0].count("|")
-    # every row, run or not (InvertedPendulum's), has the column
-    assert [line.count("|") for line in lines[2:]] == [lines[0].count("|")] * len(suite.REINFORCE_TASKS)
-    hopper = next(line for line in lines if line.startswith("| Hopper-v5 "))
-    assert hopper.endswith("| log_std_init = -1.0 |")
+    row = suite.summarize(suite.load("CartPole-v1"))
+    lines = suite.table({"Hopper-v5": row}, suite.REINFORCE, presets).splitlines()
+    assert lines[0].endswith("| per seed | beyond [reinforce] |")
+    # every row, run or not, has the column
+    assert [line.count("|") for line in lines[1:]] == [lines[0].count("|")] * (len(suite.REINFORCE_TASKS) + 1)
+    assert next(line for line in lines if line.startswith("| Hopper-v5 ")).endswith(
+        '| 0–9: 0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0 | gamma = 0.999; hidden = [32]; '
+        'baseline = "time"; lr_decay = true |')
+    assert lines[2].startswith("| InvertedPendulum-v5 | | not run |") and lines[2].endswith("| — |")
     assert suite.table({"CartPole-v1": row}).splitlines()[0].endswith("| per seed |")  # the solver's: no column
+
+
+def test_a_value_is_shown_as_presets_toml_writes_it():
+    from minipg.options import toml_value
+
+    assert [toml_value(value) for value in (None, True, False, 8, -1.0, 1e-3, "envpool", (64, 64), ())] == \
+        ['"none"', "true", "false", "8", "-1.0", "0.001", '"envpool"', "[64, 64]", "[]"]
 
 
 def test_report_without_a_table_reports_each_table_that_has_runs(tmp_path, monkeypatch):

@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..options import Options, load_presets, preset_for
+from ..options import load_presets, preset_for, toml_value
 from .floor import env_floor_seconds
 
 # The tasks: (the anchor's mean return, the env steps of its budget, evaluation episodes).
@@ -259,38 +259,32 @@ def seed_range(seeds):
     return ", ".join(map(str, seeds))
 
 
-def beyond_family(results, spec, presets=None):
-    """What a run of a family's table changed from the family itself, as presets.toml writes it:
-    "log_std_init = -1.0" (fields joined by "; "), "none" if nothing; None for a table without a
-    family.  results: the task's results JSON (its "options" and "env")."""
+def beyond_family(env_id, spec, presets=None):
+    """What presets.toml's table for `env_id` in `spec`'s family changes from the family itself, as
+    the file writes it: "log_std_init = -1.0" (fields joined by "; "), or "—" when the task has no
+    table of its own; None for a Table without a family."""
     if spec.family is None:
         return None
     presets = load_presets() if presets is None else presets
-    family = presets[spec.family].replace(env=results["env"])
-    changes = Options.from_dict(results["options"]).changes(family)
-    return "; ".join(f"{field} = {toml_value(value)}" for field, (value, _) in changes.items()) or "none"
+    name = preset_for(presets, spec.family, env_id)
+    changes = presets[name].changes(presets[spec.family])
+    return "; ".join(f"{field} = {toml_value(value)}" for field, (value, _) in changes.items()
+                     if field != "env") or "—"
 
 
-def toml_value(value):
-    """A field's value as presets.toml writes it: "none" for off, strings quoted, true/false."""
-    if value is None:
-        return '"none"'
-    if isinstance(value, bool):
-        return str(value).lower()
-    return json.dumps(value) if isinstance(value, (str, list, tuple)) else str(value)
-
-
-def table(rows, spec=SOLVER):
+def table(rows, spec=SOLVER, presets=None):
     """The results table (markdown) of Table `spec` for {env_id: summary or None}.  A family's
-    table has one more column: what each task's runs changed from the family (row["settings"])."""
-    settings = spec.family is not None
+    table has one more column: what each task's own table in presets.toml changes from the family."""
+    family = spec.family is not None
+    presets = load_presets() if family and presets is None else presets
     lines = ["| env | backend | median | worst seed | anchor | env steps (anchor's) | wall per run (× env floor) | "
-             "reached | seeds at the anchor | per seed |" + (f" beyond [{spec.family}] |" if settings else ""),
-             "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if settings else "")]
+             "reached | seeds at the anchor | per seed |" + (f" beyond [{spec.family}] |" if family else ""),
+             "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if family else "")]
     for env_id, (zoo, zoo_steps, _) in spec.tasks.items():
         row = rows.get(env_id)
         if row is None:
-            lines.append(f"| {env_id} | | not run | | {zoo:g} | ({zoo_steps:,}) | | | | |" + (" |" if settings else ""))
+            lines.append(f"| {env_id} | | not run | | {zoo:g} | ({zoo_steps:,}) | | | | |"
+                         + (f" {beyond_family(env_id, spec, presets)} |" if family else ""))
             continue
         ratio = "?" if row["wall_over_floor"] is None else times(row["wall_over_floor"])
         reached = "yes" if row["median"] >= zoo else "**no**"
@@ -301,7 +295,7 @@ def table(rows, spec=SOLVER):
         lines.append(f"| {env_id} | {row['backend']} | {row['median']:.1f} | {row['worst']:.1f} | {zoo:g} | "
                      f"{row['env_steps']:,} ({budget}) | {row['wall']:.0f} s ({ratio}) | "
                      f"{reached} | {seeds_at_anchor(row['per_seed'], zoo)} | {per_seed} |"
-                     + (f" {row['settings']} |" if settings else ""))
+                     + (f" {beyond_family(env_id, spec, presets)} |" if family else ""))
     return "\n".join(lines)
 
 
@@ -362,11 +356,10 @@ def figure(env_ids, path=ROOT / "docs" / "suite.png", table=SOLVER):
 
 def report(spec=SOLVER):
     """Write `spec`'s table into docs/results.md and draw its figure, from the runs it finds."""
-    rows, presets = {}, load_presets()
+    rows = {}
     for env_id in spec.tasks:
         results = load(env_id, spec)
-        rows[env_id] = None if results is None else dict(summarize(results),
-                                                         settings=beyond_family(results, spec, presets))
+        rows[env_id] = None if results is None else summarize(results)
     text = table(rows, spec)
     print(text)
     write_table(text, markers=spec.markers)

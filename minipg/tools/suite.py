@@ -282,9 +282,9 @@ def table(rows, spec=SOLVER, presets=None):
              "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if family else "")]
     for env_id, (zoo, zoo_steps, _) in spec.tasks.items():
         row = rows.get(env_id)
+        last = f" {beyond_family(env_id, spec, presets)} |" if family else ""
         if row is None:
-            lines.append(f"| {env_id} | | not run | | {zoo:g} | ({zoo_steps:,}) | | | | |"
-                         + (f" {beyond_family(env_id, spec, presets)} |" if family else ""))
+            lines.append(f"| {env_id} | | not run | | {zoo:g} | ({zoo_steps:,}) | | | | |{last}")
             continue
         ratio = "?" if row["wall_over_floor"] is None else times(row["wall_over_floor"])
         reached = "yes" if row["median"] >= zoo else "**no**"
@@ -294,8 +294,7 @@ def table(rows, spec=SOLVER, presets=None):
             budget += f"; {ALLOWED_STEPS[env_id]:,} allowed"
         lines.append(f"| {env_id} | {row['backend']} | {row['median']:.1f} | {row['worst']:.1f} | {zoo:g} | "
                      f"{row['env_steps']:,} ({budget}) | {row['wall']:.0f} s ({ratio}) | "
-                     f"{reached} | {seeds_at_anchor(row['per_seed'], zoo)} | {per_seed} |"
-                     + (f" {beyond_family(env_id, spec, presets)} |" if family else ""))
+                     f"{reached} | {seeds_at_anchor(row['per_seed'], zoo)} | {per_seed} |{last}")
     return "\n".join(lines)
 
 

@@ -100,7 +100,7 @@ failures: $(STAMP)
 # 40 minutes of them).  A subset: make suite SUITE='Pendulum-v1'.  The post's REINFORCE at scale (the
 # page's second table, docs/reinforce.png; --preset reinforce, runs in runs/suite/reinforce/):
 # make suite TABLE=reinforce, or one task: make suite TABLE=reinforce SUITE='Hopper-v5' (seeds 0-4, two at a
-# time: ≈ 20-30 minutes a task, HalfCheetah 18 and Hopper 22 in one sitting; some 4 hours for all nine)
+# time: 14 minutes (Reacher) to 75 (Humanoid) a task in one sitting; some 4.5 hours for all nine)
 TABLE ?= solver
 suite: $(STAMP)
 	$(BIN)/python -m minipg.tools.suite run --table $(TABLE) $(SUITE)

@@ -366,3 +366,27 @@ def test_lone_times_each_backend_after_its_floor_and_prints_a_row(tmp_path, monk
     saved = json.loads((tmp_path / "lone.json").read_text())
     assert saved["Pendulum-v1"]["envpool"] is None and saved["LunarLander-v3"]["envpool"] is None
     assert saved["LunarLander-v3"]["auto"]["floor"] == 2.0 and saved["LunarLander-v3"]["auto"]["wall"] >= 0
+
+
+def test_runs_made_with_other_options_than_the_preset_keep_the_row_the_page_has(tmp_path, monkeypatch, capsys):
+    """A comparison run into the same files (e.g. --vectorization envpool) must not silently become
+    the task's row: the report keeps the page's row, draws no panel for it, and says why."""
+    fake_results(tmp_path, monkeypatch, ["CartPole-v1", "Pendulum-v1"])
+    results = json.loads((tmp_path / "Pendulum-v1.json").read_text())
+    results["options"] = {**load_presets()["Pendulum-v1"].asdict(), "vectorization": "envpool", "lr": 1.0}
+    (tmp_path / "Pendulum-v1.json").write_text(json.dumps(results))
+    assert suite.differs_from_preset(results, "Pendulum-v1") == {"vectorization": ("envpool", "auto"),
+                                                                 "lr": (1.0, load_presets()["Pendulum-v1"].lr)}
+    page = tmp_path / "results.md"
+    kept = "| Pendulum-v1 | gymnasium | -160.6 | as measured before |"
+    page.write_text(f"<!-- suite -->\n| env | backend |\n|---|---|\n{kept}\n<!-- /suite -->\n")
+    drawn = []
+    monkeypatch.setattr(suite, "figure", lambda env_ids, path, table: drawn.append((env_ids, path)) or path)
+    suite.report(suite.SOLVER, page)
+    out, err = capsys.readouterr()
+    assert kept in out.splitlines() and kept in page.read_text().splitlines()
+    assert "| CartPole-v1 | gymnasium | 45.0 |" in out
+    assert drawn == [(["CartPole-v1"], tmp_path / "suite.png")]
+    assert err == (f"note: Pendulum-v1: {tmp_path / 'Pendulum-v1'}.json was run with lr = 1.0 (its preset: "
+                   f"{load_presets()['Pendulum-v1'].lr}), vectorization = \"envpool\" (its preset: \"auto\"); its "
+                   "row is kept as the page has it, without a panel\n")

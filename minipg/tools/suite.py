@@ -274,7 +274,7 @@ def beyond_family(env_id, spec, presets=None):
 
 
 def table(rows, spec=SOLVER, presets=None):
-    """The results table (markdown) of Table `spec` for {env_id: summary or None}.  A family's
+    """The results table (markdown) of Table `spec` for {env_id: summary, a row kept as is, or None}.  A family's
     table has one more column: what each task's own table in presets.toml changes from the family."""
     family = spec.family is not None
     presets = load_presets() if family and presets is None else presets
@@ -286,6 +286,9 @@ def table(rows, spec=SOLVER, presets=None):
         last = f" {beyond_family(env_id, spec, presets)} |" if family else ""
         if row is None:
             lines.append(f"| {env_id} | | not run | | {zoo:g} | ({zoo_steps:,}) | | | | |{last}")
+            continue
+        if isinstance(row, str):  # a row kept as the page has it (report)
+            lines.append(row)
             continue
         ratio = "?" if row["wall_over_floor"] is None else times(row["wall_over_floor"])
         reached = "yes" if row["median"] >= zoo else "**no**"
@@ -354,18 +357,44 @@ def figure(env_ids, path=ROOT / "docs" / "suite.png", table=SOLVER):
     return path
 
 
-def report(spec=SOLVER):
-    """Write `spec`'s table into docs/results.md and draw its figure, from the runs it finds."""
-    rows = {}
+def differs_from_preset(results, env_id, table=SOLVER):
+    """{field: (the run's value, the preset's)} of the options a task's results were run with that
+    are not its preset's in `table` (a field the results do not hold, older than it, is not compared)."""
+    ran = results.get("options", {})
+    preset = table.preset(env_id)[1].asdict()
+    return {name: (ran[name], value) for name, value in preset.items() if name in ran and ran[name] != value}
+
+
+def rows_on_page(markers, readme=ROOT / "docs" / "results.md"):
+    """{env_id: its row as the results page holds it between `markers`}."""
+    content = readme.read_text()
+    start, end = (content.index(marker) for marker in markers)
+    return {line.split("|")[1].strip(): line for line in content[start:end].splitlines()
+            if line.startswith("| ") and not line.startswith("| env |")}
+
+
+def report(spec=SOLVER, page=ROOT / "docs" / "results.md"):
+    """Write `spec`'s table into the results page and draw its figure, from the runs it finds.  A
+    task whose runs were made with other options than its preset's (a comparison run into the same
+    files) keeps the row the page has, without a panel, and a note on stderr says so."""
+    rows, on_page = {}, rows_on_page(spec.markers, page)
     for env_id in spec.tasks:
         results = load(env_id, spec)
+        changed = {} if results is None else differs_from_preset(results, env_id, spec)
+        if changed:
+            differences = ", ".join(f"{name} = {toml_value(ran)} (its preset: {toml_value(value)})"
+                                    for name, (ran, value) in changed.items())
+            print(f"note: {env_id}: {spec.runs() / stem(env_id)}.json was run with {differences}; its row is "
+                  "kept as the page has it, without a panel", file=sys.stderr, flush=True)
+            rows[env_id] = on_page.get(env_id)
+            continue
         rows[env_id] = None if results is None else summarize(results)
     text = table(rows, spec)
     print(text)
-    write_table(text, markers=spec.markers)
-    ran = [env_id for env_id, row in rows.items() if row is not None]
+    write_table(text, page, spec.markers)
+    ran = [env_id for env_id, row in rows.items() if isinstance(row, dict)]
     if ran:
-        print(f"figure: {figure(ran, ROOT / 'docs' / spec.figure, spec)}")
+        print(f"figure: {figure(ran, page.parent / spec.figure, spec)}")
 
 
 def main(argv=None):

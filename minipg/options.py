@@ -116,6 +116,9 @@ class Options:
                            "outputs are that learner's, a one-learner run of its own seed.  A rule of a run "
                            "(minipg/tools/run.py's train_run): solver.train trains one",
                            POSITIVE_INT, EXPERIMENT, fixed=True, metavar="N")
+    select_after: int = option(None, "with learners n > 1, choose the one to keep after this many epochs, by the "
+                               "same rule, and train it alone from there (none: all n train to the end)",
+                               optional(POSITIVE_INT), EXPERIMENT, fixed=True, metavar="EPOCHS")
 
     # --- the policy network
     hidden: tuple = option((), "hidden layer sizes of the policy network (none: linear)", SIZES, POLICY,
@@ -265,6 +268,9 @@ RULES = (
      "clipped surrogate; REINFORCE's one step is {update_epochs} 1 with {minibatch_size} none)"),
     (lambda o: o.count_bits != FIELDS["count_bits"].default and o.count_bonus == 0,
      "{count_bits} needs {count_bonus} (the cells of the exploration bonus)"),
+    (lambda o: o.select_after is not None and (o.learners < 2 or o.select_after >= o.epochs),
+     "{select_after} needs {learners} of 2 or more and fewer epochs than {epochs} (it chooses among the "
+     "learners before the end)"),
 )
 
 

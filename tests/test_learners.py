@@ -176,3 +176,48 @@ def test_memory_is_counted_for_every_learner():
                                    env.action_space)
     assert sum(two.values()) == 2 * sum(one.values())
     assert all("--learners 2" in flags for _, flags in two)
+
+
+def test_select_after_keeps_one_learner_from_that_epoch_and_it_is_its_seeds_run(tmp_path, capsys):
+    """--select-after K: the learner kept_learner picks after epoch K trains alone to the end, and is
+    the one-learner run of its seed (the others stop at K: their progress ends there)."""
+    main(tmp_path, *EPISODES, "--seed", 3, "--learners", 2, "--select-after", 2, "--epochs", 4,
+         "--save", tmp_path / "early.safetensors", "--csv", tmp_path / "early.csv", "--eval", 2)
+    out = capsys.readouterr().out
+    seeds = learner_seeds(3, 2)
+    assert "over epoch 2's last 10 epochs, and only it goes on from there" in out
+    alone = {}
+    for seed in seeds:
+        main(tmp_path, *EPISODES, "--seed", seed, "--epochs", 4, "--save", tmp_path / f"{seed}.safetensors",
+             "--eval", 2)
+        alone[seed] = load_checkpoint(tmp_path / f"{seed}.safetensors")
+    capsys.readouterr()
+    scores = [learner_score({"mean_return": alone[seed].history["mean_return"][:2]}) for seed in seeds]
+    k = int(scores[1] > scores[0])
+    assert f"kept learner {k} (seed {seeds[k]}) after epoch 2; it alone goes on" in out
+    assert out.count(f"learner {k}: epoch ") == 4 and out.count(f"learner {1 - k}: epoch ") == 2
+    assert out.count("kept learner") == 1
+    saved = load_checkpoint(tmp_path / "early.safetensors")
+    assert saved.config["seed"] == seeds[k] and saved.config["select_after"] is None
+    assert_same_run(saved, alone[seeds[k]])
+    assert (tmp_path / "early.csv").read_text().count("\n") == 1 + 4
+
+
+def test_select_after_needs_several_learners_and_an_epoch_before_the_end(tmp_path, capsys):
+    for flags in (["--select-after", 2], ["--learners", 2, "--select-after", 3]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(tmp_path, *flags)
+        assert exit_info.value.code == 2
+        assert "--select-after needs --learners of 2 or more and fewer epochs than --epochs" in capsys.readouterr().err
+
+
+def test_a_nan_in_the_learner_chosen_after_select_after_stops_the_run(tmp_path, monkeypatch, capsys):
+    seeds = learner_seeds(3, 2)
+    nan_in_learners(monkeypatch, set(seeds), epoch=3)  # whichever is chosen after epoch 2 fails in epoch 3
+    with pytest.raises(SystemExit) as exit_info:
+        main(tmp_path, *EPISODES, "--seed", 3, "--learners", 2, "--select-after", 2, "--epochs", 4,
+             "--save", tmp_path / "nan.safetensors")
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("stopped: learner ") and ": epoch 4: the loss is nan." in err[0]
+    assert err[0].count("the loss is nan") == 1  # the learner that stopped at epoch 2 did not fail

@@ -81,6 +81,12 @@ def test_a_bad_value_names_its_field(fields, message):
      "surrogate; REINFORCE's one step is --update-epochs 1 with --minibatch-size none)"),
     ({"count_bits": 8}, "count_bits needs count_bonus (the cells of the exploration bonus)",
      "--count-bits needs --count-bonus (the cells of the exploration bonus)"),
+    ({"select_after": 10}, "select_after needs learners of 2 or more and fewer epochs than epochs (it chooses "
+     "among the learners before the end)", "--select-after needs --learners of 2 or more and fewer epochs than "
+     "--epochs (it chooses among the learners before the end)"),
+    ({"learners": 2, "select_after": 100}, "select_after needs learners of 2 or more and fewer epochs than epochs "
+     "(it chooses among the learners before the end)", "--select-after needs --learners of 2 or more and fewer "
+     "epochs than --epochs (it chooses among the learners before the end)"),
 ])
 def test_a_bad_combination_names_its_fields_in_python_and_as_flags(fields, python, command_line):
     with pytest.raises(OptionsError) as error:
@@ -91,7 +97,7 @@ def test_a_bad_combination_names_its_fields_in_python_and_as_flags(fields, pytho
 
 def test_every_rule_is_met_by_the_defaults_and_broken_by_one_change():
     assert not any(broken(Options()) for broken, _ in RULES)
-    assert len(RULES) == 5
+    assert len(RULES) == 6
 
 
 def test_render_names_fields_for_python_or_for_the_command_line():

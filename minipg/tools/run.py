@@ -161,6 +161,7 @@ class Learner:
     rng_after_epoch: dict = None
     error: Exception = None
     crash: BaseException = None  # anything else it raised (a bug), raised again by the main thread
+    retired: bool = False  # not chosen after options.select_after epochs: it stopped there
     shown: int = 0  # epochs whose progress line was printed
 
 
@@ -170,7 +171,8 @@ def train_run(run):
 
     With options.learners = n > 1, n learners (seeds: learner_seeds) train at once, each on its
     own thread, in step: after each epoch the progress shows every learner, and the CSV and
-    checkpoints hold the one kept_learner keeps then.  At the end that one is the run's policy,
+    checkpoints hold the one kept_learner keeps then.  With options.select_after = K, after epoch K
+    only that one goes on (the others stop there).  At the end it is the run's policy,
     plotted, evaluated and saved as the one-learner run of its own seed (`--seed` of that learner
     alone gives the same run, evaluation included), so `--load` resumes it alone.  A learner
     stopped by a NaN is dropped, with a warning, and the others go on (status 1 if none is
@@ -208,12 +210,24 @@ def train_run(run):
         learner.shown = start_epoch
 
     def kept():
-        return learners[kept_learner([learner.state.history for learner in learners],
-                                     [k for k, learner in enumerate(learners) if learner.error])]
+        active = [learner for learner in learners if not learner.retired]  # after select_after, the chosen one
+        return active[kept_learner([learner.state.history for learner in active],
+                                   [k for k, learner in enumerate(active) if learner.error])]
+
+    def choice_line(learner, epochs):
+        """Which learner is kept, with every learner's score over the `epochs` all completed."""
+        window = min(LAST_EPOCHS, epochs)
+        scores = [learner_score({"mean_return": other.state.history["mean_return"][:epochs]}) for other in learners]
+        shown = ", ".join("dropped" if other.error else "no episode ended" if score == -np.inf else f"{score:.2f}"
+                          for other, score in zip(learners, scores))
+        after = "" if epochs == options.epochs else f" after epoch {epochs}; it alone goes on"
+        return (f"kept learner {learners.index(learner)} (seed {learner.seed}){after}: its training episodes' mean "
+                f"return over the last {window} epochs was the highest (learners 0–{len(learners) - 1}: {shown})")
 
     def save(epochs):
         learner = kept()  # saved as the one-learner run of its seed, which --load resumes
-        config = {**options.replace(learners=1).asdict(), "seed": learner.seed, "preset": run.preset}
+        config = {**options.replace(learners=1, select_after=None).asdict(), "seed": learner.seed,
+                  "preset": run.preset}
         if several:
             config["learner_of"] = {"seed": run.seed, "learners": len(learners), "learner": learners.index(learner)}
         return outputs.write(paths.save, lambda: save_checkpoint(paths.save, learner.state, config),
@@ -235,6 +249,11 @@ def train_run(run):
     def report():
         show_progress()
         epochs = len(kept().state.history["loss"])
+        if several and epochs == options.select_after:
+            chosen = kept()
+            print(choice_line(chosen, epochs), flush=True)
+            for learner in learners:
+                learner.retired = learner is not chosen
         if paths.csv:
             log()
         if paths.save and paths.save_every and epochs % paths.save_every == 0:
@@ -252,6 +271,8 @@ def train_run(run):
             step.wait()
         except threading.BrokenBarrierError:  # another learner stopped (Ctrl-C, a failed write): so does this one
             raise Stopped from None
+        if learner.retired:
+            raise Retired
 
     def train_learner(learner):
         watched = Watched(learner.env, lambda: interrupt() or outputs.failed or step.broken)
@@ -263,6 +284,8 @@ def train_run(run):
                          functools.partial(after_epoch, learner), learner.state)
         except Stopped:
             step.abort()  # the others stop after their current env step
+        except Retired:
+            drop(learner)
         except NonFiniteError as error:
             learner.error = error
             if several:
@@ -274,11 +297,11 @@ def train_run(run):
             step.abort()
 
     def drop(learner):
-        """A learner stopped by a NaN: while another goes on, it still meets them after each of
-        their epochs (the barrier counts it), so that they can finish."""
+        """A learner stopped by a NaN or retired: while another goes on, it still meets them after
+        each of their epochs (the barrier counts it), so that they can finish."""
         try:
             for _ in range(len(learner.state.history["loss"]), options.epochs):
-                if all(other.error is not None for other in learners):
+                if all(other.error is not None for other in learners if not other.retired):
                     step.abort()
                     return
                 step.wait()
@@ -288,9 +311,10 @@ def train_run(run):
     print(f"{run.prog}: {options.env}, {options.num_envs} envs × T {options.T}, {options.epochs} epochs, "
           f"lr {options.lr}, γ {options.gamma}, seed {run.seed}", flush=True)
     if several:
+        when = "its" if options.select_after is None else f"epoch {options.select_after}'s"
         print(f"{len(learners)} learners at once (seeds {', '.join(str(learner.seed) for learner in learners)}); "
-              f"kept: the highest mean return of its training episodes over its last {LAST_EPOCHS} epochs",
-              flush=True)
+              f"kept: the highest mean return of its training episodes over {when} last {LAST_EPOCHS} epochs"
+              + ("" if options.select_after is None else ", and only it goes on from there"), flush=True)
     time_limit = env_spec(options.env).max_episode_steps
     if time_limit is not None and options.T < time_limit:
         # Every rollout resets the envs (the post's loop), so steps past T are never trained on.
@@ -335,13 +359,8 @@ def train_run(run):
         policy.rng.bit_generator.state = learner.rng_after_epoch
     if interrupt.requested:
         print(f"interrupted after {done} complete epochs; writing what was done", flush=True)
-    if several and ok:
-        window = min(LAST_EPOCHS, done)
-        scores = ", ".join("dropped" if other.error else "no episode ended" if learner_score(other.state.history)
-                           == -np.inf else f"{learner_score(other.state.history):.2f}" for other in learners)
-        print(f"kept learner {learners.index(learner)} (seed {learner.seed}): its training episodes' mean return "
-              f"over the last {window} epochs was the highest (learners 0–{len(learners) - 1}: {scores})",
-              flush=True)
+    if several and ok and not any(other.retired for other in learners):  # else chosen after select_after
+        print(choice_line(learner, done), flush=True)
     if done > start_epoch or run.resume is None:
         summarize_training(history, start_epoch)
     if paths.save and ok and save(done):  # each output is written if it still can be
@@ -572,6 +591,10 @@ def write_csv(history, path):
 
 
 # ---------------------------------------------------------------- stopping cleanly
+class Retired(Exception):
+    """Raised after an epoch in a learner that was not chosen after options.select_after epochs."""
+
+
 class Stopped(Exception):
     """Raised by Watched's step when the run must stop (Ctrl-C, SIGTERM, a failed write)."""
 

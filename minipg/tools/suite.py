@@ -1,5 +1,5 @@
 """The suite: minipg on standard tasks, evaluated over deterministic episodes (100; 20 for the
-MuJoCo tasks and BipedalWalker, whose episodes are long) against an anchor, in two tables
+MuJoCo tasks but Reacher, and BipedalWalker, whose episodes are long) against an anchor, in two tables
 (Table):
 
 - the solver's (SOLVER, TASKS): each task with its own preset (presets.toml) for seeds 0–9,

@@ -210,13 +210,15 @@ def test_the_reinforce_table_runs_its_seeds_with_the_family_preset_into_its_own_
     assert floor["env_steps"] == suite.preset_env_steps(options) <= suite.REINFORCE_TASKS["Hopper-v5"][1]
 
 
-def test_a_task_whose_env_cannot_be_made_is_one_line(monkeypatch):
+def test_a_task_whose_env_cannot_be_made_is_one_line(tmp_path, monkeypatch):
     def missing(*args, **kwargs):
         raise ValueError("BipedalWalker-v3 needs Box2D, which is not installed")
 
     monkeypatch.setattr(suite, "env_floor_seconds", missing)
+    monkeypatch.setattr(suite, "RUNS", tmp_path / "runs" / "suite")
     with pytest.raises(SystemExit, match=r"^python -m minipg.tools.suite: BipedalWalker-v3 needs Box2D"):
         suite.main(["run", "BipedalWalker-v3"])
+    assert not (tmp_path / "runs").exists()  # nothing written for a run that could not start
 
 
 def test_a_budget_beyond_the_anchors_names_the_allowed_one(tmp_path, monkeypatch):

@@ -148,9 +148,9 @@ def run(env_ids, extra=(), table=SOLVER):
     family, `--preset` it), writing into its runs directory; the task's env-alone floor first, into
     <task>.floor.json there with the seconds the task took in all."""
     runs = table.runs()
-    runs.mkdir(parents=True, exist_ok=True)
     for env_id in env_ids:
-        floor = measure_floor(env_id, table)
+        floor = measure_floor(env_id, table)  # first: a task that cannot run leaves no directory behind
+        runs.mkdir(parents=True, exist_ok=True)
         base = runs / stem(env_id)
         family = [] if table.family is None else ["--preset", table.family]
         command = [sys.executable, "-m", "minipg", "--env", env_id, *family, "--seeds", *map(str, table.seeds),

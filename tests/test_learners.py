@@ -109,6 +109,7 @@ def test_ctrl_c_stops_every_learner_and_saves_the_one_ahead(tmp_path, monkeypatc
     assert exit_info.value.code == 130
     out = capsys.readouterr().out
     assert "interrupted after 1 complete epochs" in out
+    assert "kept learner" in out and "alone goes on" not in out  # chosen at the stop, not early
     saved = load_checkpoint(tmp_path / "stopped.safetensors")
     assert saved.epoch == 1 and saved.config["seed"] in learner_seeds(3, 2)
 

@@ -214,13 +214,14 @@ def train_run(run):
         return active[kept_learner([learner.state.history for learner in active],
                                    [k for k, learner in enumerate(active) if learner.error])]
 
-    def choice_line(learner, epochs):
-        """Which learner is kept, with every learner's score over the `epochs` all completed."""
+    def choice_line(learner, epochs, early=False):
+        """Which learner is kept, with every learner's score over the `epochs` all completed
+        (early: chosen after options.select_after epochs, to go on alone)."""
         window = min(LAST_EPOCHS, epochs)
         scores = [learner_score({"mean_return": other.state.history["mean_return"][:epochs]}) for other in learners]
         shown = ", ".join("dropped" if other.error else "no episode ended" if score == -np.inf else f"{score:.2f}"
                           for other, score in zip(learners, scores))
-        after = "" if epochs == options.epochs else f" after epoch {epochs}; it alone goes on"
+        after = f" after epoch {epochs}; it alone goes on" if early else ""
         return (f"kept learner {learners.index(learner)} (seed {learner.seed}){after}: its training episodes' mean "
                 f"return over the last {window} epochs was the highest (learners 0–{len(learners) - 1}: {shown})")
 
@@ -251,7 +252,7 @@ def train_run(run):
         epochs = len(kept().state.history["loss"])
         if several and epochs == options.select_after:
             chosen = kept()
-            print(choice_line(chosen, epochs), flush=True)
+            print(choice_line(chosen, epochs, early=True), flush=True)
             for learner in learners:
                 learner.retired = learner is not chosen
         if paths.csv:

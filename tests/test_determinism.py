@@ -122,3 +122,14 @@ def test_evaluation_with_a_seed_is_reproducible(env_id, make_policy):
     sampled = [evaluate(make_policy(1), env_id, 4, deterministic=False, seed=21) for _ in range(2)]
     assert sampled[0].tobytes() == sampled[1].tobytes()
     assert not np.array_equal(sampled[0], deterministic[0])
+
+
+def test_evaluation_runs_batches_of_batch_size_episodes_seeded_one_after_the_other():
+    agent = swingup_policy(0)
+    returns = evaluate(agent, "CartPoleSwingUp-v0", 5, seed=21, batch_size=3)
+    batches = [evaluate(agent, "CartPoleSwingUp-v0", 3, seed=21), evaluate(agent, "CartPoleSwingUp-v0", 2, seed=24)]
+    assert returns.tobytes() == np.concatenate(batches).tobytes()
+    assert not np.array_equal(returns, evaluate(agent, "CartPoleSwingUp-v0", 5, seed=21))  # one batch of 5
+    for bad in (0, 2.0, True):
+        with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+            evaluate(agent, "CartPoleSwingUp-v0", 5, batch_size=bad)

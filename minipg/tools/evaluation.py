@@ -8,23 +8,28 @@ from ..envs import make_env
 MAX_PARALLEL_EPISODES = 256
 
 
-def evaluate(policy, env_id, episodes, deterministic=True, seed=None, vectorization="auto", normalizer=None):
+def evaluate(policy, env_id, episodes, deterministic=True, seed=None, vectorization="auto", normalizer=None,
+             batch_size=MAX_PARALLEL_EPISODES):
     """Returns of `episodes` complete episodes of `policy` on `env_id`: a float array (episodes,).
 
     deterministic=True acts with the distribution's mode (argmax / mean), no exploration
     noise; False samples a ~ π(·|s) with the policy's generator.  Each batch of up to
-    MAX_PARALLEL_EPISODES episodes runs in one vector env until every copy has finished its
-    first episode; what a copy does after that is ignored.  normalizer: what the policy sees
-    of the observations (the run's ObservationNormalizer, its statistics as they stand), or None.
+    batch_size episodes runs in one vector env, reset with seed, seed + batch_size, … (the starts
+    depend on batch_size), until every copy has finished its first episode; what a copy does
+    after that is ignored.  normalizer: what the policy sees of the observations (the run's
+    ObservationNormalizer, its statistics as they stand), or None.  Raises ValueError for
+    episodes or batch_size that is not a positive integer.
     """
     if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
         raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     act = policy.act_deterministic if deterministic else policy.act
     returns = []
     batch_seed = seed
     remaining = episodes
     while remaining > 0:
-        count = min(remaining, MAX_PARALLEL_EPISODES)
+        count = min(remaining, batch_size)
         env = make_env(env_id, count, vectorization)
         try:
             observations, _ = env.reset(seed=batch_seed)

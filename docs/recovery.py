@@ -18,34 +18,27 @@ import numpy as np
 
 from minipg.envs import make_env
 from minipg.tools.checkpoint import load_checkpoint, load_policy
+from minipg.tools.evaluation import evaluate
 
 UPRIGHT = np.cos(np.radians(18.0))
 
 
-def act(policy, normalizer, observations):
-    return policy.act_deterministic(observations if normalizer is None else normalizer(observations))
-
-
-def returns_from_starts(path, count=1000, seed=777):
-    """The returns of `count` deterministic episodes from the env's own starts: (count,)."""
-    options = load_checkpoint(path).options
+def load(path):
+    """A checkpoint's (policy, observation normalizer or None, env id)."""
     policy, normalizer = load_policy(path)
-    env = make_env(options.env, count, "vector")
-    observations, _ = env.reset(seed=seed)
-    returns, running = np.zeros(count), np.ones(count, dtype=bool)
-    while running.any():
-        observations, rewards, terminated, truncated, _ = env.step(act(policy, normalizer, observations))
-        returns += np.where(running, rewards, 0.0)
-        running &= ~(terminated | truncated)
-    env.close()
-    return returns
+    return policy, normalizer, load_checkpoint(path).options.env
 
 
-def recovery(path, count=500, steps=400, seed=0):
+def returns_from_starts(policy, normalizer, env_id, count=1000, seed=777):
+    """The returns of `count` deterministic episodes from the env's own starts, all in one batch
+    (so the starts are those one vector env of `count` copies draws from `seed`): (count,)."""
+    return evaluate(policy, env_id, count, seed=seed, vectorization="vector", normalizer=normalizer,
+                    batch_size=count)
+
+
+def recovery(policy, normalizer, env_id, count=500, steps=400, seed=0):
     """The share of `count` spinning starts after which the pole is held upright (module docstring)."""
-    options = load_checkpoint(path).options
-    policy, normalizer = load_policy(path)
-    env = make_env(options.env, count, "vector")
+    env = make_env(env_id, count, "vector")
     env.reset(seed=seed)
     rng = np.random.default_rng(seed)
     states = np.zeros((count, 4))  # [x, ẋ, θ, θ̇]
@@ -57,7 +50,8 @@ def recovery(path, count=500, steps=400, seed=0):
     observations = swingup._observe_state(swingup.state)
     on_track, upright = np.ones(count, dtype=bool), np.zeros(count)
     for step in range(steps):
-        observations, _, terminated, _, _ = env.step(act(policy, normalizer, observations))
+        seen = observations if normalizer is None else normalizer(observations)
+        observations, _, terminated, _, _ = env.step(policy.act_deterministic(seen))
         on_track &= ~terminated
         if step >= steps - 100:
             upright += (observations[:, 2] > UPRIGHT) & on_track
@@ -71,9 +65,10 @@ def main(paths):
     print("| checkpoint | 1,000 starts: below 300 | mean | worst | recovery |")
     print("|---|---|---|---|---|")
     for path in paths:
-        returns = returns_from_starts(path)
+        loaded = load(path)
+        returns = returns_from_starts(*loaded)
         print(f"| {path} | {int((returns < 300).sum())} | {returns.mean():.1f} | {returns.min():.1f} | "
-              f"{recovery(path):.3f} |", flush=True)
+              f"{recovery(*loaded):.3f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -379,10 +379,17 @@ def rows_on_page(markers, readme=ROOT / "docs" / "results.md"):
 def report(spec=SOLVER, page=ROOT / "docs" / "results.md"):
     """Write `spec`'s table into the results page and draw its figure, from the runs it finds.  A
     task whose runs were made with other options than its preset's (a comparison run into the same
-    files) keeps the row the page has, without a panel, and a note on stderr says so."""
-    rows, on_page = {}, rows_on_page(spec.markers, page)
+    files) keeps the row the page has, without a panel, and a note on stderr says so.  A task with no
+    runs here (a fresh clone that ran only some tasks) keeps the row the page has too; then the
+    figure, which would lose that task's panel, is left as it is, and a note says so."""
+    rows, on_page, absent = {}, rows_on_page(spec.markers, page), []
     for env_id in spec.tasks:
         results = load(env_id, spec)
+        if results is None:
+            rows[env_id] = on_page.get(env_id)
+            if rows[env_id] is not None and "| not run |" not in rows[env_id]:
+                absent.append(env_id)
+            continue
         changed = {} if results is None else differs_from_preset(results, env_id, spec)
         if changed:
             differences = ", ".join(f"{name} = {toml_value(ran)} (its preset: {toml_value(value)})"
@@ -396,7 +403,10 @@ def report(spec=SOLVER, page=ROOT / "docs" / "results.md"):
     print(text)
     write_table(text, page, spec.markers)
     ran = [env_id for env_id, row in rows.items() if isinstance(row, dict)]
-    if ran:
+    if absent:
+        print(f"note: {spec.runs()} has no runs of {', '.join(absent)}: their rows are kept as the page has "
+              f"them, and {page.parent / spec.figure} is not redrawn", file=sys.stderr, flush=True)
+    elif ran:
         print(f"figure: {figure(ran, page.parent / spec.figure, spec)}")
 
 

@@ -55,7 +55,7 @@ from .floor import env_floor_seconds
 # The tasks: (the anchor's mean return, the env steps of its budget, evaluation episodes).
 # Classic control and the Lunar Landers: the SB3 RL Zoo's PPO (its Lunar Landers are v2, from an
 # earlier gym: the anchor, not a promise).  MuJoCo and BipedalWalker: the issue's anchors (the
-# Zoo's PPO for Hopper v3, HalfCheetah v3 and BipedalWalker, the maximum 1,000 for
+# Zoo's PPO for Hopper v3, HalfCheetah v3, Walker2d v3 and BipedalWalker, the maximum 1,000 for
 # InvertedPendulum, 9,300 for InvertedDoublePendulum (its ceiling is ≈ 9,360), Tianshou's PPO at 1M
 # for Reacher (examples/mujoco/README.md: −4.1 on Reacher-v2, the highest over training of the mean
 # evaluation of 10 seeds)).
@@ -72,6 +72,7 @@ TASKS = {
     "Reacher-v5": (-4.1, 1_000_000, 100),
     "HalfCheetah-v5": (5819.0, 1_000_000, 20),
     "Hopper-v5": (2410.0, 1_000_000, 20),
+    "Walker2d-v5": (3479.0, 1_000_000, 20),
     "BipedalWalker-v3": (213.0, 5_000_000, 20),
 }
 # The post's REINFORCE at scale, each task with the presets' family [reinforce]: Tianshou's

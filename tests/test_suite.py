@@ -400,15 +400,17 @@ def test_a_task_with_no_runs_here_keeps_its_row_and_the_figure_is_not_redrawn(tm
     page = tmp_path / "results.md"
     kept = "| Pendulum-v1 | gymnasium | -160.6 | as measured before |"
     page.write_text(f"<!-- suite -->\n| env | backend |\n|---|---|\n{kept}\n"
-                    "| Acrobot-v1 | | not run | | -73.5 | (1,000,000) | | | | |\n<!-- /suite -->\n")
+                    "| Acrobot-v1 | | not run | | -1.0 | (1) | | | | |\n<!-- /suite -->\n")
     drawn = []
     monkeypatch.setattr(suite, "figure", lambda env_ids, path, table: drawn.append((env_ids, path)) or path)
     suite.report(suite.SOLVER, page)
     out, err = capsys.readouterr()
     assert kept in page.read_text().splitlines() and "| CartPole-v1 | gymnasium | 45.0 |" in out
-    assert "| Acrobot-v1 | | not run |" in out and "| MountainCar-v0 | | not run |" in out
+    # a "not run" row is rebuilt from TASKS (its anchor and budget as they are now)
+    assert "| Acrobot-v1 | | not run | | -73.5 | (1,000,000) | | | | |" in out
+    assert "| MountainCar-v0 | | not run |" in out
     assert drawn == []
-    assert err == (f"note: {tmp_path} has no runs of Pendulum-v1: their rows are kept as the page has them, "
+    assert err == (f"note: {tmp_path} has no runs of Pendulum-v1: its row is kept as the page has it, "
                    f"and {tmp_path / 'suite.png'} is not redrawn\n")
     (tmp_path / "results.md").write_text(page.read_text().replace(kept + "\n", ""))
     suite.report(suite.SOLVER, page)  # no measured row without its runs: the figure is drawn

@@ -4,7 +4,7 @@ import numpy as np
 
 from ..envs import make_env
 
-# Episodes run side by side in one vector env; more are run in successive batches.
+# evaluate's default batch: episodes run side by side in one vector env; more run in successive batches.
 MAX_PARALLEL_EPISODES = 256
 
 
@@ -15,10 +15,10 @@ def evaluate(policy, env_id, episodes, deterministic=True, seed=None, vectorizat
     deterministic=True acts with the distribution's mode (argmax / mean), no exploration
     noise; False samples a ~ π(·|s) with the policy's generator.  Each batch of up to
     batch_size episodes runs in one vector env, reset with seed, seed + batch_size, … (the starts
-    depend on batch_size), until every copy has finished its first episode; what a copy does
-    after that is ignored.  normalizer: what the policy sees of the observations (the run's
-    ObservationNormalizer, its statistics as they stand), or None.  Raises ValueError for
-    episodes or batch_size that is not a positive integer.
+    depend on batch_size; seed None leaves every batch unseeded), until every copy has finished
+    its first episode; what a copy does after that is ignored.  normalizer: what the policy sees
+    of the observations (the run's ObservationNormalizer, its statistics as they stand), or None.
+    Raises ValueError for episodes or batch_size that is not a positive integer.
     """
     if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
         raise ValueError(f"episodes must be a positive integer, got {episodes!r}")

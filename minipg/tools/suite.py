@@ -25,7 +25,8 @@ rewrites each table between its docs/results.md markers (`<!-- suite -->`, `<!--
 and draws one small learning-curve panel per task that was run (docs/suite.png,
 docs/reinforce.png): the training episodes' mean return (the sampling policy), mean ± std over
 the seeds against env steps, with the anchor as a dashed line.  Without --table it reports each
-table whose directory exists, so a clone with no runs of one table keeps that table's rows.
+table whose directory exists, so a clone with no runs of one table keeps that table's rows; and
+within a table, a task with no runs keeps its row, the figure then left as it is.
 
 `lone` times one run of each task's preset at a time (seed 0, --eval 0: no evaluation; the wall
 time of the whole `python -m minipg` process, its start, imports, env and learning-curve plot
@@ -387,11 +388,12 @@ def report(spec=SOLVER, page=ROOT / "docs" / "results.md"):
     for env_id in spec.tasks:
         results = load(env_id, spec)
         if results is None:
-            rows[env_id] = on_page.get(env_id)
-            if rows[env_id] is not None and "| not run |" not in rows[env_id]:
-                absent.append(env_id)
+            kept = on_page.get(env_id)
+            measured = kept is not None and [cell.strip() for cell in kept.split("|")][3] != "not run"
+            rows[env_id] = kept if measured else None  # a "not run" row is rebuilt from TASKS
+            absent += [env_id] if measured else []
             continue
-        changed = {} if results is None else differs_from_preset(results, env_id, spec)
+        changed = differs_from_preset(results, env_id, spec)
         if changed:
             differences = ", ".join(f"{name} = {toml_value(ran)} (its preset: {toml_value(value)})"
                                     for name, (ran, value) in changed.items())
@@ -399,14 +401,16 @@ def report(spec=SOLVER, page=ROOT / "docs" / "results.md"):
                   "kept as the page has it, without a panel", file=sys.stderr, flush=True)
             rows[env_id] = on_page.get(env_id)
             continue
-        rows[env_id] = None if results is None else summarize(results)
+        rows[env_id] = summarize(results)
     text = table(rows, spec)
     print(text)
     write_table(text, page, spec.markers)
     ran = [env_id for env_id, row in rows.items() if isinstance(row, dict)]
     if absent:
-        print(f"note: {spec.runs()} has no runs of {', '.join(absent)}: their rows are kept as the page has "
-              f"them, and {page.parent / spec.figure} is not redrawn", file=sys.stderr, flush=True)
+        rows_are = "its row is" if len(absent) == 1 else "their rows are"
+        print(f"note: {spec.runs()} has no runs of {', '.join(absent)}: {rows_are} kept as the page has "
+              f"{'it' if len(absent) == 1 else 'them'}, and {page.parent / spec.figure} is not redrawn",
+              file=sys.stderr, flush=True)
     elif ran:
         print(f"figure: {figure(ran, page.parent / spec.figure, spec)}")
 

@@ -3,6 +3,7 @@
 import numpy as np
 
 from ..envs import make_env
+from ..options import POSITIVE_INT
 
 # evaluate's default batch: episodes run side by side in one vector env; more run in successive batches.
 MAX_PARALLEL_EPISODES = 256
@@ -20,10 +21,9 @@ def evaluate(policy, env_id, episodes, deterministic=True, seed=None, vectorizat
     of the observations (the run's ObservationNormalizer, its statistics as they stand), or None.
     Raises ValueError for episodes or batch_size that is not a positive integer.
     """
-    if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
-        raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    for name, value in (("episodes", episodes), ("batch_size", batch_size)):
+        if not POSITIVE_INT.accept(value):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     act = policy.act_deterministic if deterministic else policy.act
     returns = []
     batch_seed = seed

@@ -388,8 +388,8 @@ def report(spec=SOLVER, page=ROOT / "docs" / "results.md"):
     for env_id in spec.tasks:
         results = load(env_id, spec)
         if results is None:
-            kept = on_page.get(env_id)
-            measured = kept is not None and [cell.strip() for cell in kept.split("|")][3] != "not run"
+            kept = on_page.get(env_id, "")
+            measured = [cell.strip() for cell in kept.split("|")][3:4] not in ([], ["not run"])
             rows[env_id] = kept if measured else None  # a "not run" row is rebuilt from TASKS
             absent += [env_id] if measured else []
             continue
@@ -407,10 +407,9 @@ def report(spec=SOLVER, page=ROOT / "docs" / "results.md"):
     write_table(text, page, spec.markers)
     ran = [env_id for env_id, row in rows.items() if isinstance(row, dict)]
     if absent:
-        rows_are = "its row is" if len(absent) == 1 else "their rows are"
-        print(f"note: {spec.runs()} has no runs of {', '.join(absent)}: {rows_are} kept as the page has "
-              f"{'it' if len(absent) == 1 else 'them'}, and {page.parent / spec.figure} is not redrawn",
-              file=sys.stderr, flush=True)
+        kept = "its row is kept as the page has it" if len(absent) == 1 else "their rows are kept as the page has them"
+        print(f"note: {spec.runs()} has no runs of {', '.join(absent)}: {kept}, and {page.parent / spec.figure} "
+              "is not redrawn", file=sys.stderr, flush=True)
     elif ran:
         print(f"figure: {figure(ran, page.parent / spec.figure, spec)}")
 

@@ -74,6 +74,7 @@ TASKS = {
     "HalfCheetah-v5": (5819.0, 1_000_000, 20),
     "Hopper-v5": (2410.0, 1_000_000, 20),
     "Walker2d-v5": (3479.0, 1_000_000, 20),
+    "Ant-v5": (1327.0, 1_000_000, 20),
     "BipedalWalker-v3": (213.0, 5_000_000, 20),
 }
 # The post's REINFORCE at scale, each task with the presets' family [reinforce]: Tianshou's

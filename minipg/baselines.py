@@ -56,9 +56,15 @@ class ValueBaseline:
     instead (the solver's `bootstrap` option), the target no longer depends on the time left, and
     time_feature=False fits V on the state alone.
 
-    Why the scale: returns are fitted as G·(1 − γ), which lies in [−1, 1] when |r| ≤ 1 (the
-    discounted sum of rewards of size ≤ 1 is at most 1/(1 − γ)), so the output layer needs no
-    large weights; with γ = 1 the scale is 1.
+    Why the scale: returns are fitted as G/H, H = min(1/(1 − γ), horizon), which lies in [−1, 1]
+    when |r| ≤ 1 (a discounted sum of rewards of size ≤ 1 is at most 1/(1 − γ), and a return cut
+    after `horizon` steps sums at most that many), so the output layer needs no large weights.
+    Without the bound by the horizon a long discount over short rollouts shrinks the targets
+    below what the fit resolves: with γ = 0.9999 and 1,000-step rollouts the scale 1 − γ makes
+    the untrained network's outputs (≈ 0.1–1) mean returns in the thousands against returns of
+    ≈ 20, and one Adam step (lr 1e-3) on the output's bias moves V by ≈ 10 (docs/results.md,
+    Swimmer).  horizon None (the loop bootstraps V at the cuts, so a target
+    counts the rest of the discounted sum): H = 1/(1 − γ), and with γ = 1 H = 1.
 
     Fit: after the advantages of an epoch are computed, `fit` takes `steps` Adam steps on
     random minibatches of the epoch's valid samples, minimizing
@@ -69,11 +75,13 @@ class ValueBaseline:
     """
 
     def __init__(self, obs_dim, gamma, rng, hidden=(64, 64), lr=1e-3, steps=32, batch_size=4096,
-                 dtype=np.float64, time_feature=True, chunk_size=4096, threads=1):
+                 dtype=np.float64, time_feature=True, chunk_size=4096, threads=1, horizon=None):
         self.time_feature = bool(time_feature)
         self.net = MLP((obs_dim + self.time_feature, *hidden, 1), rng, dtype)
         self.opt = Adam(self.net.params, lr=lr)
         self.scale = 1.0 - gamma if gamma < 1.0 else 1.0
+        if horizon is not None and (gamma == 1.0 or horizon * (1.0 - gamma) < 1.0):
+            self.scale = 1.0 / horizon  # the horizon binds: H = horizon < 1/(1 − γ)
         self.rng, self.steps, self.batch_size = rng, int(steps), int(batch_size)
         self.chunk_size, self.threads = int(chunk_size), int(threads)
 
@@ -159,15 +167,17 @@ class ValueBaseline:
         copy_arrays(self.net.params, parameters)
 
 
-def make_baseline(name, policy, gamma, bootstrap=False, **value_options):
+def make_baseline(name, policy, gamma, bootstrap=False, T=None, **value_options):
     """The baseline the solver uses for a name in BASELINES: a ValueBaseline for "value" (sharing
-    the policy's generator, dtype, chunk size and threads), with the time feature unless the loop bootstraps (see
-    ValueBaseline); value_options (steps, lr, batch_size, hidden) go to its constructor."""
+    the policy's generator, dtype, chunk size and threads); unless the loop bootstraps, with the
+    time feature and its returns counted over the rollout's T steps at most (see ValueBaseline);
+    value_options (steps, lr, batch_size, hidden) go to its constructor."""
     if name not in BASELINES:
         raise ValueError(f"baseline must be one of {BASELINES}, got {name!r}")
     if name == "value":
         return ValueBaseline(policy.obs_dim, gamma, policy.rng, dtype=policy.dtype, time_feature=not bootstrap,
-                             chunk_size=policy.chunk_size, threads=policy.threads, **value_options)
+                             chunk_size=policy.chunk_size, threads=policy.threads,
+                             horizon=None if bootstrap else T, **value_options)
     return name
 
 

@@ -250,7 +250,7 @@ class SolverState:
 def new_state(policy, options):
     """The SolverState of a new run: an empty history, a new baseline, schedules from epoch 0,
     normalization statistics and visit counts of nothing seen yet."""
-    baseline = make_baseline(options.baseline, policy, options.gamma, options.bootstrap,
+    baseline = make_baseline(options.baseline, policy, options.gamma, options.bootstrap, options.T,
                              hidden=options.value_hidden)  # only a value baseline has a network
     schedules = Schedules(0, options.lr, getattr(policy, "log_std_init", None))
     observation_normalizer = ObservationNormalizer((policy.obs_dim,)) if options.normalize_observations else None

@@ -87,6 +87,38 @@ def test_value_baseline_fits_returns_scaled_by_one_minus_gamma(gamma, scale):
     np.testing.assert_allclose(loss, (output - 10.0 * scale) ** 2, rtol=1e-12)
 
 
+@pytest.mark.parametrize("gamma, horizon, scale", [
+    (0.9999, 1000, 1e-3),   # the horizon binds: a return cut after 1,000 steps sums at most 1,000 rewards
+    (0.9, 1000, 1.0 - 0.9),  # 1/(1 − γ) = 10 < 1,000: the discount binds, the scale is 1 − γ as before
+    (0.998, 500, 1.0 - 0.998),  # equal (the swing-up's γ and T): 1 − γ, its bits unchanged
+    (1.0, 50, 1 / 50),      # no discount: the horizon alone
+    (0.9999, None, 1.0 - 0.9999),  # no horizon (the loop bootstraps): 1 − γ
+    (1.0, None, 1.0),
+])
+def test_value_baseline_scale_is_one_over_the_steps_a_return_counts(gamma, horizon, scale):
+    """scale = 1/H, H = min(1/(1 − γ), horizon): the targets G/H lie in [−1, 1] for |r| ≤ 1, and
+    a long discount over short rollouts does not shrink them below what the fit resolves."""
+    baseline = ValueBaseline(3, gamma=gamma, rng=np.random.default_rng(0), hidden=(4,), horizon=horizon)
+    assert baseline.scale == scale
+
+
+def test_value_baseline_fits_a_long_discount_over_a_short_horizon():
+    """γ = 0.9999 over 1,000-step returns of size ≈ 20 (Swimmer's).  The network's first outputs
+    (≈ 0.2 here) mean returns of ≈ 200 scaled by 1/H, and 1,000 Adam steps bring V within 10 of
+    the returns; scaled by 1 − γ they mean ≈ 2,000, and the same steps leave V ten times as far off."""
+    def error_after_fit(horizon):
+        rng = np.random.default_rng(0)
+        baseline = ValueBaseline(2, gamma=0.9999, rng=rng, hidden=(16,), steps=1000, batch_size=256,
+                                 horizon=horizon)
+        states = rng.normal(size=(1000, 1, 2))
+        returns = 20.0 + 5.0 * states[..., 0]
+        valid = np.ones((1000, 1), dtype=bool)
+        baseline.fit(states, returns, valid)
+        return np.sqrt(np.mean((baseline(states) - returns) ** 2))
+    fitted = error_after_fit(1000)
+    assert fitted < 10.0 and error_after_fit(None) > 10.0 * fitted
+
+
 def test_value_baseline_without_time_feature_sees_the_state_alone():
     """time_feature=False (for bootstrapping): the features are the states themselves, and
     of_states gives V_φ(s)/(1 − γ) for states of any batch shape, a single state included.
@@ -112,6 +144,15 @@ def test_make_baseline_passes_value_options_on():
     assert (baseline.time_feature, baseline.steps, baseline.net.sizes) == (False, 3, (3, 5, 1))
     assert baseline.rng is agent.rng
     assert make_baseline("time", agent, 0.99) == "time" and make_baseline("none", agent, 0.99) == "none"
+
+
+def test_make_baseline_counts_returns_over_the_rollout_unless_it_bootstraps():
+    """Without bootstrapping a return sums at most the rollout's T rewards: the horizon is T.  With
+    it, a target counts V at the cut, the rest of the discounted sum: no horizon."""
+    env = stand_in_env(3, spaces.Box(-1.0, 1.0, shape=(1,)))
+    agent = DiagonalGaussianPolicy(env, hidden=(4,), seed=0)
+    assert make_baseline("value", agent, 0.9999, bootstrap=False, T=1000).scale == 1e-3
+    assert make_baseline("value", agent, 0.9999, bootstrap=True, T=1000).scale == 1.0 - 0.9999
 
 
 def test_value_baseline_defaults():

@@ -64,7 +64,8 @@ class ValueBaseline:
     the untrained network's outputs (≈ 0.1–1) mean returns in the thousands against returns of
     ≈ 20, and one Adam step (lr 1e-3) on the output's bias moves V by ≈ 10 (docs/results.md,
     Swimmer).  horizon None (the loop bootstraps V at the cuts, so a target
-    counts the rest of the discounted sum): H = 1/(1 − γ), and with γ = 1 H = 1.
+    counts the rest of the discounted sum): H = 1/(1 − γ), and with γ = 1 H = 1.  H is fixed when
+    the baseline is built: a run resumed with another T keeps its first one.
 
     Fit: after the advantages of an epoch are computed, `fit` takes `steps` Adam steps on
     random minibatches of the epoch's valid samples, minimizing
@@ -81,7 +82,7 @@ class ValueBaseline:
         self.opt = Adam(self.net.params, lr=lr)
         self.scale = 1.0 - gamma if gamma < 1.0 else 1.0
         if horizon is not None and (gamma == 1.0 or horizon * (1.0 - gamma) < 1.0):
-            self.scale = 1.0 / horizon  # the horizon binds: H = horizon < 1/(1 − γ)
+            self.scale = 1.0 / horizon  # the horizon binds: horizon·(1 − γ) < 1 as floats
         self.rng, self.steps, self.batch_size = rng, int(steps), int(batch_size)
         self.chunk_size, self.threads = int(chunk_size), int(threads)
 
@@ -170,8 +171,9 @@ class ValueBaseline:
 def make_baseline(name, policy, gamma, bootstrap=False, T=None, **value_options):
     """The baseline the solver uses for a name in BASELINES: a ValueBaseline for "value" (sharing
     the policy's generator, dtype, chunk size and threads); unless the loop bootstraps, with the
-    time feature and its returns counted over the rollout's T steps at most (see ValueBaseline);
-    value_options (steps, lr, batch_size, hidden) go to its constructor."""
+    time feature and its returns counted over the rollout's T steps at most (see ValueBaseline;
+    T None: no such bound, the scale 1 − γ); value_options (steps, lr, batch_size, hidden) go to
+    its constructor."""
     if name not in BASELINES:
         raise ValueError(f"baseline must be one of {BASELINES}, got {name!r}")
     if name == "value":

@@ -140,10 +140,11 @@ def test_value_baseline_is_built_subtracted_then_fitted(mode):
     gamma = 0.9
     env = Corridor(LENGTHS, mode)
     policy, twin = make_policy(env, seed=1), make_policy(env, seed=1)
-    train(env, policy, options(epochs=1, gamma=gamma, lr=0.01, baseline="value", value_steps=3), seed=0)
+    state = new_state(policy, options(epochs=1, gamma=gamma, lr=0.01, baseline="value", value_steps=3))
+    train(env, policy, state.options, seed=0, state=state)
 
-    baseline = make_baseline("value", twin, gamma)
-    assert baseline.time_feature
+    baseline = make_baseline("value", twin, gamma, T=T)  # T·(1 − γ) < 1: returns scaled by 1/T
+    assert baseline.time_feature and baseline.scale == state.baseline.scale == 1 / T
     buffers = hand_rollout(Corridor(LENGTHS, mode), twin)
     returns = calculate_returns(buffers["rewards"], buffers["dones"], gamma)
     advantages = returns - baseline(buffers["states"])
@@ -153,6 +154,8 @@ def test_value_baseline_is_built_subtracted_then_fitted(mode):
         assert relative_error(param, twin_param) <= 1e-12
     assert policy.rng.bit_generator.state == twin.rng.bit_generator.state  # the fit drew its minibatches
     assert baseline.opt.t == 3
+    for param, twin_param in zip(state.baseline.net.params, baseline.net.params):
+        assert relative_error(param, twin_param) <= 1e-12  # fitted to the same scaled targets
 
 
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)

@@ -97,7 +97,8 @@ failures: $(STAMP)
 # docs/suite.png.  Its wall column is each run's wall seconds and its ratio to the task's env-alone
 # floor (its env stepped through the preset's env steps with random actions and no policy), measured
 # just before the task's runs: "158 s (4.7×)".  About 7 hours on a 2-core machine (HalfCheetah
-# 95 minutes of them, Ant 80, Swimmer ≈ 40 by its screens, Walker2d 50, BipedalWalker 40).  A subset: make suite SUITE='Pendulum-v1' (the
+# 95 minutes of them, Ant 85, Walker2d 50, Swimmer ≈ 40 by its screens, BipedalWalker 40).  A
+# subset: make suite SUITE='Pendulum-v1' (the
 # others keep their rows; docs/suite.png is then left as it is).  The post's
 # REINFORCE at scale (the page's second table, docs/reinforce.png; --preset reinforce, runs in runs/suite/reinforce/):
 # make suite TABLE=reinforce, or one task: make suite TABLE=reinforce SUITE='Hopper-v5' (seeds 0-4, two at a

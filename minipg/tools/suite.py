@@ -391,7 +391,8 @@ def report(spec=SOLVER, page=ROOT / "docs" / "results.md"):
         results = load(env_id, spec)
         if results is None:
             kept = on_page.get(env_id, "")
-            measured = [cell.strip() for cell in kept.split("|")][3:4] not in ([], ["not run"])
+            cells = [cell.strip() for cell in kept.split("|")]  # "", env, backend, median, …
+            measured = len(cells) > 3 and cells[3] != "not run"
             rows[env_id] = kept if measured else None  # a "not run" row is rebuilt from TASKS
             absent += [env_id] if measured else []
             continue

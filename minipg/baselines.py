@@ -63,9 +63,9 @@ class ValueBaseline:
     below what the fit resolves: with γ = 0.9999 and 1,000-step rollouts the scale 1 − γ makes
     the untrained network's outputs (≈ 0.1–1) mean returns in the thousands against returns of
     ≈ 20, and one Adam step (lr 1e-3) on the output's bias moves V by ≈ 10 (docs/results.md,
-    Swimmer).  horizon None (the loop bootstraps V at the cuts, so a target
-    counts the rest of the discounted sum): H = 1/(1 − γ), and with γ = 1 H = 1.  H is fixed when
-    the baseline is built: a run resumed with another T keeps its first one.
+    Swimmer).  horizon None (the loop bootstraps V at the cuts, so a target counts the rest of
+    the discounted sum): H = 1/(1 − γ), and with γ = 1 H = 1.  H is fixed when the baseline is
+    built: a run resumed with another T keeps its first one.
 
     Fit: after the advantages of an epoch are computed, `fit` takes `steps` Adam steps on
     random minibatches of the epoch's valid samples, minimizing

@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import types
 
@@ -152,6 +153,11 @@ def dying_run_loop(real, tmp_path):
 
 def test_a_pool_process_that_dies_is_named_and_the_finished_runs_kept(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(run_module, "run_loop", dying_run_loop(run_module.run_loop, tmp_path))
+    # The dying process cannot remove its temporary directory: let it leave it in tmp_path (the
+    # pool forks, so its processes take tempfile's directory from this one).
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     with pytest.raises(SystemExit) as exit_:
         run("cartpole", tmp_path, "--epochs", 2, "--seeds", 0, 1, 2, "--jobs", 2, "--save", tmp_path / "r.st",
             "--csv", tmp_path / "r.csv")
@@ -167,6 +173,7 @@ def test_a_pool_process_that_dies_is_named_and_the_finished_runs_kept(tmp_path, 
     assert sorted(path.name for path in tmp_path.glob("r-seed*")) == [
         "r-seed0.csv", "r-seed0.st", "r-seed1.csv", "r-seed1.st"]
     assert table_seeds(captured.out) == [0, 1]
+    assert [path.name.startswith("minipg-seed2-") for path in scratch.iterdir()] == [True]  # the dead one's
 
 
 # Ctrl-C reaches the whole foreground process group (the pool's processes too); SIGTERM, what

@@ -59,7 +59,8 @@ from .floor import env_floor_seconds
 # Zoo's PPO for Hopper v3, HalfCheetah v3, Walker2d v3, Ant v3, Swimmer v3 (γ = 0.9999) and
 # BipedalWalker, the maximum 1,000 for InvertedPendulum, 9,300 for InvertedDoublePendulum (its
 # ceiling is ≈ 9,360), Tianshou's PPO at 1M for Reacher (examples/mujoco/README.md: −4.1 on
-# Reacher-v2, the highest over training of the mean evaluation of 10 seeds)).
+# Reacher-v2, the highest over training of the mean evaluation of 10 seeds), CleanRL's PPO for
+# Humanoid (716 on Humanoid-v4 at 1M steps, its benchmark's ppo_continuous_action)).
 TASKS = {
     "CartPole-v1": (500.0, 100_000, 100),
     "Acrobot-v1": (-73.5, 1_000_000, 100),
@@ -76,6 +77,7 @@ TASKS = {
     "Walker2d-v5": (3479.0, 1_000_000, 20),
     "Ant-v5": (1327.0, 1_000_000, 20),
     "Swimmer-v5": (281.6, 1_000_000, 20),
+    "Humanoid-v5": (716.0, 1_000_000, 20),
     "BipedalWalker-v3": (213.0, 5_000_000, 20),
 }
 # The post's REINFORCE at scale, each task with the presets' family [reinforce]: Tianshou's

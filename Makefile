@@ -99,7 +99,8 @@ failures: $(STAMP)
 # just before the task's runs: "158 s (4.7×)".  About 7 hours on a 2-core machine (HalfCheetah
 # 95 minutes of them, Ant 85, Walker2d 50, Swimmer ≈ 40 by its screens, BipedalWalker 40).  A
 # subset: make suite SUITE='Pendulum-v1' (the
-# others keep their rows; docs/suite.png is then left as it is).  The post's
+# others keep their rows and their stored curves, docs/data/curves/; docs/suite.png is redrawn from
+# those once every task with a row has one).  The post's
 # REINFORCE at scale (the page's second table, docs/reinforce.png; --preset reinforce, runs in runs/suite/reinforce/):
 # make suite TABLE=reinforce, or one task: make suite TABLE=reinforce SUITE='Hopper-v5' (seeds 0-4, two at a
 # time: 14 minutes (Reacher) to 75 (Humanoid) a task in one sitting; some 4.5 hours for all nine)

@@ -293,13 +293,20 @@ def test_the_report_writes_into_the_results_page_between_its_markers():
         assert content.index(table.markers[0]) < content.index(table.markers[1])
 
 
-def test_the_figure_has_a_panel_per_task(tmp_path, monkeypatch):
+def test_the_figure_has_a_panel_per_task_from_its_stored_curve(tmp_path, monkeypatch):
     fake_results(tmp_path, monkeypatch, ["CartPole-v1", "Pendulum-v1"])
     steps, mean, std = suite.curves("CartPole-v1")
     np.testing.assert_array_equal(steps, [100, 200, 300])
     assert mean[0] == 1.0 and np.isnan(mean[1]) and std[2] == 0.0
-    path = suite.figure(["CartPole-v1", "Pendulum-v1", "Acrobot-v1"], tmp_path / "suite.png")
-    with Image.open(path) as image:
+    page = tmp_path / "docs" / "results.md"
+    stored = suite.curve_path("CartPole-v1", page)
+    assert stored == tmp_path / "docs" / "data" / "curves" / "solver" / "CartPole-v1.csv"
+    assert suite.store_curve("CartPole-v1", stored) and not suite.store_curve("Acrobot-v1", tmp_path / "a.csv")
+    assert stored.read_text().splitlines()[0] == "env_steps,mean,std" and not (tmp_path / "a.csv").exists()
+    for stored_column, column in zip(suite.stored_curve(stored), (steps, mean, std)):
+        np.testing.assert_array_equal(stored_column, column)  # nan where no seed ended an episode
+    path = suite.figure(["CartPole-v1", "Pendulum-v1", "Acrobot-v1"], tmp_path / "suite.png", page=page)
+    with Image.open(path) as image:  # Pendulum's and Acrobot's panels: their anchors only
         assert image.format == "PNG" and image.width > image.height
 
 
@@ -384,15 +391,24 @@ def test_runs_made_with_other_options_than_the_preset_keep_the_row_the_page_has(
     kept = "| Pendulum-v1 | gymnasium | -160.6 | as measured before |"
     page.write_text(f"<!-- suite -->\n| env | backend |\n|---|---|\n{kept}\n<!-- /suite -->\n")
     drawn = []
-    monkeypatch.setattr(suite, "figure", lambda env_ids, path, table: drawn.append((env_ids, path)) or path)
+    monkeypatch.setattr(suite, "figure", lambda env_ids, path, table, page: drawn.append((env_ids, path)) or path)
     suite.report(suite.SOLVER, page)
     out, err = capsys.readouterr()
     assert kept in out.splitlines() and kept in page.read_text().splitlines()
     assert "| CartPole-v1 | gymnasium | 45.0 |" in out
-    assert drawn == [(["CartPole-v1"], tmp_path / "suite.png")]
-    assert err == (f"note: Pendulum-v1: {tmp_path / 'Pendulum-v1'}.json was run with lr = 1.0 (its preset: "
-                   f"{load_presets()['Pendulum-v1'].lr}), vectorization = \"envpool\" (its preset: \"auto\"); its "
-                   "row is kept as the page has it, without a panel\n")
+    curves = tmp_path / "data" / "curves" / "solver"
+    assert sorted(path.name for path in curves.iterdir()) == ["CartPole-v1.csv"]  # not the comparison run's
+    assert drawn == []  # Pendulum's row has no stored curve
+    assert err.splitlines() == [
+        f"note: Pendulum-v1: {tmp_path / 'Pendulum-v1'}.json was run with lr = 1.0 (its preset: "
+        f"{load_presets()['Pendulum-v1'].lr}), vectorization = \"envpool\" (its preset: \"auto\"); its "
+        "row and learning curve are kept as the page has them",
+        f"note: {curves} has no learning curve of Pendulum-v1: {tmp_path / 'suite.png'} is not redrawn "
+        "(`make suite` stores a task's curve when it runs it)"]
+    (curves / "Pendulum-v1.csv").write_text("env_steps,mean,std\n100,-1000,10\n")  # as the page's row was measured
+    suite.report(suite.SOLVER, page)
+    assert (curves / "Pendulum-v1.csv").read_text() == "env_steps,mean,std\n100,-1000,10\n"
+    assert drawn == [(["CartPole-v1", "Pendulum-v1"], tmp_path / "suite.png")]
 
 
 def test_a_task_with_no_runs_here_keeps_its_row_and_the_figure_is_not_redrawn(tmp_path, monkeypatch, capsys):
@@ -403,7 +419,7 @@ def test_a_task_with_no_runs_here_keeps_its_row_and_the_figure_is_not_redrawn(tm
     page.write_text(f"<!-- suite -->\n| env | backend |\n|---|---|\n{kept}\n"
                     "| Acrobot-v1 | | not run | | -1.0 | (1) | | | | |\n<!-- /suite -->\n")
     drawn = []
-    monkeypatch.setattr(suite, "figure", lambda env_ids, path, table: drawn.append((env_ids, path)) or path)
+    monkeypatch.setattr(suite, "figure", lambda env_ids, path, table, page: drawn.append((env_ids, path)) or path)
     suite.report(suite.SOLVER, page)
     out, err = capsys.readouterr()
     assert kept in page.read_text().splitlines() and "| CartPole-v1 | gymnasium | 45.0 |" in out
@@ -411,8 +427,14 @@ def test_a_task_with_no_runs_here_keeps_its_row_and_the_figure_is_not_redrawn(tm
     assert "| Acrobot-v1 | | not run | | -73.5 | (1,000,000) | | | | |" in out
     assert "| MountainCar-v0 | | not run |" in out
     assert drawn == []
-    assert err == (f"note: {tmp_path} has no runs of Pendulum-v1: its row is kept as the page has it, "
-                   f"and {tmp_path / 'suite.png'} is not redrawn\n")
+    curves = tmp_path / "data" / "curves" / "solver"
+    assert err.splitlines() == [
+        f"note: {tmp_path} has no runs of Pendulum-v1: its row is kept as the page has it",
+        f"note: {curves} has no learning curve of Pendulum-v1: {tmp_path / 'suite.png'} is not redrawn "
+        "(`make suite` stores a task's curve when it runs it)"]
+    (curves / "Pendulum-v1.csv").write_text("env_steps,mean,std\n100,-1000,10\n")  # stored when it ran
+    suite.report(suite.SOLVER, page)  # its row and curve kept: the figure has both panels
+    assert drawn == [(["CartPole-v1", "Pendulum-v1"], tmp_path / "suite.png")]
     (tmp_path / "results.md").write_text(page.read_text().replace(kept + "\n", ""))
-    suite.report(suite.SOLVER, page)  # no measured row without its runs: the figure is drawn
-    assert drawn == [(["CartPole-v1"], tmp_path / "suite.png")]
+    suite.report(suite.SOLVER, page)  # no measured row without its runs: CartPole's panel alone
+    assert drawn[-1] == (["CartPole-v1"], tmp_path / "suite.png")

@@ -22,11 +22,14 @@ ratio to that floor: a slower or busier machine stretches both alike, so the rat
 from one sitting to another.  Its column "seeds at the anchor" counts the seeds whose own
 evaluation reaches the anchor: the median may reach it while a seed fails outright.  It
 rewrites each table between its docs/results.md markers (`<!-- suite -->`, `<!-- reinforce -->`)
-and draws one small learning-curve panel per task that was run (docs/suite.png,
-docs/reinforce.png): the training episodes' mean return (the sampling policy), mean ± std over
-the seeds against env steps, with the anchor as a dashed line.  Without --table it reports each
-table whose directory exists, so a clone with no runs of one table keeps that table's rows; and
-within a table, a task with no runs keeps its row, the figure then left as it is.
+and draws one small learning-curve panel per task (docs/suite.png, docs/reinforce.png): the
+training episodes' mean return (the sampling policy), mean ± std over the seeds against env steps,
+with the anchor as a dashed line.  The panels are drawn from each task's stored curve,
+docs/data/curves/<table>/<task>.csv, which the report writes for every task it has runs of, so
+that running one task redraws the whole figure.  Without --table it reports each table whose
+directory exists, so a clone with no runs of one table keeps that table's rows; and within a
+table, a task with no runs keeps its row and its stored curve.  The figure is redrawn only when
+every task with a measured row has a stored curve; a note names those that lack one.
 
 `lone` times one run of each task's preset at a time (seed 0, --eval 0: no evaluation; the wall
 time of the whole `python -m minipg` process, its start, imports, env and learning-curve plot
@@ -319,7 +322,8 @@ def write_table(text, readme=ROOT / "docs" / "results.md", markers=MARKERS):
 
 
 def curves(env_id, table=SOLVER):
-    """(env steps, mean, std) of the training mean return over the seeds' CSVs, or None."""
+    """(env steps, mean, std) of the training mean return over the seeds' CSVs in the table's runs
+    directory, each of shape (epochs,) (the shortest run's), or None if there is none."""
     runs = []
     for seed in table.seeds:
         path = table.runs() / f"{stem(env_id)}-seed{seed}.csv"
@@ -336,8 +340,31 @@ def curves(env_id, table=SOLVER):
     return runs[0][0][:length], mean, std
 
 
-def figure(env_ids, path=ROOT / "docs" / "suite.png", table=SOLVER):
-    """One small panel per task: mean ± std over seeds of the training episodes' mean return."""
+def curve_path(env_id, page, table=SOLVER):
+    """Where the results page `page` keeps the task's learning curve: docs/data/curves/<table>/<task>.csv."""
+    return page.parent / "data" / "curves" / table.name / f"{stem(env_id)}.csv"
+
+
+def store_curve(env_id, path, table=SOLVER):
+    """Write curves(env_id, table) to `path` as a CSV (env_steps, mean, std; nan for an epoch in which
+    no seed ended an episode).  Returns False, writing nothing, if the table has no CSVs of the task."""
+    data = curves(env_id, table)
+    if data is None:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savetxt(path, np.column_stack(data), fmt="%.10g", delimiter=",", header="env_steps,mean,std", comments="")
+    return True
+
+
+def stored_curve(path):
+    """(env steps, mean, std) as store_curve wrote them."""
+    data = np.genfromtxt(path, delimiter=",", names=True, ndmin=1)
+    return data["env_steps"], data["mean"], data["std"]
+
+
+def figure(env_ids, path=ROOT / "docs" / "suite.png", table=SOLVER, page=ROOT / "docs" / "results.md"):
+    """One small panel per task: mean ± std over seeds of the training episodes' mean return, from
+    each task's stored curve (curve_path; a task without one gets an empty panel with its anchor)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -347,9 +374,9 @@ def figure(env_ids, path=ROOT / "docs" / "suite.png", table=SOLVER):
     FigureCanvasAgg(fig)
     for index, env_id in enumerate(env_ids):
         ax = fig.add_subplot(rows, columns, index + 1)
-        data = curves(env_id, table)
-        if data is not None:
-            steps, mean, std = data
+        stored = curve_path(env_id, page, table)
+        if stored.exists():
+            steps, mean, std = stored_curve(stored)
             ax.plot(steps, mean, color="tab:blue", linewidth=1.2, label=f"minipg (seeds {seed_range(table.seeds)})")
             ax.fill_between(steps, mean - std, mean + std, color="tab:blue", alpha=0.25, linewidth=0)
         ax.axhline(table.tasks[env_id][0], color="black", linestyle="--", linewidth=0.8, label="anchor")
@@ -382,41 +409,55 @@ def rows_on_page(markers, readme=ROOT / "docs" / "results.md"):
             if line.startswith("| ") and not line.startswith("| env |")}
 
 
+def measured(row):
+    """Whether a table row holds results: summarize's dict, or a line of the page whose median cell
+    is not "not run" (None: no row)."""
+    if isinstance(row, dict):
+        return True
+    cells = [cell.strip() for cell in (row or "").split("|")]  # "", env, backend, median, …
+    return len(cells) > 3 and cells[3] != "not run"
+
+
 def report(spec=SOLVER, page=ROOT / "docs" / "results.md"):
-    """Write `spec`'s table into the results page and draw its figure, from the runs it finds.  A
-    task whose runs were made with other options than its preset's (a comparison run into the same
-    files) keeps the row the page has, without a panel, and a note on stderr says so.  A task with no
-    runs here (a fresh clone that ran only some tasks) keeps the row the page has too; then the
-    figure, which would lose that task's panel, is left as it is, and a note says so."""
+    """Write `spec`'s table into the results page, store the learning curve of each task it has runs
+    of (curve_path), and draw the table's figure from the stored curves.  A task whose runs were made
+    with other options than its preset's (a comparison run into the same files) keeps the row and
+    the curve the page has, and a note on stderr says so.  A task with no runs here (a fresh clone
+    that ran only some tasks) keeps its row and its curve too.  The figure is drawn when every task
+    with a measured row has a stored curve; else it is left as it is, and a note names the tasks
+    without one."""
     rows, on_page, absent = {}, rows_on_page(spec.markers, page), []
     for env_id in spec.tasks:
         results = load(env_id, spec)
         if results is None:
-            kept = on_page.get(env_id, "")
-            cells = [cell.strip() for cell in kept.split("|")]  # "", env, backend, median, …
-            measured = len(cells) > 3 and cells[3] != "not run"
-            rows[env_id] = kept if measured else None  # a "not run" row is rebuilt from TASKS
-            absent += [env_id] if measured else []
+            kept = on_page.get(env_id)
+            rows[env_id] = kept if measured(kept) else None  # a "not run" row is rebuilt from TASKS
+            absent += [env_id] if measured(kept) else []
             continue
         changed = differs_from_preset(results, env_id, spec)
         if changed:
             differences = ", ".join(f"{name} = {toml_value(ran)} (its preset: {toml_value(value)})"
                                     for name, (ran, value) in changed.items())
-            print(f"note: {env_id}: {spec.runs() / stem(env_id)}.json was run with {differences}; its row is "
-                  "kept as the page has it, without a panel", file=sys.stderr, flush=True)
+            print(f"note: {env_id}: {spec.runs() / stem(env_id)}.json was run with {differences}; its row and "
+                  "learning curve are kept as the page has them", file=sys.stderr, flush=True)
             rows[env_id] = on_page.get(env_id)
             continue
         rows[env_id] = summarize(results)
+        store_curve(env_id, curve_path(env_id, page, spec), spec)
     text = table(rows, spec)
     print(text)
     write_table(text, page, spec.markers)
-    ran = [env_id for env_id, row in rows.items() if isinstance(row, dict)]
     if absent:
         kept = "its row is kept as the page has it" if len(absent) == 1 else "their rows are kept as the page has them"
-        print(f"note: {spec.runs()} has no runs of {', '.join(absent)}: {kept}, and {page.parent / spec.figure} "
-              "is not redrawn", file=sys.stderr, flush=True)
-    elif ran:
-        print(f"figure: {figure(ran, page.parent / spec.figure, spec)}")
+        print(f"note: {spec.runs()} has no runs of {', '.join(absent)}: {kept}", file=sys.stderr, flush=True)
+    panels = [env_id for env_id, row in rows.items() if measured(row)]
+    missing = [env_id for env_id in panels if not curve_path(env_id, page, spec).exists()]
+    if missing:
+        print(f"note: {curve_path(missing[0], page, spec).parent} has no learning curve of {', '.join(missing)}: "
+              f"{page.parent / spec.figure} is not redrawn (`make suite` stores a task's curve when it runs it)",
+              file=sys.stderr, flush=True)
+    elif panels:
+        print(f"figure: {figure(panels, page.parent / spec.figure, spec, page)}")
 
 
 def main(argv=None):

@@ -305,9 +305,40 @@ def test_the_figure_has_a_panel_per_task_from_its_stored_curve(tmp_path, monkeyp
     assert stored.read_text().splitlines()[0] == "env_steps,mean,std" and not (tmp_path / "a.csv").exists()
     for stored_column, column in zip(suite.stored_curve(stored), (steps, mean, std)):
         np.testing.assert_array_equal(stored_column, column)  # nan where no seed ended an episode
+    monkeypatch.setattr(suite, "curves", None)  # the figure reads the stored curves, not the runs
     path = suite.figure(["CartPole-v1", "Pendulum-v1", "Acrobot-v1"], tmp_path / "suite.png", page=page)
     with Image.open(path) as image:  # Pendulum's and Acrobot's panels: their anchors only
         assert image.format == "PNG" and image.width > image.height
+        drawn = np.asarray(image)
+    stored.unlink()
+    with Image.open(suite.figure(["CartPole-v1", "Pendulum-v1", "Acrobot-v1"], tmp_path / "suite.png",
+                                 page=page)) as image:
+        assert (np.asarray(image) != drawn).any()  # CartPole's curve was drawn from its file
+
+
+def test_a_one_epoch_curve_is_stored_and_read(tmp_path, monkeypatch):
+    fake_results(tmp_path, monkeypatch, ["CartPole-v1"])
+    for seed in suite.SEEDS:
+        (tmp_path / f"CartPole-v1-seed{seed}.csv").write_text("epoch,mean_return,env_steps\n1,2.0,100\n")
+    path = tmp_path / "curve.csv"
+    assert suite.store_curve("CartPole-v1", path)
+    assert [column.tolist() for column in suite.stored_curve(path)] == [[100.0], [2.0], [0.0]]
+
+
+def test_a_task_whose_runs_have_no_curves_loses_its_stored_one(tmp_path, monkeypatch, capsys):
+    """A stored curve is of the row it was stored with: a new row without CSVs does not keep it."""
+    fake_results(tmp_path, monkeypatch, ["CartPole-v1"])
+    for seed in suite.SEEDS:
+        (tmp_path / f"CartPole-v1-seed{seed}.csv").unlink()
+    page = tmp_path / "results.md"
+    page.write_text("<!-- suite -->\n<!-- /suite -->\n")
+    stored = suite.curve_path("CartPole-v1", page)
+    stored.parent.mkdir(parents=True)
+    stored.write_text("env_steps,mean,std\n100,-1000,10\n")
+    monkeypatch.setattr(suite, "figure", None)  # not drawn: nothing to draw CartPole's panel from
+    suite.report(suite.SOLVER, page)
+    assert not stored.exists()
+    assert "has no learning curve of CartPole-v1" in capsys.readouterr().err
 
 
 def test_run_refuses_a_task_outside_the_table(monkeypatch, capsys):
@@ -404,7 +435,7 @@ def test_runs_made_with_other_options_than_the_preset_keep_the_row_the_page_has(
         f"{load_presets()['Pendulum-v1'].lr}), vectorization = \"envpool\" (its preset: \"auto\"); its "
         "row and learning curve are kept as the page has them",
         f"note: {curves} has no learning curve of Pendulum-v1: {tmp_path / 'suite.png'} is not redrawn "
-        "(`make suite` stores a task's curve when it runs it)"]
+        "until `make suite SUITE='Pendulum-v1'` stores them"]
     (curves / "Pendulum-v1.csv").write_text("env_steps,mean,std\n100,-1000,10\n")  # as the page's row was measured
     suite.report(suite.SOLVER, page)
     assert (curves / "Pendulum-v1.csv").read_text() == "env_steps,mean,std\n100,-1000,10\n"
@@ -431,7 +462,7 @@ def test_a_task_with_no_runs_here_keeps_its_row_and_the_figure_is_not_redrawn(tm
     assert err.splitlines() == [
         f"note: {tmp_path} has no runs of Pendulum-v1: its row is kept as the page has it",
         f"note: {curves} has no learning curve of Pendulum-v1: {tmp_path / 'suite.png'} is not redrawn "
-        "(`make suite` stores a task's curve when it runs it)"]
+        "until `make suite SUITE='Pendulum-v1'` stores them"]
     (curves / "Pendulum-v1.csv").write_text("env_steps,mean,std\n100,-1000,10\n")  # stored when it ran
     suite.report(suite.SOLVER, page)  # its row and curve kept: the figure has both panels
     assert drawn == [(["CartPole-v1", "Pendulum-v1"], tmp_path / "suite.png")]

@@ -25,8 +25,9 @@ rewrites each table between its docs/results.md markers (`<!-- suite -->`, `<!--
 and draws one small learning-curve panel per task (docs/suite.png, docs/reinforce.png): the
 training episodes' mean return (the sampling policy), mean ± std over the seeds against env steps,
 with the anchor as a dashed line.  The panels are drawn from each task's stored curve,
-docs/data/curves/<table>/<task>.csv, which the report writes for every task it has runs of, so
-that running one task redraws the whole figure.  Without --table it reports each table whose
+docs/data/curves/<table>/<task>.csv, which the report writes for every task it has runs of (but
+runs made with other options than the preset's), so that, once every task has one, running one
+task redraws the whole figure.  Without --table it reports each table whose
 directory exists, so a clone with no runs of one table keeps that table's rows; and within a
 table, a task with no runs keeps its row and its stored curve.  The figure is redrawn only when
 every task with a measured row has a stored curve; a note names those that lack one.
@@ -322,13 +323,14 @@ def write_table(text, readme=ROOT / "docs" / "results.md", markers=MARKERS):
 
 
 def curves(env_id, table=SOLVER):
-    """(env steps, mean, std) of the training mean return over the seeds' CSVs in the table's runs
-    directory, each of shape (epochs,) (the shortest run's), or None if there is none."""
+    """(env steps, mean, std) of the training mean return over the seeds whose CSVs are in the
+    table's runs directory (an epoch in which no seed ended an episode is nan), each of shape
+    (epochs,) (the shortest run's), or None if there is none."""
     runs = []
     for seed in table.seeds:
         path = table.runs() / f"{stem(env_id)}-seed{seed}.csv"
         if path.exists():
-            data = np.genfromtxt(path, delimiter=",", names=True)
+            data = np.genfromtxt(path, delimiter=",", names=True, ndmin=1)  # a one-epoch run too
             runs.append((data["env_steps"], data["mean_return"]))
     if not runs:
         return None
@@ -443,7 +445,8 @@ def report(spec=SOLVER, page=ROOT / "docs" / "results.md"):
             rows[env_id] = on_page.get(env_id)
             continue
         rows[env_id] = summarize(results)
-        store_curve(env_id, curve_path(env_id, page, spec), spec)
+        if not store_curve(env_id, curve_path(env_id, page, spec), spec):
+            curve_path(env_id, page, spec).unlink(missing_ok=True)  # not drawn beside a row it is not of
     text = table(rows, spec)
     print(text)
     write_table(text, page, spec.markers)
@@ -453,9 +456,9 @@ def report(spec=SOLVER, page=ROOT / "docs" / "results.md"):
     panels = [env_id for env_id, row in rows.items() if measured(row)]
     missing = [env_id for env_id in panels if not curve_path(env_id, page, spec).exists()]
     if missing:
+        make = "make suite" + ("" if spec is SOLVER else f" TABLE={spec.name}") + f" SUITE='{' '.join(missing)}'"
         print(f"note: {curve_path(missing[0], page, spec).parent} has no learning curve of {', '.join(missing)}: "
-              f"{page.parent / spec.figure} is not redrawn (`make suite` stores a task's curve when it runs it)",
-              file=sys.stderr, flush=True)
+              f"{page.parent / spec.figure} is not redrawn until `{make}` stores them", file=sys.stderr, flush=True)
     elif panels:
         print(f"figure: {figure(panels, page.parent / spec.figure, spec, page)}")
 

@@ -73,7 +73,9 @@ def test_notebook_runs_with_a_small_budget(tmp_path):
     # The kernel gets MPLBACKEND=Agg, as servers and CI machines often set it: ipykernel then
     # keeps Agg, whose plt.show() draws nothing, unless the notebook asks for the inline backend
     # itself.  Set here, the check below is the same whatever the caller's environment says.
-    client.execute(env={**os.environ, "MPLBACKEND": "Agg"})  # raises CellExecutionError if a cell fails
+    # TMPDIR: the notebook's own temporary files (its GIF) land in tmp_path, not in /tmp.  A cell
+    # that fails raises CellExecutionError.
+    client.execute(env={**os.environ, "MPLBACKEND": "Agg", "TMPDIR": str(tmp_path)})
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     assert any("image/png" in output.get("data", {}) for output in outputs), "no learning curve was drawn"
     assert any("image/gif" in output.get("data", {}) for output in outputs), "no GIF was shown"

@@ -30,9 +30,10 @@ from minipg.tools import run as run_module, sweep
 from minipg.tools.checkpoint import load_checkpoint
 
 try:
+    import dask
     import distributed
 except ImportError:  # the pool's tests still run
-    distributed = None
+    dask = distributed = None
 NEEDS_DASK = pytest.mark.skipif(distributed is None, reason="Dask is not installed (make setup installs it)")
 
 BOTH = pytest.mark.parametrize("script", sorted(SCRIPTS))
@@ -46,10 +47,14 @@ def in_tmp_path(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def dask_cluster():
-    """A Dask scheduler and two single-threaded worker processes on this machine (loopback only)."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=":0", silence_logs=logging.ERROR) as cluster:
+def dask_cluster(tmp_path_factory):
+    """A Dask scheduler and two single-threaded worker processes on this machine (loopback only),
+    their scratch space in a temporary directory of the tests (not /tmp/dask-scratch-space)."""
+    scratch = tmp_path_factory.mktemp("dask")
+    with dask.config.set({"temporary-directory": str(scratch)}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                     dashboard_address=":0", silence_logs=logging.ERROR,
+                                     local_directory=scratch) as cluster:
         yield cluster
 
 

@@ -96,8 +96,8 @@ failures: $(STAMP)
 # for seeds 0-9 (two at a time), then the table (between docs/results.md's suite markers) and
 # docs/suite.png.  Its wall column is each run's wall seconds and its ratio to the task's env-alone
 # floor (its env stepped through the preset's env steps with random actions and no policy), measured
-# just before the task's runs: "158 s (4.7×)".  About 7 hours on a 2-core machine (HalfCheetah
-# 95 minutes of them, Ant 85, Walker2d 50, Swimmer ≈ 40 by its screens, BipedalWalker 40).  A
+# just before the task's runs: "158 s (4.7×)".  About 9 hours on a 2-core machine (Humanoid
+# 115 minutes of them, HalfCheetah 95, Ant 85, Walker2d 50, Swimmer ≈ 40 by its screens, BipedalWalker 40).  A
 # subset: make suite SUITE='Pendulum-v1' (the
 # others keep their rows and their stored curves, docs/data/curves/; docs/suite.png is redrawn from
 # those once every task with a row has one).  The post's

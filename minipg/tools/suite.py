@@ -349,9 +349,11 @@ def curve_path(env_id, page, table=SOLVER):
 
 def store_curve(env_id, path, table=SOLVER):
     """Write curves(env_id, table) to `path` as a CSV (env_steps, mean, std; nan for an epoch in which
-    no seed ended an episode).  Returns False, writing nothing, if the table has no CSVs of the task."""
+    no seed ended an episode).  If the table has no CSVs of the task, remove the file `path` held (a
+    curve of other runs than the task's row) and return False."""
     data = curves(env_id, table)
     if data is None:
+        path.unlink(missing_ok=True)
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savetxt(path, np.column_stack(data), fmt="%.10g", delimiter=",", header="env_steps,mean,std", comments="")
@@ -445,8 +447,7 @@ def report(spec=SOLVER, page=ROOT / "docs" / "results.md"):
             rows[env_id] = on_page.get(env_id)
             continue
         rows[env_id] = summarize(results)
-        if not store_curve(env_id, curve_path(env_id, page, spec), spec):
-            curve_path(env_id, page, spec).unlink(missing_ok=True)  # not drawn beside a row it is not of
+        store_curve(env_id, curve_path(env_id, page, spec), spec)
     text = table(rows, spec)
     print(text)
     write_table(text, page, spec.markers)
